@@ -1,0 +1,634 @@
+//! `config.toml` and the `NEXSCOPE_*` environment (DESIGN decision 4).
+//!
+//! The file is optional: without it every project joins the relay embedded in
+//! the daemon. The file is walked key by key rather than handed to a derive, so
+//! that every refusal names the file (or variable), the key, the bad value and
+//! what is allowed. Loading never changes anything on disk.
+//!
+//! ```toml
+//! relay_url = "wss://relay.example.com/ws"   # absent: the embedded relay
+//! token_file = "~/.config/nexscope/token"     # or token = "...", file must be 0600
+//! default_name = "alice"
+//! mode = "manual"                              # or "auto"
+//! hop_limit = 3
+//! [peer_index]
+//! bob = 1
+//! [projects."/home/alice/src/api"]
+//! name = "alice-api"
+//! mode = "auto"
+//! ```
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use toml::{Table, Value};
+
+/// v1's defaults (spec §1.11, §2.3).
+pub const DEFAULT_HOP_LIMIT: u32 = 3;
+pub const DEFAULT_MAX_PAYLOAD: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_MAX_FILE: u64 = 100 * 1024 * 1024;
+
+/// A config file is a few hundred bytes; a megabyte is a mistake (a binary
+/// pointed at by NEXSCOPE_CONFIG) that we refuse before reading it into memory.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+const MAX_TOKEN_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Manual,
+    Auto,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Manual => "manual",
+            Mode::Auto => "auto",
+        }
+    }
+}
+
+/// A secret that never shows up in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// The settings a project's room membership uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// None: the relay embedded in this daemon.
+    pub relay_url: Option<String>,
+    pub token: Option<Secret>,
+    pub name: Option<String>,
+    pub mode: Mode,
+    pub hop_limit: u32,
+    pub max_payload: u64,
+    pub max_file: u64,
+    pub peer_index: BTreeMap<String, u32>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            relay_url: None,
+            token: None,
+            name: None,
+            mode: Mode::Manual,
+            hop_limit: DEFAULT_HOP_LIMIT,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_file: DEFAULT_MAX_FILE,
+            peer_index: BTreeMap::new(),
+        }
+    }
+}
+
+/// A loaded, valid configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub file: PathBuf,
+    /// False when the file does not exist and the embedded defaults apply.
+    pub found: bool,
+    pub log_level: Option<String>,
+    pub defaults: Settings,
+    /// Overrides per project root (canonical absolute path), already merged
+    /// over the defaults.
+    pub projects: BTreeMap<PathBuf, Settings>,
+}
+
+/// Where a bad value came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    File { file: PathBuf, key: String },
+    Env { var: &'static str },
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File { file, key } => write!(f, "{}: key `{key}`", file.display()),
+            Origin::Env { var } => write!(f, "environment variable {var}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("cannot read config file {file}: {message}")]
+    Read { file: PathBuf, message: String },
+    #[error("{file} is not valid TOML: {message}")]
+    Syntax { file: PathBuf, message: String },
+    #[error("{file}: unknown key `{key}`; allowed here: {allowed}")]
+    UnknownKey {
+        file: PathBuf,
+        key: String,
+        allowed: String,
+    },
+    #[error("{origin}: {value} is not allowed; {allowed}")]
+    Invalid {
+        origin: Origin,
+        value: String,
+        allowed: String,
+    },
+}
+
+impl ConfigError {
+    /// A short stable code, for varlink errors and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config_unreadable",
+            ConfigError::Syntax { .. } => "config_syntax",
+            ConfigError::UnknownKey { .. } => "config_unknown_key",
+            ConfigError::Invalid { .. } => "config_invalid",
+        }
+    }
+}
+
+/// What a value failed: the text after "is not allowed; ".
+type Check<T> = Result<T, String>;
+
+const TOP_KEYS: &[&str] = &[
+    "relay_url",
+    "token",
+    "token_file",
+    "default_name",
+    "mode",
+    "hop_limit",
+    "max_payload",
+    "max_file",
+    "peer_index",
+    "log_level",
+    "projects",
+];
+const PROJECT_KEYS: &[&str] = &[
+    "relay_url",
+    "token",
+    "token_file",
+    "name",
+    "mode",
+    "hop_limit",
+    "max_payload",
+    "max_file",
+    "peer_index",
+];
+const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
+pub fn check_relay_url(url: &str) -> Check<String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !url.contains(char::is_whitespace)
+                && !url.contains("REPLACE_ME") =>
+        {
+            Ok(url.to_string())
+        }
+        _ => Err("use a ws:// or wss:// URL with a host, such as wss://relay.example.com/ws".into()),
+    }
+}
+
+pub fn check_token(token: &str) -> Check<Secret> {
+    let token = token.trim();
+    if token.is_empty()
+        || token.len() > MAX_TOKEN_BYTES
+        || token.contains(char::is_whitespace)
+        || token == "REPLACE_ME"
+    {
+        return Err(format!(
+            "use the relay's token: 1 to {MAX_TOKEN_BYTES} bytes without spaces"
+        ));
+    }
+    Ok(Secret(token.to_string()))
+}
+
+/// v1's name rule (spec §1.1), minus the REPLACE_ME placeholder v1 let through.
+pub fn check_name(name: &str) -> Check<String> {
+    let valid = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name != "REPLACE_ME";
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err("use 1 to 32 characters from a-z, A-Z, 0-9, _ and -".into())
+    }
+}
+
+pub fn check_mode(mode: &str) -> Check<Mode> {
+    match mode {
+        "manual" => Ok(Mode::Manual),
+        "auto" => Ok(Mode::Auto),
+        _ => Err("use \"manual\" or \"auto\"".into()),
+    }
+}
+
+fn check_range(value: i64, low: u64, high: u64, unit: &str) -> Check<u64> {
+    u64::try_from(value)
+        .ok()
+        .filter(|v| (low..=high).contains(v))
+        .ok_or_else(|| format!("use an integer{unit} from {low} to {high}"))
+}
+
+pub fn check_hop_limit(value: i64) -> Check<u32> {
+    // A hop limit bounds agent-to-agent ping-pong; past 100 it bounds nothing.
+    check_range(value, 1, 100, "").map(|v| v as u32)
+}
+
+pub fn check_max_payload(value: i64) -> Check<u64> {
+    // Below 64 KiB a file chunk no longer fits; above 256 MiB one frame could
+    // take a daemon's memory.
+    check_range(value, 64 * 1024, 256 * 1024 * 1024, " number of bytes")
+}
+
+pub fn check_max_file(value: i64) -> Check<u64> {
+    check_range(value, 1, 64 * 1024 * 1024 * 1024, " number of bytes")
+}
+
+fn check_peer_index(value: i64) -> Check<u32> {
+    check_range(value, 1, 999, "").map(|v| v as u32)
+}
+
+fn check_log_level(level: &str) -> Check<String> {
+    if LOG_LEVELS.contains(&level) {
+        Ok(level.to_string())
+    } else {
+        Err(format!("use one of {}", LOG_LEVELS.join(", ")))
+    }
+}
+
+/// A token file holds a secret: it must be a regular file only we can read.
+fn read_token_file(path: &Path) -> Check<Secret> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("the token file cannot be read ({e}); create it with mode 0600"))?;
+    if !meta.is_file() {
+        return Err("it is not a regular file; point token_file at a file holding the token".into());
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "the token file has mode {:o} and others may read it; run chmod 600 {}",
+            meta.permissions().mode() & 0o777,
+            path.display()
+        ));
+    }
+    if meta.uid() != crate::paths::uid() {
+        return Err("the token file belongs to another user".into());
+    }
+    if meta.len() > MAX_TOKEN_BYTES as u64 + 2 {
+        return Err(format!("the token file is larger than {MAX_TOKEN_BYTES} bytes"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it ({e})"))?;
+    check_token(&text).map_err(|_| format!("the token file must hold the relay's token: 1 to {MAX_TOKEN_BYTES} bytes without spaces"))
+}
+
+/// A value as a person would write it in the file.
+fn render(value: &Value) -> String {
+    match value {
+        Value::String(text) => format!("{text:?}"),
+        Value::Integer(n) => n.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Datetime(d) => d.to_string(),
+        Value::Array(_) => "an array".into(),
+        Value::Table(_) => "a table".into(),
+    }
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// One TOML table being read, with the dotted path of its keys for messages.
+struct Section<'a> {
+    file: &'a Path,
+    prefix: String,
+    table: &'a Table,
+}
+
+impl<'a> Section<'a> {
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn invalid(&self, key: &str, value: &Value, allowed: String) -> ConfigError {
+        ConfigError::Invalid {
+            origin: Origin::File {
+                file: self.file.to_path_buf(),
+                key: self.key(key),
+            },
+            // A token is never repeated back, not even a malformed one.
+            value: if key == "token" { "the value".into() } else { render(value) },
+            allowed,
+        }
+    }
+
+    fn only_keys(&self, allowed: &[&str]) -> Result<(), ConfigError> {
+        match self.table.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(key) => Err(ConfigError::UnknownKey {
+                file: self.file.to_path_buf(),
+                key: self.key(key),
+                allowed: allowed.join(", "),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn string<T>(&self, key: &str, check: impl Fn(&str) -> Check<T>) -> Result<Option<T>, ConfigError> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(value @ Value::String(text)) => {
+                check(text).map(Some).map_err(|allowed| self.invalid(key, value, allowed))
+            }
+            Some(value) => Err(self.invalid(key, value, "it must be a string".into())),
+        }
+    }
+
+    fn integer<T>(&self, key: &str, check: impl Fn(i64) -> Check<T>) -> Result<Option<T>, ConfigError> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(value @ Value::Integer(n)) => {
+                check(*n).map(Some).map_err(|allowed| self.invalid(key, value, allowed))
+            }
+            Some(value) => Err(self.invalid(key, value, "it must be an integer".into())),
+        }
+    }
+
+    fn table(&self, key: &str) -> Result<Option<Section<'a>>, ConfigError> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(Value::Table(table)) => Ok(Some(Section {
+                file: self.file,
+                prefix: format!("{}{key}.", self.prefix),
+                table,
+            })),
+            Some(value) => Err(self.invalid(key, value, "it must be a table".into())),
+        }
+    }
+
+    /// The settings keys shared by the top level and `[projects."…"]`, laid
+    /// over `base`.
+    fn settings(&self, base: &Settings, name_key: &str) -> Result<Settings, ConfigError> {
+        let mut s = base.clone();
+        if let Some(url) = self.string("relay_url", check_relay_url)? {
+            s.relay_url = Some(url);
+        }
+        let token = self.string("token", check_token)?;
+        let token_file = self.string("token_file", |p| read_token_file(&expand_home(p)))?;
+        match (token, token_file) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "token_file",
+                    &self.table["token_file"],
+                    "set either token or token_file, not both".into(),
+                ))
+            }
+            (Some(t), None) | (None, Some(t)) => s.token = Some(t),
+            (None, None) => {}
+        }
+        if let Some(name) = self.string(name_key, check_name)? {
+            s.name = Some(name);
+        }
+        if let Some(mode) = self.string("mode", check_mode)? {
+            s.mode = mode;
+        }
+        if let Some(hop_limit) = self.integer("hop_limit", check_hop_limit)? {
+            s.hop_limit = hop_limit;
+        }
+        if let Some(max_payload) = self.integer("max_payload", check_max_payload)? {
+            s.max_payload = max_payload;
+        }
+        if let Some(max_file) = self.integer("max_file", check_max_file)? {
+            s.max_file = max_file;
+        }
+        if let Some(peers) = self.table("peer_index")? {
+            for key in peers.table.keys() {
+                check_name(key).map_err(|allowed| {
+                    peers.invalid(key, &Value::String(key.clone()), format!("peer names: {allowed}"))
+                })?;
+                if let Some(index) = peers.integer(key, check_peer_index)? {
+                    s.peer_index.insert(key.clone(), index);
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// Reads an environment variable; unset and empty are the same (v1 §2.3).
+fn env_value(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn from_env<T>(var: &'static str, check: impl Fn(&str) -> Check<T>) -> Result<Option<T>, ConfigError> {
+    match env_value(var) {
+        None => Ok(None),
+        Some(text) => check(&text).map(Some).map_err(|allowed| ConfigError::Invalid {
+            origin: Origin::Env { var },
+            // The token's value is never repeated back.
+            value: if var == "NEXSCOPE_TOKEN" { "the value".into() } else { format!("{text:?}") },
+            allowed,
+        }),
+    }
+}
+
+fn parse_integer<T>(check: impl Fn(i64) -> Check<T>) -> impl Fn(&str) -> Check<T> {
+    move |text| {
+        let n = text.trim().parse::<i64>().map_err(|_| check(-1).err().unwrap_or_default())?;
+        check(n)
+    }
+}
+
+/// The environment overrides, which win over the file (v1 §2.3).
+fn apply_env(settings: &mut Settings) -> Result<(), ConfigError> {
+    if let Some(url) = from_env("NEXSCOPE_RELAY_URL", check_relay_url)? {
+        settings.relay_url = Some(url);
+    }
+    if let Some(token) = from_env("NEXSCOPE_TOKEN", check_token)? {
+        settings.token = Some(token);
+    }
+    if let Some(name) = from_env("NEXSCOPE_DEFAULT_NAME", check_name)? {
+        settings.name = Some(name);
+    }
+    if let Some(mode) = from_env("NEXSCOPE_MODE", check_mode)? {
+        settings.mode = mode;
+    }
+    if let Some(v) = from_env("NEXSCOPE_HOP_LIMIT", parse_integer(check_hop_limit))? {
+        settings.hop_limit = v;
+    }
+    if let Some(v) = from_env("NEXSCOPE_MAX_PAYLOAD", parse_integer(check_max_payload))? {
+        settings.max_payload = v;
+    }
+    if let Some(v) = from_env("NEXSCOPE_MAX_FILE", parse_integer(check_max_file))? {
+        settings.max_file = v;
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Loads `file` (absent: the embedded defaults) and the environment.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = match read_limited(file) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(ConfigError::Read {
+                    file: file.to_path_buf(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        let mut config = match &text {
+            Some(text) => Self::parse(file, text)?,
+            None => Config {
+                file: file.to_path_buf(),
+                found: false,
+                log_level: None,
+                defaults: Settings::default(),
+                projects: BTreeMap::new(),
+            },
+        };
+        apply_env(&mut config.defaults)?;
+        for settings in config.projects.values_mut() {
+            apply_env(settings)?;
+        }
+        Ok(config)
+    }
+
+    /// The settings of the project rooted at `root`.
+    pub fn settings_for(&self, root: &Path) -> &Settings {
+        self.projects.get(root).unwrap_or(&self.defaults)
+    }
+
+    fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let table: Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let top = Section {
+            file,
+            prefix: String::new(),
+            table: &table,
+        };
+        top.only_keys(TOP_KEYS)?;
+        let log_level = top.string("log_level", check_log_level)?;
+        let defaults = top.settings(&Settings::default(), "default_name")?;
+        let mut projects = BTreeMap::new();
+        if let Some(section) = top.table("projects")? {
+            for (root, value) in section.table {
+                let project = section.table(root)?.ok_or_else(|| {
+                    section.invalid(root, value, "it must be a table".into())
+                })?;
+                let root = PathBuf::from(root);
+                if !root.is_absolute() {
+                    return Err(section.invalid(
+                        &format!("{root:?}"),
+                        &Value::String(root.display().to_string()),
+                        "project keys must be absolute paths, such as [projects.\"/home/alice/src/api\"]".into(),
+                    ));
+                }
+                let project = Section {
+                    prefix: format!("projects.{:?}.", root.display().to_string()),
+                    ..project
+                };
+                project.only_keys(PROJECT_KEYS)?;
+                projects.insert(root, project.settings(&defaults, "name")?);
+            }
+        }
+        Ok(Config {
+            file: file.to_path_buf(),
+            found: true,
+            log_level,
+            defaults,
+            projects,
+        })
+    }
+}
+
+fn read_limited(file: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(file)?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("it is a directory"));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {MAX_CONFIG_BYTES} bytes"
+        )));
+    }
+    std::fs::read_to_string(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/c/config.toml"), text)
+    }
+
+    fn message(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_is_the_embedded_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.defaults, Settings::default());
+        assert!(config.defaults.relay_url.is_none());
+    }
+
+    #[test]
+    fn project_overrides_merge_over_the_defaults() {
+        let config = parse(
+            "default_name = \"alice\"\nhop_limit = 5\n[projects.\"/src/api\"]\nmode = \"auto\"\n",
+        )
+        .unwrap();
+        let api = config.settings_for(Path::new("/src/api"));
+        assert_eq!(api.mode, Mode::Auto);
+        assert_eq!(api.hop_limit, 5);
+        assert_eq!(api.name.as_deref(), Some("alice"));
+        assert_eq!(config.settings_for(Path::new("/other")).mode, Mode::Manual);
+    }
+
+    #[test]
+    fn bad_values_name_file_key_and_what_is_allowed() {
+        assert_eq!(
+            message("mode = \"sometimes\""),
+            "/c/config.toml: key `mode`: \"sometimes\" is not allowed; use \"manual\" or \"auto\""
+        );
+        assert_eq!(
+            message("hop_limit = 0"),
+            "/c/config.toml: key `hop_limit`: 0 is not allowed; use an integer from 1 to 100"
+        );
+        assert_eq!(
+            message("[projects.\"/p\"]\nhop_limit = \"3\""),
+            "/c/config.toml: key `projects.\"/p\".hop_limit`: \"3\" is not allowed; it must be an integer"
+        );
+        assert!(message("relay_url = \"http://x/ws\"").contains("use a ws:// or wss:// URL"));
+        assert!(message("default_name = \"a b\"").contains("key `default_name`"));
+        assert!(message("colour = 1").starts_with("/c/config.toml: unknown key `colour`; allowed here: relay_url"));
+        assert!(message("[projects.\"rel\"]").contains("absolute paths"));
+        assert!(message("mode = ").contains("is not valid TOML"));
+    }
+}

@@ -1,0 +1,262 @@
+//! The control socket server: accepts connections, checks the peer's uid,
+//! reads NUL-framed calls and answers them in order, one task per connection.
+//!
+//! What it must never do: let one connection's garbage, size or panic reach
+//! another connection or the daemon. Each connection is bounded (message size,
+//! pending bytes, write time) and runs in its own task; a task that panics is
+//! logged and forgotten. Handlers live one module per interface.
+
+mod daemon;
+mod listener;
+mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+
+pub use listener::{ListenError, Listener};
+
+use crate::daemon::{Daemon, wait_for};
+use crate::varlink::codec::{self, Framer};
+use crate::varlink::{Call, MAX_MESSAGE, Reply, VarlinkError};
+
+/// Concurrent connections. Hooks, MCP shims and watches of one user need
+/// dozens; a thousand bounds the memory a runaway script can take.
+const MAX_CONNECTIONS: usize = 1024;
+/// A client that does not read its replies for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Read size per syscall; calls are small, large ones take several reads.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why a handler did not produce a final reply.
+pub enum Failure {
+    /// Answer with this varlink error.
+    Error(VarlinkError),
+    /// The client went away (or stopped reading) mid-stream.
+    Disconnected,
+}
+
+impl From<VarlinkError> for Failure {
+    fn from(error: VarlinkError) -> Self {
+        Failure::Error(error)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(_: std::io::Error) -> Self {
+        Failure::Disconnected
+    }
+}
+
+/// Writes the replies of one call: nothing for oneway, `continues` only when
+/// the caller asked for more.
+pub struct Replies<'a> {
+    writer: &'a mut OwnedWriteHalf,
+    oneway: bool,
+    more: bool,
+}
+
+impl Replies<'_> {
+    pub async fn send(&mut self, parameters: Value, continues: bool) -> std::io::Result<()> {
+        if continues && !self.more {
+            return Ok(());
+        }
+        self.write(&Reply::ok(parameters, continues)).await
+    }
+
+    async fn write(&mut self, reply: &Reply) -> std::io::Result<()> {
+        if self.oneway {
+            return Ok(());
+        }
+        write_reply(self.writer, reply).await
+    }
+}
+
+async fn write_reply(writer: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&codec::encode(reply))).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Accepts until shutdown, then gives open connections a moment to finish.
+/// `probe` is the watchdog's proof that this loop still turns.
+pub async fn serve(
+    listener: Listener,
+    daemon: Arc<Daemon>,
+    mut probe: mpsc::Receiver<oneshot::Sender<()>>,
+) {
+    let Listener {
+        listener,
+        bound,
+        label,
+    } = listener;
+    let listener = match tokio::net::UnixListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%error, socket = %label, "cannot serve the control socket");
+            daemon.request_shutdown();
+            return;
+        }
+    };
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    let stop = wait_for(daemon.shutdown_signal());
+    tokio::pin!(stop);
+    let uid = crate::paths::uid();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(reply) = probe.recv() => { let _ = reply.send(()); }
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(error) = done {
+                    if error.is_panic() {
+                        tracing::error!("a control connection panicked; the daemon carries on");
+                    }
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        tracing::warn!(limit = MAX_CONNECTIONS, "too many control connections; refusing one");
+                        continue;
+                    };
+                    let allowed = peer_allowed(&stream, uid);
+                    let daemon = daemon.clone();
+                    connections.spawn(async move {
+                        connection(stream, daemon, allowed).await;
+                        drop(permit);
+                    });
+                }
+                Err(error) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    if let Some(path) = bound {
+        let _ = std::fs::remove_file(path);
+    }
+    let drained = tokio::time::timeout(crate::daemon::DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+}
+
+/// Only our own uid may call us (SO_PEERCRED), whatever the socket's mode.
+fn peer_allowed(stream: &UnixStream, uid: u32) -> bool {
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == uid => true,
+        Ok(cred) => {
+            tracing::warn!(peer_uid = cred.uid(), peer_pid = ?cred.pid(), "control connection from another user refused");
+            false
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the peer's credentials; refusing");
+            false
+        }
+    }
+}
+
+/// One client: calls in, replies out, in order, until it hangs up, breaks the
+/// protocol or the daemon stops.
+async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut framer = Framer::new(MAX_MESSAGE);
+    let mut shutdown = daemon.shutdown_signal();
+    loop {
+        let message = match framer.next_message() {
+            Ok(Some(message)) => message,
+            Ok(None) => {
+                tokio::select! {
+                    more = read_some(&mut reader, &mut framer) => if !more { return },
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+                continue;
+            }
+            Err(too_large) => {
+                tracing::warn!(limit = too_large.limit, "control message too large; closing the connection");
+                let _ = write_reply(&mut writer, &Reply::from_error(&VarlinkError::invalid_parameter("message"))).await;
+                return;
+            }
+        };
+        // Anything that is not a call object: answer once, then hang up, since
+        // the client and we no longer agree on where messages begin.
+        let call = match serde_json::from_slice::<Call>(&message) {
+            Ok(call) => call,
+            Err(_) => {
+                tracing::debug!(bytes = message.len(), "not a varlink call; closing the connection");
+                let _ = write_reply(&mut writer, &Reply::from_error(&VarlinkError::invalid_parameter("message"))).await;
+                return;
+            }
+        };
+        if !allowed {
+            let _ = write_reply(&mut writer, &Reply::from_error(&VarlinkError::permission_denied())).await;
+            return;
+        }
+        let mut replies = Replies {
+            writer: &mut writer,
+            oneway: call.oneway,
+            more: call.more,
+        };
+        let outcome = tokio::select! {
+            outcome = dispatch(&daemon, &call, &mut replies) => outcome,
+            // A streaming call waits on events; notice a client that left.
+            _ = hung_up(&mut reader, &mut framer) => return,
+        };
+        let reply = match outcome {
+            Ok(parameters) => Reply::ok(parameters, false),
+            Err(Failure::Error(error)) => Reply::from_error(&error),
+            Err(Failure::Disconnected) => return,
+        };
+        if replies.write(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads once into the framer; false at end of stream or on error.
+async fn read_some(reader: &mut OwnedReadHalf, framer: &mut Framer) -> bool {
+    let mut chunk = [0u8; READ_CHUNK];
+    match reader.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            framer.feed(&chunk[..n]);
+            true
+        }
+    }
+}
+
+/// Resolves when the client hangs up, or pipelines more than one message's
+/// worth while a call runs. Bytes read meanwhile are kept for later calls.
+async fn hung_up(reader: &mut OwnedReadHalf, framer: &mut Framer) {
+    while read_some(reader, framer).await {
+        if framer.pending() > 2 * MAX_MESSAGE {
+            return;
+        }
+    }
+}
+
+async fn dispatch(daemon: &Arc<Daemon>, call: &Call, replies: &mut Replies<'_>) -> Result<Value, Failure> {
+    if call.upgrade {
+        return Err(VarlinkError::invalid_parameter("upgrade").into());
+    }
+    let (interface, member) = call.interface_and_member();
+    match interface {
+        crate::varlink::SERVICE => Ok(service::call(call, member)?),
+        crate::api::daemon::INTERFACE => daemon::call(daemon, call, member, replies).await,
+        _ => Err(VarlinkError::interface_not_found(interface).into()),
+    }
+}

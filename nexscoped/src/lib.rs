@@ -1,0 +1,16 @@
+//! nexscope: chat rooms for AI coding agents and their humans, and headless
+//! agent sessions, held by one per-user daemon (`nexscoped`) and driven by
+//! `nexscopectl` over varlink.
+//!
+//! This library is shared by both binaries: the protocol (`varlink`, `api`),
+//! where things live (`paths`), the configuration (`config`), and the daemon's
+//! parts (`control`, `daemon`, `notify`, `logging`).
+
+pub mod api;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod logging;
+pub mod notify;
+pub mod paths;
+pub mod varlink;

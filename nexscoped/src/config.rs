@@ -202,7 +202,9 @@ pub fn check_relay_url(url: &str) -> Check<String> {
         {
             Ok(url.to_string())
         }
-        _ => Err("use a ws:// or wss:// URL with a host, such as wss://relay.example.com/ws".into()),
+        _ => {
+            Err("use a ws:// or wss:// URL with a host, such as wss://relay.example.com/ws".into())
+        }
     }
 }
 
@@ -281,7 +283,9 @@ fn read_token_file(path: &Path) -> Check<Secret> {
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("the token file cannot be read ({e}); create it with mode 0600"))?;
     if !meta.is_file() {
-        return Err("it is not a regular file; point token_file at a file holding the token".into());
+        return Err(
+            "it is not a regular file; point token_file at a file holding the token".into(),
+        );
     }
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(format!(
@@ -294,7 +298,9 @@ fn read_token_file(path: &Path) -> Check<Secret> {
         return Err("the token file belongs to another user".into());
     }
     if meta.len() > MAX_TOKEN_BYTES as u64 + 2 {
-        return Err(format!("the token file is larger than {MAX_TOKEN_BYTES} bytes"));
+        return Err(format!(
+            "the token file is larger than {MAX_TOKEN_BYTES} bytes"
+        ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it ({e})"))?;
     check_token(&text).map_err(|_| format!("the token file must hold the relay's token: 1 to {MAX_TOKEN_BYTES} bytes without spaces"))
@@ -339,7 +345,11 @@ impl<'a> Section<'a> {
                 key: self.key(key),
             },
             // A token is never repeated back, not even a malformed one.
-            value: if key == "token" { "the value".into() } else { render(value) },
+            value: if key == "token" {
+                "the value".into()
+            } else {
+                render(value)
+            },
             allowed,
         }
     }
@@ -355,22 +365,30 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn string<T>(&self, key: &str, check: impl Fn(&str) -> Check<T>) -> Result<Option<T>, ConfigError> {
+    fn string<T>(
+        &self,
+        key: &str,
+        check: impl Fn(&str) -> Check<T>,
+    ) -> Result<Option<T>, ConfigError> {
         match self.table.get(key) {
             None => Ok(None),
-            Some(value @ Value::String(text)) => {
-                check(text).map(Some).map_err(|allowed| self.invalid(key, value, allowed))
-            }
+            Some(value @ Value::String(text)) => check(text)
+                .map(Some)
+                .map_err(|allowed| self.invalid(key, value, allowed)),
             Some(value) => Err(self.invalid(key, value, "it must be a string".into())),
         }
     }
 
-    fn integer<T>(&self, key: &str, check: impl Fn(i64) -> Check<T>) -> Result<Option<T>, ConfigError> {
+    fn integer<T>(
+        &self,
+        key: &str,
+        check: impl Fn(i64) -> Check<T>,
+    ) -> Result<Option<T>, ConfigError> {
         match self.table.get(key) {
             None => Ok(None),
-            Some(value @ Value::Integer(n)) => {
-                check(*n).map(Some).map_err(|allowed| self.invalid(key, value, allowed))
-            }
+            Some(value @ Value::Integer(n)) => check(*n)
+                .map(Some)
+                .map_err(|allowed| self.invalid(key, value, allowed)),
             Some(value) => Err(self.invalid(key, value, "it must be an integer".into())),
         }
     }
@@ -402,7 +420,7 @@ impl<'a> Section<'a> {
                     "token_file",
                     &self.table["token_file"],
                     "set either token or token_file, not both".into(),
-                ))
+                ));
             }
             (Some(t), None) | (None, Some(t)) => s.token = Some(t),
             (None, None) => {}
@@ -425,7 +443,11 @@ impl<'a> Section<'a> {
         if let Some(peers) = self.table("peer_index")? {
             for key in peers.table.keys() {
                 check_name(key).map_err(|allowed| {
-                    peers.invalid(key, &Value::String(key.clone()), format!("peer names: {allowed}"))
+                    peers.invalid(
+                        key,
+                        &Value::String(key.clone()),
+                        format!("peer names: {allowed}"),
+                    )
                 })?;
                 if let Some(index) = peers.integer(key, check_peer_index)? {
                     s.peer_index.insert(key.clone(), index);
@@ -441,21 +463,33 @@ fn env_value(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn from_env<T>(var: &'static str, check: impl Fn(&str) -> Check<T>) -> Result<Option<T>, ConfigError> {
+fn from_env<T>(
+    var: &'static str,
+    check: impl Fn(&str) -> Check<T>,
+) -> Result<Option<T>, ConfigError> {
     match env_value(var) {
         None => Ok(None),
-        Some(text) => check(&text).map(Some).map_err(|allowed| ConfigError::Invalid {
-            origin: Origin::Env { var },
-            // The token's value is never repeated back.
-            value: if var == "NEXSCOPE_TOKEN" { "the value".into() } else { format!("{text:?}") },
-            allowed,
-        }),
+        Some(text) => check(&text)
+            .map(Some)
+            .map_err(|allowed| ConfigError::Invalid {
+                origin: Origin::Env { var },
+                // The token's value is never repeated back.
+                value: if var == "NEXSCOPE_TOKEN" {
+                    "the value".into()
+                } else {
+                    format!("{text:?}")
+                },
+                allowed,
+            }),
     }
 }
 
 fn parse_integer<T>(check: impl Fn(i64) -> Check<T>) -> impl Fn(&str) -> Check<T> {
     move |text| {
-        let n = text.trim().parse::<i64>().map_err(|_| check(-1).err().unwrap_or_default())?;
+        let n = text
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| check(-1).err().unwrap_or_default())?;
         check(n)
     }
 }
@@ -496,7 +530,7 @@ impl Config {
                 return Err(ConfigError::Read {
                     file: file.to_path_buf(),
                     message: e.to_string(),
-                })
+                });
             }
         };
         let mut config = match &text {
@@ -522,10 +556,12 @@ impl Config {
     }
 
     fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-        let table: Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-            file: file.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                file: file.to_path_buf(),
+                message: e.to_string().trim_end().to_string(),
+            })?;
         let top = Section {
             file,
             prefix: String::new(),
@@ -537,9 +573,9 @@ impl Config {
         let mut projects = BTreeMap::new();
         if let Some(section) = top.table("projects")? {
             for (root, value) in section.table {
-                let project = section.table(root)?.ok_or_else(|| {
-                    section.invalid(root, value, "it must be a table".into())
-                })?;
+                let project = section
+                    .table(root)?
+                    .ok_or_else(|| section.invalid(root, value, "it must be a table".into()))?;
                 let root = PathBuf::from(root);
                 if !root.is_absolute() {
                     return Err(section.invalid(
@@ -627,7 +663,10 @@ mod tests {
         );
         assert!(message("relay_url = \"http://x/ws\"").contains("use a ws:// or wss:// URL"));
         assert!(message("default_name = \"a b\"").contains("key `default_name`"));
-        assert!(message("colour = 1").starts_with("/c/config.toml: unknown key `colour`; allowed here: relay_url"));
+        assert!(
+            message("colour = 1")
+                .starts_with("/c/config.toml: unknown key `colour`; allowed here: relay_url")
+        );
         assert!(message("[projects.\"rel\"]").contains("absolute paths"));
         assert!(message("mode = ").contains("is not valid TOML"));
     }

@@ -77,7 +77,9 @@ impl Daemon {
                 tracing::info!(file = %self.config_path.display(), found = config.found, "configuration reloaded");
                 self.changed();
             }
-            Err(error) => tracing::error!(%error, "reload refused; the running configuration stays"),
+            Err(error) => {
+                tracing::error!(%error, "reload refused; the running configuration stays")
+            }
         }
         notify::ready(&self.status_line());
         result.map(|_| self.config_path.clone())
@@ -121,7 +123,11 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
     let server = tokio::spawn(control::serve(listener, daemon.clone(), probe_rx));
     let signals = tokio::spawn(handle_signals(daemon.clone()));
     let watchdog = notify::watchdog_interval().map(|interval| {
-        tokio::spawn(watchdog(interval, probe_tx.clone(), daemon.shutdown_signal()))
+        tokio::spawn(watchdog(
+            interval,
+            probe_tx.clone(),
+            daemon.shutdown_signal(),
+        ))
     });
     notify::ready(&daemon.status_line());
     tracing::info!(socket = %daemon.socket, version = VERSION, "nexscoped ready");
@@ -129,7 +135,10 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
     wait_for(daemon.shutdown_signal()).await;
     notify::stopping();
     tracing::info!("shutting down");
-    if tokio::time::timeout(DRAIN_TIMEOUT * 2, server).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT * 2, server)
+        .await
+        .is_err()
+    {
         tracing::warn!("control server did not stop in time");
     }
     signals.abort();
@@ -140,7 +149,7 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
 }
 
 async fn handle_signals(daemon: Arc<Daemon>) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -171,7 +180,9 @@ async fn watchdog(
         }
         let (tx, rx) = oneshot::channel();
         let answered = probe.send(tx).await.is_ok()
-            && tokio::time::timeout(interval / 4, rx).await.is_ok_and(|r| r.is_ok());
+            && tokio::time::timeout(interval / 4, rx)
+                .await
+                .is_ok_and(|r| r.is_ok());
         if answered {
             notify::watchdog();
         } else {

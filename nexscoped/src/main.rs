@@ -40,7 +40,12 @@ fn main() -> ExitCode {
     // user's alone.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
 
-    let config_path = match cli.config.clone().map(Ok).unwrap_or_else(paths::config_file) {
+    let config_path = match cli
+        .config
+        .clone()
+        .map(Ok)
+        .unwrap_or_else(paths::config_file)
+    {
         Ok(path) => path,
         Err(error) => return fail(1, &error),
     };
@@ -49,7 +54,11 @@ fn main() -> ExitCode {
         Err(error) => return fail(EX_CONFIG, &error),
     };
     if cli.check_config {
-        let state = if config.found { "is valid" } else { "does not exist; the embedded defaults apply" };
+        let state = if config.found {
+            "is valid"
+        } else {
+            "does not exist; the embedded defaults apply"
+        };
         println!("{} {state}", config_path.display());
         return ExitCode::SUCCESS;
     }

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::service::to_value;
 use super::{Failure, Replies};
-use crate::api::daemon::{Empty, ReloadOut, StatusOut, ERROR_CONFIG_INVALID};
+use crate::api::daemon::{ERROR_CONFIG_INVALID, Empty, ReloadOut, StatusOut};
 use crate::daemon::Daemon;
 use crate::varlink::{Call, VarlinkError};
 
@@ -23,7 +23,9 @@ pub async fn call(
         }
         "Status" => {
             call.decode::<Empty>()?;
-            Ok(to_value(StatusOut { status: daemon.status() })?)
+            Ok(to_value(StatusOut {
+                status: daemon.status(),
+            })?)
         }
         "Monitor" => {
             call.decode::<Empty>()?;
@@ -57,12 +59,16 @@ async fn monitor(daemon: &Arc<Daemon>, replies: &mut Replies<'_>) -> Result<Valu
     let mut changes = daemon.subscribe_changes();
     let mut shutdown = daemon.shutdown_signal();
     loop {
-        let status = to_value(StatusOut { status: daemon.status() })?;
+        let status = to_value(StatusOut {
+            status: daemon.status(),
+        })?;
         replies.send(status, true).await?;
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { break },
             _ = shutdown.wait_for(|stop| *stop) => break,
         }
     }
-    Ok(to_value(StatusOut { status: daemon.status() })?)
+    Ok(to_value(StatusOut {
+        status: daemon.status(),
+    })?)
 }

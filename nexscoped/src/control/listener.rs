@@ -42,11 +42,17 @@ impl Listener {
         match activated_fd().map_err(ListenError::Activation)? {
             Some((fd, name)) => {
                 let std_listener = std::os::unix::net::UnixListener::from(fd);
-                let label = match std_listener.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf)) {
+                let label = match std_listener
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+                {
                     Some(p) => format!("{} (socket activation, fd name {name})", p.display()),
                     None => format!("socket activation, fd name {name}"),
                 };
-                std_listener.set_nonblocking(true).map_err(ListenError::Activation)?;
+                std_listener
+                    .set_nonblocking(true)
+                    .map_err(ListenError::Activation)?;
                 Ok(Listener {
                     listener: std_listener,
                     bound: None,

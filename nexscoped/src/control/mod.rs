@@ -187,8 +187,15 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
                 continue;
             }
             Err(too_large) => {
-                tracing::warn!(limit = too_large.limit, "control message too large; closing the connection");
-                let _ = write_reply(&mut writer, &Reply::from_error(&VarlinkError::invalid_parameter("message"))).await;
+                tracing::warn!(
+                    limit = too_large.limit,
+                    "control message too large; closing the connection"
+                );
+                let _ = write_reply(
+                    &mut writer,
+                    &Reply::from_error(&VarlinkError::invalid_parameter("message")),
+                )
+                .await;
                 return;
             }
         };
@@ -197,13 +204,24 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
         let call = match serde_json::from_slice::<Call>(&message) {
             Ok(call) => call,
             Err(_) => {
-                tracing::debug!(bytes = message.len(), "not a varlink call; closing the connection");
-                let _ = write_reply(&mut writer, &Reply::from_error(&VarlinkError::invalid_parameter("message"))).await;
+                tracing::debug!(
+                    bytes = message.len(),
+                    "not a varlink call; closing the connection"
+                );
+                let _ = write_reply(
+                    &mut writer,
+                    &Reply::from_error(&VarlinkError::invalid_parameter("message")),
+                )
+                .await;
                 return;
             }
         };
         if !allowed {
-            let _ = write_reply(&mut writer, &Reply::from_error(&VarlinkError::permission_denied())).await;
+            let _ = write_reply(
+                &mut writer,
+                &Reply::from_error(&VarlinkError::permission_denied()),
+            )
+            .await;
             return;
         }
         let mut replies = Replies {
@@ -249,7 +267,11 @@ async fn hung_up(reader: &mut OwnedReadHalf, framer: &mut Framer) {
     }
 }
 
-async fn dispatch(daemon: &Arc<Daemon>, call: &Call, replies: &mut Replies<'_>) -> Result<Value, Failure> {
+async fn dispatch(
+    daemon: &Arc<Daemon>,
+    call: &Call,
+    replies: &mut Replies<'_>,
+) -> Result<Value, Failure> {
     if call.upgrade {
         return Err(VarlinkError::invalid_parameter("upgrade").into());
     }

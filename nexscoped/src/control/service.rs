@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::api::service::{DescriptionIn, DescriptionOut, Info, PRODUCT, URL, VENDOR, VERSION};
-use crate::varlink::{interfaces, Call, VarlinkError};
+use crate::varlink::{Call, VarlinkError, interfaces};
 
 pub fn call(call: &Call, member: &str) -> Result<Value, VarlinkError> {
     match member {
@@ -14,7 +14,10 @@ pub fn call(call: &Call, member: &str) -> Result<Value, VarlinkError> {
                 product: PRODUCT.into(),
                 version: VERSION.into(),
                 url: URL.into(),
-                interfaces: interfaces::ALL.iter().map(|(name, _)| name.to_string()).collect(),
+                interfaces: interfaces::ALL
+                    .iter()
+                    .map(|(name, _)| name.to_string())
+                    .collect(),
             })
         }
         "GetInterfaceDescription" => {

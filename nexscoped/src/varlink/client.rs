@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::codec::{self, Framer};
-use super::{Call, Reply, VarlinkError, MAX_MESSAGE};
+use super::{Call, MAX_MESSAGE, Reply, VarlinkError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -74,7 +74,7 @@ impl Connection {
             match self.framer.next_message() {
                 Ok(Some(bytes)) => {
                     return serde_json::from_slice(&bytes)
-                        .map_err(|e| ClientError::Protocol(e.to_string()))
+                        .map_err(|e| ClientError::Protocol(e.to_string()));
                 }
                 Ok(None) => {}
                 Err(too_large) => return Err(ClientError::Protocol(too_large.to_string())),

@@ -166,7 +166,10 @@ impl VarlinkError {
     }
 
     pub fn permission_denied() -> Self {
-        Self::new("org.varlink.service.PermissionDenied", serde_json::json!({}))
+        Self::new(
+            "org.varlink.service.PermissionDenied",
+            serde_json::json!({}),
+        )
     }
 
     pub fn expected_more() -> Self {

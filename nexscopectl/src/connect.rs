@@ -166,13 +166,12 @@ fn wait_until_answering(
 ) -> Result<(), CtlError> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        match Connection::connect(socket, Some(START_TIMEOUT)) {
-            Ok(mut connection) => match connection.call::<Info>(GET_INFO, json!({})) {
+        if let Ok(mut connection) = Connection::connect(socket, Some(START_TIMEOUT)) {
+            match connection.call::<Info>(GET_INFO, json!({})) {
                 Ok(_) => return Ok(()),
                 Err(ClientError::Connect { .. }) | Err(ClientError::Io(_)) => {}
                 Err(other) => return Err(other.into()),
-            },
-            Err(_) => {}
+            }
         }
         if let Some((child, log)) = child.as_mut() {
             if let Ok(Some(status)) = child.try_wait() {

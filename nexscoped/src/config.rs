@@ -279,7 +279,7 @@ fn check_log_level(level: &str) -> Check<String> {
 }
 
 /// A token file holds a secret: it must be a regular file only we can read.
-fn read_token_file(path: &Path) -> Check<Secret> {
+pub fn read_token_file(path: &Path) -> Check<Secret> {
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("the token file cannot be read ({e}); create it with mode 0600"))?;
     if !meta.is_file() {

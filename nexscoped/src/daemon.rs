@@ -16,6 +16,7 @@ use crate::api::service::VERSION;
 use crate::config::{Config, ConfigError};
 use crate::control::{self, Listener};
 use crate::notify;
+use crate::relay::{self, Embedded};
 
 /// How long connections get to finish their calls once shutdown begins.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,18 +29,32 @@ pub struct Daemon {
     socket: String,
     shutdown: watch::Sender<bool>,
     changes: watch::Sender<u64>,
+    /// The relay this daemon runs for projects with no relay_url.
+    embedded: Embedded,
+    embedded_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Daemon {
-    pub fn new(config_path: PathBuf, config: Config, socket: String) -> Arc<Daemon> {
-        Arc::new(Daemon {
+    /// The daemon's state, with its embedded relay already listening.
+    pub async fn new(config_path: PathBuf, config: Config, socket: String) -> std::io::Result<Arc<Daemon>> {
+        let shutdown = watch::channel(false).0;
+        let (embedded, task) = relay::start_embedded(shutdown.subscribe()).await?;
+        tracing::info!(url = %embedded.url, "embedded relay listening");
+        Ok(Arc::new(Daemon {
             started: Instant::now(),
             config_path,
             config: RwLock::new(Arc::new(config)),
             socket,
-            shutdown: watch::channel(false).0,
+            shutdown,
             changes: watch::channel(0).0,
-        })
+            embedded,
+            embedded_task: std::sync::Mutex::new(Some(task)),
+        }))
+    }
+
+    /// The embedded relay's URL and token, for local clients of the user.
+    pub fn embedded_relay(&self) -> (&str, &str) {
+        (&self.embedded.url, &self.embedded.token)
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -56,6 +71,7 @@ impl Daemon {
             pid: std::process::id(),
             uptime_ms: self.started.elapsed().as_millis() as u64,
             socket: self.socket.clone(),
+            embedded_relay: self.embedded.url.clone(),
             config_file: config.file.display().to_string(),
             config_found: config.found,
             // Rooms and agent sessions are held by the room client and the
@@ -121,7 +137,18 @@ pub async fn wait_for(mut shutdown: watch::Receiver<bool>) {
 pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()> {
     let (probe_tx, probe_rx) = mpsc::channel(1);
     let server = tokio::spawn(control::serve(listener, daemon.clone(), probe_rx));
-    let signals = tokio::spawn(handle_signals(daemon.clone()));
+    let signals = {
+        let (stop, reload) = (daemon.clone(), daemon.clone());
+        tokio::spawn(async move {
+            crate::signals::handle(
+                move || stop.request_shutdown(),
+                move || {
+                    let _ = reload.reload();
+                },
+            )
+            .await
+        })
+    };
     let watchdog = notify::watchdog_interval().map(|interval| {
         tokio::spawn(watchdog(
             interval,
@@ -145,21 +172,11 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
     if let Some(watchdog) = watchdog {
         let _ = watchdog.await;
     }
-    Ok(())
-}
-
-async fn handle_signals(daemon: Arc<Daemon>) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM"); daemon.request_shutdown(); }
-            _ = int.recv() => { tracing::info!("SIGINT"); daemon.request_shutdown(); }
-            _ = hup.recv() => { tracing::info!("SIGHUP: reloading configuration"); let _ = daemon.reload(); }
-        }
+    let embedded = daemon.embedded_task.lock().ok().and_then(|mut t| t.take());
+    if let Some(task) = embedded {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT * 2, task).await;
     }
+    Ok(())
 }
 
 /// Pings systemd's watchdog at half its interval, but only after the control

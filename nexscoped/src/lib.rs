@@ -7,10 +7,13 @@
 //! parts (`control`, `daemon`, `notify`, `logging`).
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod logging;
 pub mod notify;
 pub mod paths;
+pub mod relay;
+pub mod signals;
 pub mod varlink;

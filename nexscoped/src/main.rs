@@ -1,51 +1,53 @@
-//! `nexscoped`: the per-user nexscope daemon.
+//! `nexscoped`: the per-user nexscope daemon, and `nexscoped relay`.
 //!
 //! Runs in the foreground (systemd, launchd and `nexscopectl` all want that);
 //! it never forks itself away. Exit status: 0 after a clean shutdown, 78
 //! (EX_CONFIG) for a bad configuration, 1 for any other failure to start.
 
-use std::path::PathBuf;
+use std::io::Read;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
+use nexscope::cli::{Cli, Command, RelayAction, RelayArgs};
 use nexscope::config::Config;
 use nexscope::control::Listener;
 use nexscope::daemon::{self, Daemon};
-use nexscope::{logging, paths};
+use nexscope::relay::{self, auth::Auth};
+use nexscope::{logging, notify, paths};
 
 const EX_CONFIG: u8 = 78;
 
-#[derive(Parser, Debug)]
-#[command(name = "nexscoped", version, about = "The nexscope per-user daemon: chat rooms for AI coding agents and headless agent sessions", long_about = None)]
-struct Cli {
-    /// Configuration file [default: $XDG_CONFIG_HOME/nexscope/config.toml].
-    #[arg(long, env = "NEXSCOPE_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock];
-    /// ignored when systemd passes the socket.
-    #[arg(long, env = "NEXSCOPE_SOCKET", value_name = "PATH")]
-    socket: Option<PathBuf>,
-    /// Log level: error, warn, info, debug or trace [default: the config's
-    /// log_level, else info].
-    #[arg(long, env = "NEXSCOPE_LOG_LEVEL", value_name = "LEVEL", value_parser = clap::builder::PossibleValuesParser::new(logging::LEVELS))]
-    log_level: Option<String>,
-    /// Check the configuration, print what is wrong, and exit.
-    #[arg(long)]
-    check_config: bool,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Everything the daemon creates (sockets, state, received files) is the
-    // user's alone.
+    // Everything we create (sockets, state, received files) is the user's alone.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    match &cli.command {
+        Some(Command::Relay(args)) => relay_main(&cli, args),
+        None => daemon_main(&cli),
+    }
+}
 
-    let config_path = match cli
-        .config
-        .clone()
-        .map(Ok)
-        .unwrap_or_else(paths::config_file)
-    {
+fn init_logging(cli: &Cli, configured: Option<&str>) {
+    let level = cli
+        .log_level
+        .as_deref()
+        .or(configured)
+        .and_then(logging::parse_level)
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    logging::init(level, "nexscoped");
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("nexscoped")
+        .build()
+}
+
+fn daemon_main(cli: &Cli) -> ExitCode {
+    let config_path = match cli.config.clone().map(Ok).unwrap_or_else(paths::config_file) {
         Ok(path) => path,
         Err(error) => return fail(1, &error),
     };
@@ -54,22 +56,11 @@ fn main() -> ExitCode {
         Err(error) => return fail(EX_CONFIG, &error),
     };
     if cli.check_config {
-        let state = if config.found {
-            "is valid"
-        } else {
-            "does not exist; the embedded defaults apply"
-        };
+        let state = if config.found { "is valid" } else { "does not exist; the embedded defaults apply" };
         println!("{} {state}", config_path.display());
         return ExitCode::SUCCESS;
     }
-    let level = cli
-        .log_level
-        .as_deref()
-        .or(config.log_level.as_deref())
-        .and_then(logging::parse_level)
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
-    logging::init(level, "nexscoped");
-
+    init_logging(cli, config.log_level.as_deref());
     let socket = cli.socket.clone().unwrap_or_else(paths::socket_path);
     // Opened before the runtime starts: taking systemd's fds edits the
     // environment, which is only sound while the process has one thread.
@@ -77,22 +68,104 @@ fn main() -> ExitCode {
         Ok(listener) => listener,
         Err(error) => return fail(1, &error),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("nexscoped")
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(error) => return fail(1, &error),
     };
-    let daemon = Daemon::new(config_path, config, listener.label.clone());
-    match runtime.block_on(daemon::run(daemon, listener)) {
+    let result = runtime.block_on(async {
+        let daemon = Daemon::new(config_path, config, listener.label.clone()).await?;
+        daemon::run(daemon, listener).await
+    });
+    match result {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
         }
         Err(error) => fail(1, &error),
     }
+}
+
+fn relay_main(cli: &Cli, args: &RelayArgs) -> ExitCode {
+    if let Some(RelayAction::HashToken) = args.action {
+        let mut token = String::new();
+        if let Err(error) = std::io::stdin().read_to_string(&mut token) {
+            return fail(1, &error);
+        }
+        return match nexscope::config::check_token(&token) {
+            Ok(token) => {
+                println!("{}", relay::auth::hash_token(token.expose()));
+                ExitCode::SUCCESS
+            }
+            Err(allowed) => fail(EX_CONFIG, &format!("the token on stdin is not allowed; {allowed}")),
+        };
+    }
+    init_logging(cli, None);
+    let settings = match relay_settings(args) {
+        Ok(settings) => settings,
+        Err(error) => return fail(EX_CONFIG, &error),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(1, &error),
+    };
+    match runtime.block_on(run_relay(args, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(1, &error),
+    }
+}
+
+fn relay_settings(args: &RelayArgs) -> Result<(relay::Settings, Auth), String> {
+    let token = match (&args.token_file, std::env::var("NEXSCOPE_TOKEN").ok().filter(|t| !t.is_empty())) {
+        (Some(file), _) => Some(
+            nexscope::config::read_token_file(file).map_err(|e| format!("--token-file {}: {e}", file.display()))?,
+        ),
+        (None, Some(token)) => Some(
+            nexscope::config::check_token(&token)
+                .map_err(|allowed| format!("environment variable NEXSCOPE_TOKEN is not allowed; {allowed}"))?,
+        ),
+        (None, None) => None,
+    };
+    let auth = Auth::new(token.as_ref().map(|t| t.expose()), args.users_file.as_deref()).map_err(|e| e.to_string())?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(relay::tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    Ok((
+        relay::Settings {
+            max_users: args.max_users,
+            max_payload: args.max_payload,
+            max_file: args.max_file,
+            max_connections: args.max_connections,
+            heartbeat: Duration::from_millis(args.heartbeat_ms),
+            transfer_timeout: Duration::from_millis(args.transfer_timeout_ms),
+            tls,
+        },
+        auth,
+    ))
+}
+
+async fn run_relay(args: &RelayArgs, (settings, auth): (relay::Settings, Auth)) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = listener.local_addr()?;
+    let scheme = if settings.tls.is_some() { "wss" } else { "ws" };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let relay = relay::Relay::new(settings, auth, stop_rx);
+    let stop_tx = Arc::new(stop_tx);
+    let signals = {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move { nexscope::signals::handle(move || { stop_tx.send_replace(true); }, || {}).await })
+    };
+    // Scripts and tests read the address (the port may have been 0) here.
+    println!("listening on {scheme}://{address}/ws");
+    tracing::info!(%address, tls = scheme == "wss", max_users = relay.settings.max_users, "relay listening");
+    notify::ready(&format!("listening on {scheme}://{address}/ws"));
+    relay::server::serve(listener, relay).await;
+    notify::stopping();
+    signals.abort();
+    tracing::info!("relay stopped");
+    Ok(())
 }
 
 fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {

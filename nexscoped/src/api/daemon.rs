@@ -8,6 +8,7 @@ pub const STATUS: &str = "io.nexscope.Daemon.Status";
 pub const MONITOR: &str = "io.nexscope.Daemon.Monitor";
 pub const RELOAD: &str = "io.nexscope.Daemon.Reload";
 pub const SHUTDOWN: &str = "io.nexscope.Daemon.Shutdown";
+pub const EMBEDDED_RELAY: &str = "io.nexscope.Daemon.EmbeddedRelay";
 
 pub const ERROR_CONFIG_INVALID: &str = "io.nexscope.Daemon.ConfigInvalid";
 
@@ -18,6 +19,7 @@ pub struct DaemonStatus {
     pub pid: u32,
     pub uptime_ms: u64,
     pub socket: String,
+    pub embedded_relay: String,
     pub config_file: String,
     pub config_found: bool,
     pub projects: u64,
@@ -41,3 +43,9 @@ pub struct ReloadOut {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbeddedRelayOut {
+    pub url: String,
+    pub token: String,
+}

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::service::to_value;
 use super::{Failure, Replies};
-use crate::api::daemon::{ERROR_CONFIG_INVALID, Empty, ReloadOut, StatusOut};
+use crate::api::daemon::{ERROR_CONFIG_INVALID, EmbeddedRelayOut, Empty, ReloadOut, StatusOut};
 use crate::daemon::Daemon;
 use crate::varlink::{Call, VarlinkError};
 
@@ -41,6 +41,14 @@ pub async fn call(
             })?;
             Ok(to_value(ReloadOut {
                 config_file: file.display().to_string(),
+            })?)
+        }
+        "EmbeddedRelay" => {
+            call.decode::<Empty>()?;
+            let (url, token) = daemon.embedded_relay();
+            Ok(to_value(EmbeddedRelayOut {
+                url: url.to_string(),
+                token: token.to_string(),
             })?)
         }
         "Shutdown" => {

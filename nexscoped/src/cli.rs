@@ -1,0 +1,89 @@
+//! The command line of `nexscoped`, in the library so that man pages and
+//! completions are generated from the same definitions.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::builder::TypedValueParser as _;
+use clap::{Args, Parser, Subcommand};
+
+use crate::logging;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nexscoped",
+    version,
+    about = "The nexscope per-user daemon: chat rooms for AI coding agents and headless agent sessions",
+    after_help = "Exit status: 0 after a clean shutdown, 78 for an invalid configuration, 1 for any other failure to start."
+)]
+pub struct Cli {
+    /// Configuration file [default: $XDG_CONFIG_HOME/nexscope/config.toml].
+    #[arg(long, global = true, env = "NEXSCOPE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock];
+    /// ignored when systemd passes the socket.
+    #[arg(long, env = "NEXSCOPE_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Log level [default: the config's log_level, else info].
+    #[arg(long, global = true, env = "NEXSCOPE_LOG_LEVEL", value_name = "LEVEL", value_parser = clap::builder::PossibleValuesParser::new(logging::LEVELS))]
+    pub log_level: Option<String>,
+    /// Check the configuration, print what is wrong, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a relay server for a team (the WebSocket rooms agents talk in).
+    Relay(RelayArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RelayArgs {
+    /// Address to listen on.
+    #[arg(long, env = "NEXSCOPE_RELAY_LISTEN", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// File holding the shared token (mode 0600). The token may also come from
+    /// NEXSCOPE_TOKEN; never put it on the command line.
+    #[arg(long, env = "NEXSCOPE_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Per-user tokens: a TOML file of name = "sha256:…" lines (see
+    /// `nexscoped relay hash-token`). A listed name needs its own token.
+    #[arg(long, env = "NEXSCOPE_USERS_FILE", value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+    /// PEM certificate chain: serve wss:// (with --tls-key).
+    #[arg(long, env = "NEXSCOPE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "NEXSCOPE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Members per room (v1: 50).
+    #[arg(long, env = "NEXSCOPE_MAX_USERS", default_value_t = crate::relay::DEFAULT_MAX_USERS, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    pub max_users: usize,
+    /// Largest frame in bytes; a larger one closes the connection with 4011.
+    #[arg(long, env = "NEXSCOPE_MAX_PAYLOAD", default_value_t = crate::relay::DEFAULT_MAX_PAYLOAD, value_parser = clap::value_parser!(u32).range(65_536..=268_435_456).map(|v| v as usize))]
+    pub max_payload: usize,
+    /// Largest file in bytes.
+    #[arg(long, env = "NEXSCOPE_MAX_FILE", default_value_t = crate::relay::DEFAULT_MAX_FILE, value_parser = clap::value_parser!(u64).range(1..=68_719_476_736))]
+    pub max_file: u64,
+    /// Open connections at once.
+    #[arg(long, env = "NEXSCOPE_MAX_CONNECTIONS", default_value_t = crate::relay::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    pub max_connections: usize,
+    /// WebSocket ping interval in milliseconds; two missed pongs close with 4010.
+    #[arg(long, env = "NEXSCOPE_HEARTBEAT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(50..=3_600_000))]
+    pub heartbeat_ms: u64,
+    /// Milliseconds from file-start to file-end before the sender is closed with 4014.
+    #[arg(long, env = "NEXSCOPE_TRANSFER_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(50..=86_400_000))]
+    pub transfer_timeout_ms: u64,
+    #[command(subcommand)]
+    pub action: Option<RelayAction>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RelayAction {
+    /// Read a token on stdin and print its users-file value.
+    HashToken,
+}

@@ -1,0 +1,427 @@
+//! One client connection: the HTTP head, the handshake checks in v1's order,
+//! then the member's loop: frames in, queued frames out, heartbeat, the
+//! transfer deadline, shutdown.
+//!
+//! What it must never do: wait on another connection while holding a room
+//! lock, buffer without bound, or outlive a peer that stopped reading.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Bytes, Message};
+
+use super::frame::{self, ErrorCode, Kind, close};
+use super::outbox::{self, Inbox};
+use super::room::{Room, text};
+use super::{Relay, http};
+
+/// Time a client gets to send its request head (slow-loris bound).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// A peer that cannot take a write for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a closing peer gets to answer our close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Queued frames written before one flush: fewer syscalls under load, and
+/// a bound on the time one connection spends writing.
+const WRITE_BATCH: usize = 256;
+/// Illegal frames tolerated per connection (§1.11).
+const ILLEGAL_LIMIT: u32 = 10;
+/// transfer_busy's retry hint (§1.7).
+const RETRY_AFTER_MS: u64 = 2000;
+/// Supported protocol versions (`v`, §1.1).
+const VERSIONS: &[&str] = &["1"];
+
+type Ws<S> = WebSocketStream<S>;
+
+/// Serves one accepted stream (plain TCP or TLS) to the end.
+pub async fn serve<S>(relay: Arc<Relay>, mut stream: S, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let request = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await {
+        Ok(Ok(request)) => request,
+        Ok(Err(http::HeadError::TooLarge)) => {
+            http::respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request head too large\n").await;
+            return;
+        }
+        Ok(Err(http::HeadError::Malformed)) => {
+            http::respond(&mut stream, "400 Bad Request", "text/plain", "malformed HTTP request\n").await;
+            return;
+        }
+        _ => return,
+    };
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/healthz") => {
+            return http::respond(&mut stream, "200 OK", "text/plain", "ok\n").await;
+        }
+        ("GET", "/metrics") => {
+            let body = relay.metrics.render(relay.rooms.count());
+            return http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await;
+        }
+        (_, "/ws") if request.is_websocket_upgrade() => {}
+        (_, "/ws") => {
+            return http::respond(
+                &mut stream,
+                "426 Upgrade Required",
+                "text/plain",
+                "nexscope relay: connect with a WebSocket to /ws?name=<name>&token=<token>&v=1\n",
+            )
+            .await;
+        }
+        _ => return http::respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
+    }
+    let key = request.header("sec-websocket-key").unwrap_or_default().to_string();
+    if http::switching_protocols(&mut stream, &key).await.is_err() {
+        return;
+    }
+    let config = ws_config(relay.settings.max_payload);
+    let ws = WebSocketStream::from_partially_read(stream, request.rest.clone(), Role::Server, Some(config)).await;
+    relay.metrics.connections.fetch_add(1, Relaxed);
+    relay.metrics.accepted.fetch_add(1, Relaxed);
+    session(&relay, ws, &request, peer).await;
+    relay.metrics.connections.fetch_sub(1, Relaxed);
+}
+
+/// Buffers sized for chat frames (DESIGN decision 6): tungstenite's 128 KiB
+/// defaults would cost 10,000 idle members over a gigabyte. Reads grow past
+/// 4 KiB only while a larger frame needs it.
+fn ws_config(max_payload: usize) -> WebSocketConfig {
+    let mut config = WebSocketConfig::default();
+    config.read_buffer_size = 4 * 1024;
+    config.write_buffer_size = 32 * 1024;
+    config.max_write_buffer_size = usize::MAX;
+    config.max_message_size = Some(max_payload);
+    config.max_frame_size = Some(max_payload);
+    config
+}
+
+async fn send_text<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, frame: String) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(text(frame))).await, Ok(Ok(())))
+}
+
+/// Sends a close frame and gives the peer a moment to answer it, so the
+/// frame is not lost to a reset.
+async fn close_with<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Close(Some(frame)))).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+/// An error frame, then a close: how every refused handshake ends but the
+/// token check, which says nothing (no enumeration, §1.2).
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    relay: &Relay,
+    ws: &mut Ws<S>,
+    code: ErrorCode,
+    message: &str,
+    close_code: u16,
+) {
+    relay.metrics.error(code);
+    send_text(ws, frame::error(code, Some(message))).await;
+    close_with(ws, close_code, code.as_str()).await;
+}
+
+async fn session<S>(relay: &Arc<Relay>, mut ws: Ws<S>, request: &http::Request, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let name = request.param("name");
+    // 1. The token: no error frame, close 1008.
+    if !relay.auth.allows(name, request.param("token")) {
+        relay.metrics.auth_failures.fetch_add(1, Relaxed);
+        tracing::info!(event = "auth_failure", remote = %peer, name = name.map(|n| n.chars().take(40).collect::<String>()), "refused: bad or missing token");
+        close_with(&mut ws, close::POLICY, "unauthorized").await;
+        return;
+    }
+    // 2. The protocol version: absent means 1.
+    if let Some(v) = request.param("v") {
+        if !VERSIONS.contains(&v) {
+            tracing::info!(event = "auth_failure", remote = %peer, reason = "version_mismatch", "refused");
+            let message = format!("supported protocol versions: {}", VERSIONS.join(", "));
+            return refuse(relay, &mut ws, ErrorCode::VersionMismatch, &message, close::POLICY).await;
+        }
+    }
+    // 3. The name.
+    let Some(name) = name.filter(|n| frame::valid_name(n)) else {
+        tracing::info!(event = "auth_failure", remote = %peer, reason = "invalid_name", "refused");
+        return refuse(relay, &mut ws, ErrorCode::InvalidName, "name must match ^[a-zA-Z0-9_-]{1,32}$", close::INVALID_NAME).await;
+    };
+    // Beyond v1: the room, and how presence is told.
+    let room_id = request.param("room").unwrap_or("");
+    if !room_id.is_empty() && !frame::valid_room(room_id) {
+        return refuse(relay, &mut ws, ErrorCode::InvalidRoom, "room must be 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -", close::POLICY).await;
+    }
+    let delta = request.param("presence") == Some("delta");
+    // 4 and 5. The name is free, the room has space.
+    let id = relay.next_id();
+    let (outbox, inbox) = outbox::channel();
+    let joined = match relay.rooms.join(room_id, name, id, outbox, delta, relay.settings.max_users) {
+        Ok(joined) => joined,
+        Err(ErrorCode::NameTaken) => {
+            tracing::info!(event = "name_conflict", name, room = room_id, remote = %peer, "refused: name taken");
+            let message = format!("username \"{name}\" already in room");
+            return refuse(relay, &mut ws, ErrorCode::NameTaken, &message, close::NAME_TAKEN).await;
+        }
+        Err(code) => {
+            let message = format!("the room holds at most {} members", relay.settings.max_users);
+            return refuse(relay, &mut ws, code, &message, close::ROOM_FULL).await;
+        }
+    };
+    relay.metrics.members.fetch_add(1, Relaxed);
+    tracing::info!(event = "connect", name, room = room_id, remote = %peer, online = joined.room.len(), "joined");
+    let mut member = Member {
+        relay: relay.clone(),
+        room: joined.room,
+        name: name.to_string(),
+        id,
+        illegal: 0,
+        transfer_deadline: None,
+    };
+    let code = if send_text(&mut ws, joined.presence).await {
+        member.run(&mut ws, inbox).await
+    } else {
+        None
+    };
+    relay.rooms.leave(&member.room, name, id);
+    relay.metrics.members.fetch_sub(1, Relaxed);
+    tracing::info!(event = "disconnect", name, room = room_id, code, online = member.room.len(), "left");
+}
+
+/// Why the loop ended, when we close (the close code we sent).
+type Ending = Option<u16>;
+
+struct Member {
+    relay: Arc<Relay>,
+    room: Arc<Room>,
+    name: String,
+    id: u64,
+    illegal: u32,
+    transfer_deadline: Option<Instant>,
+}
+
+/// What handling one frame asks of the loop.
+enum Next {
+    Continue,
+    Close(ErrorCode, u16),
+    Gone,
+}
+
+impl Member {
+    async fn run<S>(&mut self, ws: &mut Ws<S>, mut inbox: Inbox) -> Ending
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let period = self.relay.settings.heartbeat;
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
+        let mut missed_pongs = 0u32;
+        let shutdown = self.relay.shutdown.clone();
+        loop {
+            let deadline = self.transfer_deadline;
+            let next = tokio::select! {
+                biased;
+                _ = crate::daemon::wait_for(shutdown.clone()) => {
+                    close_with(ws, close::GOING_AWAY, "relay_shutdown").await;
+                    return Some(close::GOING_AWAY);
+                }
+                _ = inbox.kicked.notified() => Next::Close(ErrorCode::SlowConsumer, close::TRY_AGAIN_LATER),
+                queued = inbox.rx.recv() => match queued {
+                    Some(first) => self.write_batch(ws, &mut inbox, first).await,
+                    None => Next::Gone,
+                },
+                incoming = ws.next() => match incoming {
+                    Some(Ok(Message::Text(text))) => self.on_text(ws, text.as_str()).await,
+                    Some(Ok(Message::Binary(bytes))) => self.on_binary(ws, bytes).await,
+                    Some(Ok(Message::Pong(_))) => { missed_pongs = 0; Next::Continue }
+                    // tungstenite queued the pong; send it now.
+                    Some(Ok(Message::Ping(_))) => if flush(ws).await { Next::Continue } else { Next::Gone },
+                    Some(Ok(Message::Close(_))) => { let _ = flush(ws).await; Next::Gone }
+                    Some(Ok(Message::Frame(_))) => Next::Continue,
+                    Some(Err(tungstenite::Error::Capacity(_))) => Next::Close(ErrorCode::MsgTooLarge, close::TOO_LARGE),
+                    Some(Err(_)) | None => Next::Gone,
+                },
+                _ = heartbeat.tick() => {
+                    if missed_pongs >= 2 {
+                        Next::Close(ErrorCode::HeartbeatTimeout, close::HEARTBEAT)
+                    } else {
+                        missed_pongs += 1;
+                        let ping = tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Ping(Bytes::new()))).await;
+                        if matches!(ping, Ok(Ok(()))) { Next::Continue } else { Next::Gone }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    self.room.abort_transfer(self.id);
+                    tracing::info!(event = "transfer_timeout", name = %self.name, "closing the sender");
+                    Next::Close(ErrorCode::TransferTimeout, close::TRANSFER_TIMEOUT)
+                }
+            };
+            match next {
+                Next::Continue => {}
+                Next::Gone => return None,
+                Next::Close(code, close_code) => {
+                    self.relay.metrics.error(code);
+                    // A frame that was too large gets its error frame first (§1.8).
+                    if code == ErrorCode::MsgTooLarge {
+                        let message = format!("frame exceeds {} bytes", self.relay.settings.max_payload);
+                        send_text(ws, frame::error(code, Some(&message))).await;
+                    }
+                    close_with(ws, close_code, code.as_str()).await;
+                    return Some(close_code);
+                }
+            }
+        }
+    }
+
+    /// Writes `first` and whatever else is queued, then flushes once.
+    async fn write_batch<S>(&mut self, ws: &mut Ws<S>, inbox: &mut Inbox, first: outbox::Queued) -> Next
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut frames = 0u64;
+        let mut bytes = 0u64;
+        let mut next = Some(first);
+        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
+            while let Some(queued) = next.take() {
+                frames += 1;
+                bytes += queued.message.len() as u64;
+                ws.feed(queued.message.clone()).await?;
+                drop(queued);
+                if frames < WRITE_BATCH as u64 {
+                    next = inbox.rx.try_recv().ok();
+                }
+            }
+            ws.flush().await
+        })
+        .await;
+        let metrics = &self.relay.metrics;
+        metrics.frames_out.fetch_add(frames, Relaxed);
+        metrics.bytes_out.fetch_add(bytes, Relaxed);
+        if matches!(written, Ok(Ok(()))) { Next::Continue } else { Next::Gone }
+    }
+
+    fn count_in(&self, len: usize) {
+        self.relay.metrics.frames_in.fetch_add(1, Relaxed);
+        self.relay.metrics.bytes_in.fetch_add(len as u64, Relaxed);
+    }
+
+    /// An error frame for a dropped frame; counted ones close at the limit.
+    async fn reject<S>(&mut self, ws: &mut Ws<S>, code: ErrorCode, frame_text: String) -> Next
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.relay.metrics.error(code);
+        if !send_text(ws, frame_text).await {
+            return Next::Gone;
+        }
+        if code.counted() {
+            self.illegal += 1;
+            tracing::debug!(event = "illegal_frame", name = %self.name, code = code.as_str(), count = self.illegal);
+            if self.illegal >= ILLEGAL_LIMIT {
+                return Next::Close(ErrorCode::TooManyIllegal, close::TOO_MANY_ILLEGAL);
+            }
+        }
+        Next::Continue
+    }
+
+    async fn on_text<S>(&mut self, ws: &mut Ws<S>, text_frame: &str) -> Next
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.count_in(text_frame.len());
+        let settings = &self.relay.settings;
+        let incoming = match frame::parse(text_frame, &self.name, settings.max_file) {
+            Ok(incoming) => incoming,
+            Err(code) => {
+                let message = match code {
+                    ErrorCode::FileTooLarge => Some(format!("attachment.size exceeds {} bytes", settings.max_file)),
+                    ErrorCode::BadFileStart => Some("file-start needs attachment.size (a non-negative integer)".to_string()),
+                    _ => None,
+                };
+                return self.reject(ws, code, frame::error(code, message.as_deref())).await;
+            }
+        };
+        let ts = frame::now_ms();
+        match incoming.kind {
+            Kind::Ping => return if send_text(ws, frame::pong(ts)).await { Next::Continue } else { Next::Gone },
+            Kind::Msg => {
+                let out = text(incoming.forward(text_frame, ts));
+                let ack = self.room.route(&self.name, &incoming, out);
+                if !send_text(ws, ack).await {
+                    return Next::Gone;
+                }
+            }
+            Kind::FileStart => {
+                let out = text(incoming.forward(text_frame, ts));
+                match self.room.start_transfer(&self.name, self.id, &incoming, out) {
+                    Ok(()) => self.transfer_deadline = Some(Instant::now() + settings.transfer_timeout),
+                    Err(code) => return self.reject(ws, code, frame::transfer_busy(RETRY_AFTER_MS)).await,
+                }
+            }
+            Kind::FileEnd => return self.on_file_end(ws, &incoming, text_frame, ts).await,
+        }
+        Next::Continue
+    }
+
+    async fn on_file_end<S>(&mut self, ws: &mut Ws<S>, incoming: &frame::Incoming<'_>, text_frame: &str, ts: u64) -> Next
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Some(transfer) = self.room.end_transfer(self.id, incoming.msg_id.map(|r| r.get())) else {
+            return self.reject(ws, ErrorCode::BadFileEnd, frame::bad_file_end(incoming.msg_id)).await;
+        };
+        self.transfer_deadline = None;
+        let out = text(incoming.forward(text_frame, ts));
+        let mut delivered = Vec::new();
+        let mut offline = transfer.offline.clone();
+        for (name, outbox) in &transfer.recipients {
+            if self.room.is_member(name) && outbox.push_waiting(out.clone()).await {
+                delivered.push(name.clone());
+            } else if !transfer.broadcast {
+                offline.push(name.clone());
+            }
+        }
+        let msg_id = serde_json::value::RawValue::from_string(transfer.msg_id.clone()).ok();
+        let thread_id = serde_json::value::RawValue::from_string(transfer.thread_id.clone()).ok();
+        let ack = frame::ack(msg_id.as_deref(), thread_id.as_deref(), &delivered, &offline);
+        if send_text(ws, ack).await { Next::Continue } else { Next::Gone }
+    }
+
+    async fn on_binary<S>(&mut self, ws: &mut Ws<S>, bytes: Bytes) -> Next
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.count_in(bytes.len());
+        match self.room.chunk_recipients(self.id, bytes.len()) {
+            Ok(recipients) => {
+                let chunk = Message::Binary(bytes);
+                for outbox in recipients {
+                    outbox.push_waiting(chunk.clone()).await;
+                }
+                Next::Continue
+            }
+            Err(ErrorCode::FileTooLarge) => {
+                self.transfer_deadline = None;
+                let message = "more bytes than attachment.size; the transfer is aborted";
+                self.reject(ws, ErrorCode::FileTooLarge, frame::error(ErrorCode::FileTooLarge, Some(message))).await
+            }
+            Err(code) => self.reject(ws, code, frame::error(code, Some("binary frames only between your file-start and file-end"))).await,
+        }
+    }
+}
+
+async fn flush<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await, Ok(Ok(())))
+}

@@ -1,0 +1,431 @@
+//! Relay frames, bytes to meaning and back (spec/nexscope-v1.md §1.3–§1.8).
+//!
+//! Client text frames are parsed once into `Incoming`, borrowing from the
+//! frame; what the relay forwards is the client's own text with `ts` added,
+//! built once and shared by every recipient. Nothing here knows about
+//! connections or rooms, so the parser can be fuzzed on its own.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The error codes of the relay, with the close code when the frame ends the
+/// connection (§1.8, §1.9 and DESIGN's decisions on v1 conflicts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    VersionMismatch,
+    InvalidName,
+    InvalidRoom,
+    NameTaken,
+    RoomFull,
+    MissingFrom,
+    FromMismatch,
+    MissingTo,
+    UnknownType,
+    BadJson,
+    MsgTooLarge,
+    TransferBusy,
+    TransferIncomplete,
+    BadFileStart,
+    BadFileEnd,
+    FileTooLarge,
+    UnexpectedBinary,
+    TooManyIllegal,
+    HeartbeatTimeout,
+    TransferTimeout,
+    SlowConsumer,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 21] = [
+        ErrorCode::VersionMismatch,
+        ErrorCode::InvalidName,
+        ErrorCode::InvalidRoom,
+        ErrorCode::NameTaken,
+        ErrorCode::RoomFull,
+        ErrorCode::MissingFrom,
+        ErrorCode::FromMismatch,
+        ErrorCode::MissingTo,
+        ErrorCode::UnknownType,
+        ErrorCode::BadJson,
+        ErrorCode::MsgTooLarge,
+        ErrorCode::TransferBusy,
+        ErrorCode::TransferIncomplete,
+        ErrorCode::BadFileStart,
+        ErrorCode::BadFileEnd,
+        ErrorCode::FileTooLarge,
+        ErrorCode::UnexpectedBinary,
+        ErrorCode::TooManyIllegal,
+        ErrorCode::HeartbeatTimeout,
+        ErrorCode::TransferTimeout,
+        ErrorCode::SlowConsumer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::VersionMismatch => "version_mismatch",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidRoom => "invalid_room",
+            ErrorCode::NameTaken => "name_taken",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::MissingFrom => "missing_from",
+            ErrorCode::FromMismatch => "from_mismatch",
+            ErrorCode::MissingTo => "missing_to",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::MsgTooLarge => "msg_too_large",
+            ErrorCode::TransferBusy => "transfer_busy",
+            ErrorCode::TransferIncomplete => "transfer_incomplete",
+            ErrorCode::BadFileStart => "bad_file_start",
+            ErrorCode::BadFileEnd => "bad_file_end",
+            ErrorCode::FileTooLarge => "file_too_large",
+            ErrorCode::UnexpectedBinary => "unexpected_binary",
+            ErrorCode::TooManyIllegal => "too_many_illegal_frames",
+            ErrorCode::HeartbeatTimeout => "heartbeat_timeout",
+            ErrorCode::TransferTimeout => "transfer_timeout",
+            ErrorCode::SlowConsumer => "slow_consumer",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the frame that caused it counts toward the illegal-frame limit.
+    pub fn counted(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::MissingFrom
+                | ErrorCode::FromMismatch
+                | ErrorCode::MissingTo
+                | ErrorCode::UnexpectedBinary
+        )
+    }
+}
+
+/// Close codes (§1.9), plus DESIGN's 4015 for a full room and 1013 for a
+/// client too slow to take its messages.
+pub mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const NAME_TAKEN: u16 = 4009;
+    pub const HEARTBEAT: u16 = 4010;
+    pub const TOO_LARGE: u16 = 4011;
+    pub const INVALID_NAME: u16 = 4012;
+    pub const TOO_MANY_ILLEGAL: u16 = 4013;
+    pub const TRANSFER_TIMEOUT: u16 = 4014;
+    pub const ROOM_FULL: u16 = 4015;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// The v1 name rule: `^[a-zA-Z0-9_-]{1,32}$`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Room ids: the name rule with dots, up to 64, so a project path's hash or
+/// a team's name fits.
+pub fn valid_room(room: &str) -> bool {
+    (1..=64).contains(&room.len())
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Msg,
+    FileStart,
+    FileEnd,
+    Ping,
+}
+
+/// A client text frame that passed the relay's checks.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    pub kind: Kind,
+    /// `to` as the client sent it: names, duplicates and non-strings removed.
+    /// Empty means broadcast.
+    pub to: Vec<&'a str>,
+    /// Raw JSON of `msgId` and `threadId`, echoed back in acks as sent.
+    pub msg_id: Option<&'a RawValue>,
+    pub thread_id: Option<&'a RawValue>,
+    /// file-start only: the declared size.
+    pub size: Option<u64>,
+    /// The client's own `ts`: when present the frame is rebuilt, not spliced.
+    has_ts: bool,
+}
+
+/// The fields the relay reads; everything else passes through untouched.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    from: Option<&'a RawValue>,
+    #[serde(borrow)]
+    to: Option<&'a RawValue>,
+    #[serde(rename = "msgId", borrow)]
+    msg_id: Option<&'a RawValue>,
+    #[serde(rename = "threadId", borrow)]
+    thread_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    attachment: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ts: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Attachment {
+    size: Option<serde_json::Number>,
+}
+
+/// JavaScript's Number.MAX_SAFE_INTEGER: sizes above it cannot come from a
+/// v1 client and would not survive one.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A string inside raw JSON, borrowed when it has no escapes.
+fn as_str(raw: &RawValue) -> Option<&str> {
+    let text = raw.get();
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    // Names and types never need escapes; one that has them is not a match.
+    (!inner.contains('\\')).then_some(inner)
+}
+
+fn is_string(raw: &RawValue) -> bool {
+    raw.get().starts_with('"')
+}
+
+/// Parses and checks one client text frame from `me` (§1.3 order of checks,
+/// and the reference relay's choices for v1's gaps).
+pub fn parse<'a>(text: &'a str, me: &str, max_file: u64) -> Result<Incoming<'a>, ErrorCode> {
+    if !text.trim_start().starts_with('{') {
+        return Err(ErrorCode::BadJson);
+    }
+    let fields: Fields<'a> = serde_json::from_str(text).map_err(|_| ErrorCode::BadJson)?;
+    let kind = match fields.kind.and_then(as_str) {
+        Some("msg") => Kind::Msg,
+        Some("file-start") => Kind::FileStart,
+        Some("file-end") => Kind::FileEnd,
+        Some("ping") => Kind::Ping,
+        _ => return Err(ErrorCode::UnknownType),
+    };
+    let mut incoming = Incoming {
+        kind,
+        to: Vec::new(),
+        msg_id: fields.msg_id,
+        thread_id: fields.thread_id,
+        size: None,
+        has_ts: fields.ts.is_some(),
+    };
+    match kind {
+        Kind::Ping => return Ok(incoming),
+        // The reference client sends file-end as {type, msgId, from}: no `to`,
+        // and `from` is checked only when present (DESIGN, v1 conflicts).
+        Kind::FileEnd => {
+            if let Some(from) = fields.from {
+                if as_str(from) != Some(me) {
+                    return Err(ErrorCode::FromMismatch);
+                }
+            }
+            return Ok(incoming);
+        }
+        Kind::Msg | Kind::FileStart => {}
+    }
+    match fields.from {
+        Some(from) if is_string(from) => {
+            if as_str(from) != Some(me) {
+                return Err(ErrorCode::FromMismatch);
+            }
+        }
+        _ => return Err(ErrorCode::MissingFrom),
+    }
+    let to: Vec<&'a RawValue> = match fields.to {
+        Some(raw) if raw.get().starts_with('[') => {
+            serde_json::from_str(raw.get()).map_err(|_| ErrorCode::MissingTo)?
+        }
+        _ => return Err(ErrorCode::MissingTo),
+    };
+    for name in to.iter().filter_map(|raw| as_str(raw)) {
+        if !incoming.to.contains(&name) {
+            incoming.to.push(name);
+        }
+    }
+    if kind == Kind::FileStart {
+        let size = fields
+            .attachment
+            .and_then(|raw| serde_json::from_str::<Attachment>(raw.get()).ok())
+            .and_then(|a| a.size)
+            .and_then(|n| n.as_u64())
+            .filter(|&n| n <= MAX_SAFE_INTEGER)
+            .ok_or(ErrorCode::BadFileStart)?;
+        if size > max_file {
+            return Err(ErrorCode::FileTooLarge);
+        }
+        incoming.size = Some(size);
+    }
+    Ok(incoming)
+}
+
+impl Incoming<'_> {
+    /// The frame as recipients get it: the client's text with `"ts"` added
+    /// (or replaced), nothing else changed (§1.4).
+    pub fn forward(&self, text: &str, ts: u64) -> String {
+        if !self.has_ts {
+            let body = text.trim_end();
+            // parse() saw a JSON object, so the text ends with '}'.
+            if let Some(open) = body.strip_suffix('}') {
+                let open = open.trim_end();
+                let separator = if open.ends_with('{') { "" } else { "," };
+                return format!("{open}{separator}\"ts\":{ts}}}");
+            }
+        }
+        match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+            Ok(mut object) => {
+                object.insert("ts".into(), ts.into());
+                serde_json::Value::Object(object).to_string()
+            }
+            Err(_) => text.to_string(),
+        }
+    }
+}
+
+fn raw_or_null(raw: Option<&RawValue>) -> &str {
+    raw.map(RawValue::get).unwrap_or("null")
+}
+
+fn names(list: &[impl AsRef<str>]) -> String {
+    serde_json::to_string(&list.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
+        .unwrap_or_else(|_| "[]".into())
+}
+
+/// `{"type":"ack",...}`: msgId and threadId as the client sent them (null
+/// when absent), delivered and offline always arrays (§1.5).
+pub fn ack(
+    msg_id: Option<&RawValue>,
+    thread_id: Option<&RawValue>,
+    delivered: &[impl AsRef<str>],
+    offline: &[impl AsRef<str>],
+) -> String {
+    format!(
+        "{{\"type\":\"ack\",\"msgId\":{},\"threadId\":{},\"delivered\":{},\"offline\":{}}}",
+        raw_or_null(msg_id),
+        raw_or_null(thread_id),
+        names(delivered),
+        names(offline)
+    )
+}
+
+pub fn error(code: ErrorCode, message: Option<&str>) -> String {
+    let mut frame = serde_json::json!({ "type": "error", "code": code.as_str() });
+    if let Some(message) = message {
+        frame["message"] = message.into();
+    }
+    frame.to_string()
+}
+
+pub fn transfer_busy(retry_after_ms: u64) -> String {
+    format!("{{\"type\":\"error\",\"code\":\"transfer_busy\",\"retryAfterMs\":{retry_after_ms}}}")
+}
+
+pub fn transfer_incomplete(msg_id: &str) -> String {
+    format!("{{\"type\":\"error\",\"code\":\"transfer_incomplete\",\"msgId\":{msg_id}}}")
+}
+
+pub fn bad_file_end(msg_id: Option<&RawValue>) -> String {
+    format!(
+        "{{\"type\":\"error\",\"code\":\"bad_file_end\",\"msgId\":{}}}",
+        raw_or_null(msg_id)
+    )
+}
+
+pub fn pong(ts: u64) -> String {
+    format!("{{\"type\":\"pong\",\"ts\":{ts}}}")
+}
+
+/// The full, sorted list (§1.6).
+pub fn presence(users: &[impl AsRef<str>], ts: u64) -> String {
+    format!("{{\"type\":\"presence\",\"users\":{},\"ts\":{ts}}}", names(users))
+}
+
+/// The change since the last presence a `presence=delta` client got.
+pub fn presence_delta(joined: &[impl AsRef<str>], left: &[impl AsRef<str>], ts: u64) -> String {
+    format!(
+        "{{\"type\":\"presence\",\"joined\":{},\"left\":{},\"ts\":{ts}}}",
+        names(joined),
+        names(left)
+    )
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn msg_is_forwarded_verbatim_with_ts() {
+        let text = r#"{"type":"msg","msgId":"m1","from":"alice","to":["bob"],"role":"userAgent","threadId":"t1","text":"ping","hopCount":0}"#;
+        let incoming = parse(text, "alice", 100).unwrap();
+        assert_eq!(incoming.kind, Kind::Msg);
+        assert_eq!(incoming.to, vec!["bob"]);
+        let out = incoming.forward(text, 42);
+        assert_eq!(out, format!("{},\"ts\":42}}", &text[..text.len() - 1]));
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value["ts"], 42);
+    }
+
+    #[test]
+    fn a_client_ts_is_replaced_not_duplicated() {
+        let text = r#"{"type":"msg","from":"a","to":[],"ts":1}"#;
+        let out = parse(text, "a", 1).unwrap().forward(text, 9);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["ts"], 9);
+        assert_eq!(out.matches("\"ts\"").count(), 1);
+    }
+
+    #[test]
+    fn checks_come_in_the_spec_order() {
+        assert_eq!(parse("not json", "a", 1).unwrap_err(), ErrorCode::BadJson);
+        assert_eq!(parse("[1]", "a", 1).unwrap_err(), ErrorCode::BadJson);
+        assert_eq!(parse(r#"{"type":"shout"}"#, "a", 1).unwrap_err(), ErrorCode::UnknownType);
+        assert_eq!(parse(r#"{"type":"msg","to":[]}"#, "a", 1).unwrap_err(), ErrorCode::MissingFrom);
+        assert_eq!(parse(r#"{"type":"msg","from":5,"to":[]}"#, "a", 1).unwrap_err(), ErrorCode::MissingFrom);
+        assert_eq!(parse(r#"{"type":"msg","from":"b","to":[]}"#, "a", 1).unwrap_err(), ErrorCode::FromMismatch);
+        assert_eq!(parse(r#"{"type":"msg","from":"a","to":"b"}"#, "a", 1).unwrap_err(), ErrorCode::MissingTo);
+        assert_eq!(parse(r#"{"type":"ping"}"#, "a", 1).unwrap().kind, Kind::Ping);
+        assert_eq!(parse(r#"{"type":"file-end","msgId":"f"}"#, "a", 1).unwrap().kind, Kind::FileEnd);
+        assert_eq!(parse(r#"{"type":"file-end","msgId":"f","from":"b"}"#, "a", 1).unwrap_err(), ErrorCode::FromMismatch);
+    }
+
+    #[test]
+    fn file_start_needs_a_size_within_the_limit() {
+        let start = |att: &str| format!(r#"{{"type":"file-start","from":"a","to":[],"attachment":{att}}}"#);
+        assert_eq!(parse(&start(r#"{"size":10}"#), "a", 10).unwrap().size, Some(10));
+        assert_eq!(parse(&start(r#"{"size":11}"#), "a", 10).unwrap_err(), ErrorCode::FileTooLarge);
+        assert_eq!(parse(&start(r#"{"size":-1}"#), "a", 10).unwrap_err(), ErrorCode::BadFileStart);
+        assert_eq!(parse(&start(r#""x""#), "a", 10).unwrap_err(), ErrorCode::BadFileStart);
+    }
+
+    #[test]
+    fn to_drops_duplicates_and_non_strings() {
+        let text = r#"{"type":"msg","from":"a","to":["b",1,"b","c",null]}"#;
+        assert_eq!(parse(text, "a", 1).unwrap().to, vec!["b", "c"]);
+    }
+
+    #[test]
+    fn ack_always_has_all_four_fields() {
+        let ack: serde_json::Value = serde_json::from_str(&ack(None, None, &["b"], &[] as &[&str])).unwrap();
+        assert_eq!(ack["msgId"], serde_json::Value::Null);
+        assert_eq!(ack["threadId"], serde_json::Value::Null);
+        assert_eq!(ack["delivered"], serde_json::json!(["b"]));
+        assert_eq!(ack["offline"], serde_json::json!([]));
+    }
+}

@@ -1,0 +1,114 @@
+//! The relay server: nexscope v1 on the wire (spec/nexscope-v1.md §1), more
+//! when a client asks (rooms, per-user tokens, delta presence, TLS, health
+//! and metrics). It runs as `nexscoped relay` and embedded in every daemon.
+//!
+//! `frame` parses and builds frames, `room` routes and holds presence and the
+//! transfer lock, `outbox` bounds what a connection may have queued,
+//! `connection` is one client, `server` the accept loop, `http` the request
+//! head, `auth` tokens, `tls` certificates, `metrics` the counters.
+
+pub mod auth;
+pub mod connection;
+pub mod frame;
+pub mod http;
+pub mod metrics;
+pub mod outbox;
+pub mod room;
+pub mod server;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// v1's limits (§1.11) as defaults.
+pub const DEFAULT_MAX_USERS: usize = 50;
+pub const DEFAULT_MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+pub const DEFAULT_MAX_FILE: u64 = 100 * 1024 * 1024;
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
+pub const DEFAULT_TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Open connections at once; each costs a file descriptor and ~10 KiB.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+pub struct Settings {
+    pub max_users: usize,
+    pub max_payload: usize,
+    pub max_file: u64,
+    pub max_connections: usize,
+    pub heartbeat: Duration,
+    pub transfer_timeout: Duration,
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_users: DEFAULT_MAX_USERS,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_file: DEFAULT_MAX_FILE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            heartbeat: DEFAULT_HEARTBEAT,
+            transfer_timeout: DEFAULT_TRANSFER_TIMEOUT,
+            tls: None,
+        }
+    }
+}
+
+pub struct Relay {
+    pub settings: Settings,
+    pub auth: auth::Auth,
+    pub rooms: room::Rooms,
+    pub metrics: metrics::Metrics,
+    pub shutdown: watch::Receiver<bool>,
+    next_id: AtomicU64,
+}
+
+impl Relay {
+    pub fn new(settings: Settings, auth: auth::Auth, shutdown: watch::Receiver<bool>) -> Arc<Relay> {
+        Arc::new(Relay {
+            settings,
+            auth,
+            rooms: room::Rooms::default(),
+            metrics: metrics::Metrics::default(),
+            shutdown,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The relay inside a daemon: loopback only, a random token, rooms for the
+/// user's own agents (DESIGN decision 3).
+pub struct Embedded {
+    pub url: String,
+    pub token: String,
+}
+
+/// Members of one embedded room: one user's agents on one machine.
+const EMBEDDED_MAX_USERS: usize = 1000;
+
+/// Starts it; the task ends after `shutdown` once its members are closed.
+pub async fn start_embedded(
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(Embedded, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let address = listener.local_addr()?;
+    let token = auth::random_token();
+    let auth = auth::Auth::new(Some(&token), None).map_err(std::io::Error::other)?;
+    let settings = Settings {
+        max_users: EMBEDDED_MAX_USERS,
+        ..Settings::default()
+    };
+    let relay = Relay::new(settings, auth, shutdown);
+    let task = tokio::spawn(server::serve(listener, relay));
+    let url = format!("ws://{address}/ws");
+    Ok((Embedded { url, token }, task))
+}

@@ -1,0 +1,111 @@
+//! A connection's send queue, bounded in bytes. Chat frames are pushed
+//! without waiting: a client whose queue is full is too slow to follow its
+//! room and is disconnected, never buffered without limit. File chunks wait
+//! for room in the queue (with a deadline), so a big file paces itself to
+//! its slowest recipient instead of dropping it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Bytes a connection may have queued. A chat frame is a few hundred bytes
+/// and a file chunk 64 KiB; 4 MiB lets a reader fall seconds behind a busy
+/// room before it is cut off, and bounds 10,000 stalled clients to 40 GiB
+/// only in theory: the kernel's socket buffers fill long before.
+pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// What each queued frame costs at least, so that a flood of tiny frames is
+/// bounded in count too.
+const MIN_COST: usize = 256;
+/// How long a file chunk may wait for a recipient's queue.
+pub const CHUNK_WAIT: Duration = Duration::from_secs(30);
+
+/// A queued frame with the budget it holds until written.
+pub struct Queued {
+    pub message: Message,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The sending side, held by the room.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Queued>,
+    budget: Arc<Semaphore>,
+    kicked: Arc<Notify>,
+}
+
+/// The receiving side, held by the connection.
+pub struct Inbox {
+    pub rx: mpsc::UnboundedReceiver<Queued>,
+    pub kicked: Arc<Notify>,
+}
+
+pub fn channel() -> (Outbox, Inbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let kicked = Arc::new(Notify::new());
+    (
+        Outbox {
+            tx,
+            budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
+            kicked: kicked.clone(),
+        },
+        Inbox { rx, kicked },
+    )
+}
+
+fn cost(message: &Message) -> u32 {
+    message.len().clamp(MIN_COST, QUEUE_BYTES) as u32
+}
+
+impl Outbox {
+    /// Queues without waiting. False when the client is too slow (it is then
+    /// told to go) or already gone.
+    pub fn push(&self, message: Message) -> bool {
+        match self.budget.clone().try_acquire_many_owned(cost(&message)) {
+            Ok(permit) => self
+                .tx
+                .send(Queued {
+                    message,
+                    _permit: permit,
+                })
+                .is_ok(),
+            Err(_) => {
+                self.kick();
+                false
+            }
+        }
+    }
+
+    /// Queues, waiting up to `CHUNK_WAIT` for room. False if the client did
+    /// not make room in time (it is told to go) or is gone.
+    pub async fn push_waiting(&self, message: Message) -> bool {
+        let permit = tokio::time::timeout(
+            CHUNK_WAIT,
+            self.budget.clone().acquire_many_owned(cost(&message)),
+        )
+        .await;
+        match permit {
+            Ok(Ok(permit)) => self
+                .tx
+                .send(Queued {
+                    message,
+                    _permit: permit,
+                })
+                .is_ok(),
+            _ => {
+                self.kick();
+                false
+            }
+        }
+    }
+
+    /// Tells the connection to close as a slow consumer.
+    pub fn kick(&self) {
+        self.kicked.notify_one();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}

@@ -1,0 +1,359 @@
+//! Rooms: who is online, routing, presence, and the file-transfer lock.
+//!
+//! A room's state sits behind one short-held mutex; nothing awaits while
+//! holding it (pushes into outboxes never wait). Frames are built once and
+//! shared by every recipient. Presence for the others is coalesced (DESIGN
+//! decision 6): the newcomer gets the full list at once, the rest get one
+//! update per `PRESENCE_WINDOW` at most, a full list for v1 clients and
+//! `joined`/`left` for clients that asked for `presence=delta`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use super::frame::{self, ErrorCode};
+use super::outbox::Outbox;
+
+/// Presence updates to a room's members are at most this frequent: enough
+/// for a person to see joins as they happen, and it turns a burst of 1,000
+/// joins into a handful of lists instead of 1,000 × members.
+pub const PRESENCE_WINDOW: Duration = Duration::from_millis(100);
+
+pub fn text(s: String) -> Message {
+    Message::Text(Utf8Bytes::from(s))
+}
+
+pub struct Member {
+    pub id: u64,
+    pub outbox: Outbox,
+    pub delta: bool,
+    /// The last presence event this member's view already includes.
+    seen: u64,
+}
+
+/// A file transfer in flight: at most one per room (§1.7).
+pub struct Transfer {
+    pub sender_id: u64,
+    /// The raw JSON of the file's msgId and threadId, as the sender wrote them.
+    pub msg_id: String,
+    pub thread_id: String,
+    pub broadcast: bool,
+    pub recipients: Vec<(String, Outbox)>,
+    pub offline: Vec<String>,
+    pub size: u64,
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+struct State {
+    members: BTreeMap<String, Member>,
+    transfer: Option<Transfer>,
+    /// Joins (true) and leaves (false) not yet told to the others.
+    events: Vec<(u64, String, bool)>,
+    seq: u64,
+    flush_scheduled: bool,
+    last_flush: Option<Instant>,
+}
+
+pub struct Room {
+    pub id: String,
+    state: Mutex<State>,
+}
+
+impl Room {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not wedge the room: the state is plain data
+        // and stays consistent between statements.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().members.len()
+    }
+
+    /// Sends one routed frame; the ack for the sender. `to` empty: every other
+    /// member (§1.4).
+    pub fn route(&self, sender: &str, incoming: &frame::Incoming<'_>, out: Message) -> String {
+        let state = self.lock();
+        let mut delivered: Vec<&str> = Vec::new();
+        let mut offline: Vec<&str> = Vec::new();
+        if incoming.to.is_empty() {
+            for (name, member) in state.members.iter().filter(|(n, _)| n.as_str() != sender) {
+                if member.outbox.push(out.clone()) {
+                    delivered.push(name);
+                }
+            }
+        } else {
+            for name in &incoming.to {
+                match state.members.get(*name) {
+                    Some(member) if member.outbox.push(out.clone()) => delivered.push(name),
+                    _ => offline.push(name),
+                }
+            }
+        }
+        frame::ack(incoming.msg_id, incoming.thread_id, &delivered, &offline)
+    }
+
+    /// Takes the transfer lock and forwards the file-start (§1.7 step 1).
+    pub fn start_transfer(
+        &self,
+        sender: &str,
+        sender_id: u64,
+        incoming: &frame::Incoming<'_>,
+        out: Message,
+    ) -> Result<(), ErrorCode> {
+        let mut state = self.lock();
+        if state.transfer.is_some() {
+            return Err(ErrorCode::TransferBusy);
+        }
+        let mut recipients = Vec::new();
+        let mut offline = Vec::new();
+        let targets: Vec<&str> = if incoming.to.is_empty() {
+            state.members.keys().map(String::as_str).filter(|n| *n != sender).collect()
+        } else {
+            incoming.to.clone()
+        };
+        for name in targets {
+            match state.members.get(name) {
+                Some(member) if member.outbox.push(out.clone()) => {
+                    recipients.push((name.to_string(), member.outbox.clone()))
+                }
+                _ => offline.push(name.to_string()),
+            }
+        }
+        state.transfer = Some(Transfer {
+            sender_id,
+            msg_id: incoming.msg_id.map(|r| r.get().to_string()).unwrap_or_else(|| "null".into()),
+            thread_id: incoming.thread_id.map(|r| r.get().to_string()).unwrap_or_else(|| "null".into()),
+            broadcast: incoming.to.is_empty(),
+            recipients,
+            offline,
+            size: incoming.size.unwrap_or(0),
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    /// The recipients of one binary chunk from `sender_id`, if it holds the
+    /// lock and the chunk fits the declared size.
+    pub fn chunk_recipients(&self, sender_id: u64, len: usize) -> Result<Vec<Outbox>, ErrorCode> {
+        let mut state = self.lock();
+        let Some(transfer) = state.transfer.as_mut().filter(|t| t.sender_id == sender_id) else {
+            return Err(ErrorCode::UnexpectedBinary);
+        };
+        transfer.bytes += len as u64;
+        if transfer.bytes > transfer.size {
+            drop(state);
+            self.abort_transfer(sender_id);
+            return Err(ErrorCode::FileTooLarge);
+        }
+        Ok(transfer.recipients.iter().map(|(_, o)| o.clone()).collect())
+    }
+
+    /// Releases the lock for a matching file-end and hands over the transfer.
+    pub fn end_transfer(&self, sender_id: u64, msg_id: Option<&str>) -> Option<Transfer> {
+        let mut state = self.lock();
+        let matches = state
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.sender_id == sender_id && Some(t.msg_id.as_str()) == msg_id);
+        if matches { state.transfer.take() } else { None }
+    }
+
+    /// Whether `name` is still the member it was (for file-end delivery).
+    pub fn is_member(&self, name: &str) -> bool {
+        self.lock().members.contains_key(name)
+    }
+
+    /// Drops the transfer held by `sender_id` (timeout, disconnect, bad size)
+    /// and tells the recipients that got its file-start.
+    pub fn abort_transfer(&self, sender_id: u64) -> bool {
+        let transfer = {
+            let mut state = self.lock();
+            if !state.transfer.as_ref().is_some_and(|t| t.sender_id == sender_id) {
+                return false;
+            }
+            state.transfer.take()
+        };
+        if let Some(transfer) = transfer {
+            let notice = text(frame::transfer_incomplete(&transfer.msg_id));
+            for (_, outbox) in &transfer.recipients {
+                outbox.push(notice.clone());
+            }
+        }
+        true
+    }
+}
+
+/// What a successful join gives the connection.
+pub struct Joined {
+    pub room: Arc<Room>,
+    /// The full list, to be sent as the connection's first frame.
+    pub presence: String,
+}
+
+/// Every room of a relay, created on first join and dropped when empty.
+#[derive(Default)]
+pub struct Rooms {
+    map: Mutex<HashMap<String, Arc<Room>>>,
+}
+
+impl Rooms {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Adds a member, checking the name (§1.2 step 4) and the cap. The
+    /// registry stays locked across the room's join so an emptied room is
+    /// never removed under a joiner.
+    pub fn join(
+        &self,
+        room_id: &str,
+        name: &str,
+        member_id: u64,
+        outbox: Outbox,
+        delta: bool,
+        max_users: usize,
+    ) -> Result<Joined, ErrorCode> {
+        let mut map = self.lock();
+        let room = map
+            .entry(room_id.to_string())
+            .or_insert_with(|| {
+                Arc::new(Room {
+                    id: room_id.to_string(),
+                    state: Mutex::new(State::default()),
+                })
+            })
+            .clone();
+        let mut state = room.lock();
+        if state.members.contains_key(name) {
+            drop(state);
+            drop_if_empty(&mut map, &room);
+            return Err(ErrorCode::NameTaken);
+        }
+        if state.members.len() >= max_users {
+            drop(state);
+            drop_if_empty(&mut map, &room);
+            return Err(ErrorCode::RoomFull);
+        }
+        state.seq += 1;
+        let seq = state.seq;
+        state.events.push((seq, name.to_string(), true));
+        state.members.insert(
+            name.to_string(),
+            Member {
+                id: member_id,
+                outbox,
+                delta,
+                seen: seq,
+            },
+        );
+        let users: Vec<&str> = state.members.keys().map(String::as_str).collect();
+        let presence = frame::presence(&users, frame::now_ms());
+        schedule_flush(&room, &mut state);
+        drop(state);
+        Ok(Joined { room, presence })
+    }
+
+    /// Removes the member if it is still `member_id` (a newer connection may
+    /// have the name by now), aborting its transfer.
+    pub fn leave(&self, room: &Arc<Room>, name: &str, member_id: u64) {
+        room.abort_transfer(member_id);
+        let mut map = self.lock();
+        {
+            let mut state = room.lock();
+            if state.members.get(name).is_some_and(|m| m.id == member_id) {
+                state.members.remove(name);
+                state.seq += 1;
+                let seq = state.seq;
+                state.events.push((seq, name.to_string(), false));
+                schedule_flush(room, &mut state);
+            }
+        }
+        drop_if_empty(&mut map, room);
+    }
+}
+
+fn drop_if_empty(map: &mut HashMap<String, Arc<Room>>, room: &Arc<Room>) {
+    let empty = room.lock().members.is_empty();
+    if empty && map.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room)) {
+        map.remove(&room.id);
+    }
+}
+
+/// Arranges for the others to hear about the change: now if the room was
+/// quiet for a window, else at the end of the current window.
+fn schedule_flush(room: &Arc<Room>, state: &mut State) {
+    if state.flush_scheduled {
+        return;
+    }
+    state.flush_scheduled = true;
+    let delay = match state.last_flush {
+        Some(at) => PRESENCE_WINDOW.saturating_sub(at.elapsed()),
+        None => Duration::ZERO,
+    };
+    let room = room.clone();
+    // Short-lived (one window at most) and self-contained: it only pushes
+    // into outboxes, so nobody needs to join it.
+    tokio::spawn(async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        flush_presence(&room);
+    });
+}
+
+/// Tells every member the changes it has not seen.
+fn flush_presence(room: &Room) {
+    let mut state = room.lock();
+    state.flush_scheduled = false;
+    state.last_flush = Some(Instant::now());
+    let events = std::mem::take(&mut state.events);
+    let Some(&(first, _, _)) = events.first() else {
+        return;
+    };
+    let ts = frame::now_ms();
+    let users: Vec<&str> = state.members.keys().map(String::as_str).collect();
+    let full = text(frame::presence(&users, ts));
+    // Members who saw nothing of this window share one delta frame.
+    let shared_delta = delta_since(&events, first - 1, ts);
+    for member in state.members.values() {
+        if member.seen >= events.last().map(|e| e.0).unwrap_or(0) {
+            continue; // joined after every event here: its first frame had it all
+        }
+        let message = if !member.delta {
+            full.clone()
+        } else if member.seen < first {
+            match &shared_delta {
+                Some(frame) => frame.clone(),
+                None => continue,
+            }
+        } else {
+            match delta_since(&events, member.seen, ts) {
+                Some(frame) => frame,
+                None => continue,
+            }
+        };
+        member.outbox.push(message);
+    }
+}
+
+/// The net joins and leaves after event `seen`; None when they cancel out.
+fn delta_since(events: &[(u64, String, bool)], seen: u64, ts: u64) -> Option<Message> {
+    let mut net: BTreeMap<&str, i32> = BTreeMap::new();
+    for (_, name, joined) in events.iter().filter(|e| e.0 > seen) {
+        *net.entry(name).or_default() += if *joined { 1 } else { -1 };
+    }
+    let joined: Vec<&str> = net.iter().filter(|(_, n)| **n > 0).map(|(k, _)| *k).collect();
+    let left: Vec<&str> = net.iter().filter(|(_, n)| **n < 0).map(|(k, _)| *k).collect();
+    if joined.is_empty() && left.is_empty() {
+        return None;
+    }
+    Some(text(frame::presence_delta(&joined, &left, ts)))
+}

@@ -44,7 +44,12 @@ pub enum Command {
 #[command(args_conflicts_with_subcommands = true)]
 pub struct RelayArgs {
     /// Address to listen on.
-    #[arg(long, env = "NEXSCOPE_RELAY_LISTEN", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "NEXSCOPE_RELAY_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
     pub listen: SocketAddr,
     /// File holding the shared token (mode 0600). The token may also come from
     /// NEXSCOPE_TOKEN; never put it on the command line.
@@ -55,10 +60,20 @@ pub struct RelayArgs {
     #[arg(long, env = "NEXSCOPE_USERS_FILE", value_name = "FILE")]
     pub users_file: Option<PathBuf>,
     /// PEM certificate chain: serve wss:// (with --tls-key).
-    #[arg(long, env = "NEXSCOPE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "NEXSCOPE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
-    #[arg(long, env = "NEXSCOPE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "NEXSCOPE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
     /// Members per room (v1: 50).
     #[arg(long, env = "NEXSCOPE_MAX_USERS", default_value_t = crate::relay::DEFAULT_MAX_USERS, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]

@@ -36,7 +36,11 @@ pub struct Daemon {
 
 impl Daemon {
     /// The daemon's state, with its embedded relay already listening.
-    pub async fn new(config_path: PathBuf, config: Config, socket: String) -> std::io::Result<Arc<Daemon>> {
+    pub async fn new(
+        config_path: PathBuf,
+        config: Config,
+        socket: String,
+    ) -> std::io::Result<Arc<Daemon>> {
         let shutdown = watch::channel(false).0;
         let (embedded, task) = relay::start_embedded(shutdown.subscribe()).await?;
         tracing::info!(url = %embedded.url, "embedded relay listening");

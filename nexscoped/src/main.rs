@@ -47,7 +47,12 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn daemon_main(cli: &Cli) -> ExitCode {
-    let config_path = match cli.config.clone().map(Ok).unwrap_or_else(paths::config_file) {
+    let config_path = match cli
+        .config
+        .clone()
+        .map(Ok)
+        .unwrap_or_else(paths::config_file)
+    {
         Ok(path) => path,
         Err(error) => return fail(1, &error),
     };
@@ -56,7 +61,11 @@ fn daemon_main(cli: &Cli) -> ExitCode {
         Err(error) => return fail(EX_CONFIG, &error),
     };
     if cli.check_config {
-        let state = if config.found { "is valid" } else { "does not exist; the embedded defaults apply" };
+        let state = if config.found {
+            "is valid"
+        } else {
+            "does not exist; the embedded defaults apply"
+        };
         println!("{} {state}", config_path.display());
         return ExitCode::SUCCESS;
     }
@@ -96,7 +105,10 @@ fn relay_main(cli: &Cli, args: &RelayArgs) -> ExitCode {
                 println!("{}", relay::auth::hash_token(token.expose()));
                 ExitCode::SUCCESS
             }
-            Err(allowed) => fail(EX_CONFIG, &format!("the token on stdin is not allowed; {allowed}")),
+            Err(allowed) => fail(
+                EX_CONFIG,
+                &format!("the token on stdin is not allowed; {allowed}"),
+            ),
         };
     }
     init_logging(cli, None);
@@ -115,19 +127,30 @@ fn relay_main(cli: &Cli, args: &RelayArgs) -> ExitCode {
 }
 
 fn relay_settings(args: &RelayArgs) -> Result<(relay::Settings, Auth), String> {
-    let token = match (&args.token_file, std::env::var("NEXSCOPE_TOKEN").ok().filter(|t| !t.is_empty())) {
+    let token = match (
+        &args.token_file,
+        std::env::var("NEXSCOPE_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    ) {
         (Some(file), _) => Some(
-            nexscope::config::read_token_file(file).map_err(|e| format!("--token-file {}: {e}", file.display()))?,
+            nexscope::config::read_token_file(file)
+                .map_err(|e| format!("--token-file {}: {e}", file.display()))?,
         ),
-        (None, Some(token)) => Some(
-            nexscope::config::check_token(&token)
-                .map_err(|allowed| format!("environment variable NEXSCOPE_TOKEN is not allowed; {allowed}"))?,
-        ),
+        (None, Some(token)) => Some(nexscope::config::check_token(&token).map_err(|allowed| {
+            format!("environment variable NEXSCOPE_TOKEN is not allowed; {allowed}")
+        })?),
         (None, None) => None,
     };
-    let auth = Auth::new(token.as_ref().map(|t| t.expose()), args.users_file.as_deref()).map_err(|e| e.to_string())?;
+    let auth = Auth::new(
+        token.as_ref().map(|t| t.expose()),
+        args.users_file.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(relay::tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        (Some(cert), Some(key)) => {
+            Some(relay::tls::acceptor(cert, key).map_err(|e| e.to_string())?)
+        }
         _ => None,
     };
     Ok((
@@ -144,10 +167,15 @@ fn relay_settings(args: &RelayArgs) -> Result<(relay::Settings, Auth), String> {
     ))
 }
 
-async fn run_relay(args: &RelayArgs, (settings, auth): (relay::Settings, Auth)) -> std::io::Result<()> {
+async fn run_relay(
+    args: &RelayArgs,
+    (settings, auth): (relay::Settings, Auth),
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.listen)))?;
+        .map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.listen))
+        })?;
     let address = listener.local_addr()?;
     let scheme = if settings.tls.is_some() { "wss" } else { "ws" };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -155,7 +183,15 @@ async fn run_relay(args: &RelayArgs, (settings, auth): (relay::Settings, Auth)) 
     let stop_tx = Arc::new(stop_tx);
     let signals = {
         let stop_tx = stop_tx.clone();
-        tokio::spawn(async move { nexscope::signals::handle(move || { stop_tx.send_replace(true); }, || {}).await })
+        tokio::spawn(async move {
+            nexscope::signals::handle(
+                move || {
+                    stop_tx.send_replace(true);
+                },
+                || {},
+            )
+            .await
+        })
     };
     // Scripts and tests read the address (the port may have been 0) here.
     println!("listening on {scheme}://{address}/ws");

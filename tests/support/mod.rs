@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod relay;
+
 /// How long anything in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(15);
 

@@ -79,9 +79,15 @@ pub fn random_token() -> String {
 pub fn hash_token(token: &str) -> String {
     let mut salt = [0u8; 16];
     if getrandom::fill(&mut salt).is_err() {
-        salt = sha256(&[random_token().as_bytes()])[..16].try_into().unwrap_or([7u8; 16]);
+        salt = sha256(&[random_token().as_bytes()])[..16]
+            .try_into()
+            .unwrap_or([7u8; 16]);
     }
-    format!("sha256:{}:{}", hex(&salt), hex(&sha256(&[&salt, token.as_bytes()])))
+    format!(
+        "sha256:{}:{}",
+        hex(&salt),
+        hex(&sha256(&[&salt, token.as_bytes()]))
+    )
 }
 
 impl Auth {
@@ -124,9 +130,9 @@ fn load_users(file: &Path) -> Result<HashMap<String, UserEntry>, AuthError> {
         file: file.to_path_buf(),
         message,
     };
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| invalid(format!("not valid TOML: {}", e.to_string().trim_end())))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        invalid(format!("not valid TOML: {}", e.to_string().trim_end()))
+    })?;
     let mut users = HashMap::new();
     for (name, value) in &table {
         if !super::frame::valid_name(name) {
@@ -159,10 +165,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("nx-auth-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("users.toml");
-        std::fs::write(&file, format!("alice = \"{}\"\n", hash_token("alice-secret"))).unwrap();
+        std::fs::write(
+            &file,
+            format!("alice = \"{}\"\n", hash_token("alice-secret")),
+        )
+        .unwrap();
         let auth = Auth::new(Some("shared"), Some(&file)).unwrap();
         assert!(auth.allows(Some("alice"), Some("alice-secret")));
-        assert!(!auth.allows(Some("alice"), Some("shared")), "a listed name needs its own token");
+        assert!(
+            !auth.allows(Some("alice"), Some("shared")),
+            "a listed name needs its own token"
+        );
         assert!(auth.allows(Some("bob"), Some("shared")));
         assert!(!auth.allows(Some("bob"), Some("alice-secret")));
         assert!(!auth.allows(Some("bob"), None));

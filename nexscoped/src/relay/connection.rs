@@ -49,11 +49,23 @@ where
     let request = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await {
         Ok(Ok(request)) => request,
         Ok(Err(http::HeadError::TooLarge)) => {
-            http::respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request head too large\n").await;
+            http::respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "request head too large\n",
+            )
+            .await;
             return;
         }
         Ok(Err(http::HeadError::Malformed)) => {
-            http::respond(&mut stream, "400 Bad Request", "text/plain", "malformed HTTP request\n").await;
+            http::respond(
+                &mut stream,
+                "400 Bad Request",
+                "text/plain",
+                "malformed HTTP request\n",
+            )
+            .await;
             return;
         }
         _ => return,
@@ -78,12 +90,21 @@ where
         }
         _ => return http::respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
     }
-    let key = request.header("sec-websocket-key").unwrap_or_default().to_string();
+    let key = request
+        .header("sec-websocket-key")
+        .unwrap_or_default()
+        .to_string();
     if http::switching_protocols(&mut stream, &key).await.is_err() {
         return;
     }
     let config = ws_config(relay.settings.max_payload);
-    let ws = WebSocketStream::from_partially_read(stream, request.rest.clone(), Role::Server, Some(config)).await;
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        request.rest.clone(),
+        Role::Server,
+        Some(config),
+    )
+    .await;
     relay.metrics.connections.fetch_add(1, Relaxed);
     relay.metrics.accepted.fetch_add(1, Relaxed);
     session(&relay, ws, &request, peer).await;
@@ -103,18 +124,36 @@ fn ws_config(max_payload: usize) -> WebSocketConfig {
     config
 }
 
-async fn send_text<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, frame: String) -> bool {
-    matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(text(frame))).await, Ok(Ok(())))
+/// Sends one frame now (handshake replies, acks, errors), counted.
+async fn send_text<S: AsyncRead + AsyncWrite + Unpin>(
+    relay: &Relay,
+    ws: &mut Ws<S>,
+    frame: String,
+) -> bool {
+    relay.metrics.frames_out.fetch_add(1, Relaxed);
+    relay
+        .metrics
+        .bytes_out
+        .fetch_add(frame.len() as u64, Relaxed);
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, ws.send(text(frame))).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Sends a close frame and gives the peer a moment to answer it, so the
 /// frame is not lost to a reset.
-async fn close_with<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, code: u16, reason: &'static str) {
+async fn close_with<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut Ws<S>,
+    code: u16,
+    reason: &'static str,
+) {
     let frame = CloseFrame {
         code: code.into(),
         reason: reason.into(),
     };
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Close(Some(frame)))).await;
+    // Short: the peer may be the one that stopped reading.
+    let _ = tokio::time::timeout(CLOSE_GRACE, ws.send(Message::Close(Some(frame)))).await;
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
         while let Some(Ok(_)) = ws.next().await {}
     })
@@ -131,7 +170,7 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     close_code: u16,
 ) {
     relay.metrics.error(code);
-    send_text(ws, frame::error(code, Some(message))).await;
+    send_text(relay, ws, frame::error(code, Some(message))).await;
     close_with(ws, close_code, code.as_str()).await;
 }
 
@@ -152,37 +191,71 @@ where
         if !VERSIONS.contains(&v) {
             tracing::info!(event = "auth_failure", remote = %peer, reason = "version_mismatch", "refused");
             let message = format!("supported protocol versions: {}", VERSIONS.join(", "));
-            return refuse(relay, &mut ws, ErrorCode::VersionMismatch, &message, close::POLICY).await;
+            return refuse(
+                relay,
+                &mut ws,
+                ErrorCode::VersionMismatch,
+                &message,
+                close::POLICY,
+            )
+            .await;
         }
     }
     // 3. The name.
     let Some(name) = name.filter(|n| frame::valid_name(n)) else {
         tracing::info!(event = "auth_failure", remote = %peer, reason = "invalid_name", "refused");
-        return refuse(relay, &mut ws, ErrorCode::InvalidName, "name must match ^[a-zA-Z0-9_-]{1,32}$", close::INVALID_NAME).await;
+        return refuse(
+            relay,
+            &mut ws,
+            ErrorCode::InvalidName,
+            "name must match ^[a-zA-Z0-9_-]{1,32}$",
+            close::INVALID_NAME,
+        )
+        .await;
     };
     // Beyond v1: the room, and how presence is told.
     let room_id = request.param("room").unwrap_or("");
     if !room_id.is_empty() && !frame::valid_room(room_id) {
-        return refuse(relay, &mut ws, ErrorCode::InvalidRoom, "room must be 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -", close::POLICY).await;
+        return refuse(
+            relay,
+            &mut ws,
+            ErrorCode::InvalidRoom,
+            "room must be 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -",
+            close::POLICY,
+        )
+        .await;
     }
     let delta = request.param("presence") == Some("delta");
     // 4 and 5. The name is free, the room has space.
     let id = relay.next_id();
     let (outbox, inbox) = outbox::channel();
-    let joined = match relay.rooms.join(room_id, name, id, outbox, delta, relay.settings.max_users) {
+    let joined = match relay
+        .rooms
+        .join(room_id, name, id, outbox, delta, relay.settings.max_users)
+    {
         Ok(joined) => joined,
         Err(ErrorCode::NameTaken) => {
             tracing::info!(event = "name_conflict", name, room = room_id, remote = %peer, "refused: name taken");
             let message = format!("username \"{name}\" already in room");
-            return refuse(relay, &mut ws, ErrorCode::NameTaken, &message, close::NAME_TAKEN).await;
+            return refuse(
+                relay,
+                &mut ws,
+                ErrorCode::NameTaken,
+                &message,
+                close::NAME_TAKEN,
+            )
+            .await;
         }
         Err(code) => {
-            let message = format!("the room holds at most {} members", relay.settings.max_users);
+            let message = format!(
+                "the room holds at most {} members",
+                relay.settings.max_users
+            );
             return refuse(relay, &mut ws, code, &message, close::ROOM_FULL).await;
         }
     };
     relay.metrics.members.fetch_add(1, Relaxed);
-    tracing::info!(event = "connect", name, room = room_id, remote = %peer, online = joined.room.len(), "joined");
+    tracing::info!(event = "connect", name, room = room_id, remote = %peer, online = joined.room.members(), "joined");
     let mut member = Member {
         relay: relay.clone(),
         room: joined.room,
@@ -191,14 +264,21 @@ where
         illegal: 0,
         transfer_deadline: None,
     };
-    let code = if send_text(&mut ws, joined.presence).await {
+    let code = if send_text(relay, &mut ws, joined.presence).await {
         member.run(&mut ws, inbox).await
     } else {
         None
     };
     relay.rooms.leave(&member.room, name, id);
     relay.metrics.members.fetch_sub(1, Relaxed);
-    tracing::info!(event = "disconnect", name, room = room_id, code, online = member.room.len(), "left");
+    tracing::info!(
+        event = "disconnect",
+        name,
+        room = room_id,
+        code,
+        online = member.room.members(),
+        "left"
+    );
 }
 
 /// Why the loop ended, when we close (the close code we sent).
@@ -275,8 +355,9 @@ impl Member {
                     self.relay.metrics.error(code);
                     // A frame that was too large gets its error frame first (§1.8).
                     if code == ErrorCode::MsgTooLarge {
-                        let message = format!("frame exceeds {} bytes", self.relay.settings.max_payload);
-                        send_text(ws, frame::error(code, Some(&message))).await;
+                        let message =
+                            format!("frame exceeds {} bytes", self.relay.settings.max_payload);
+                        send_text(&self.relay, ws, frame::error(code, Some(&message))).await;
                     }
                     close_with(ws, close_code, code.as_str()).await;
                     return Some(close_code);
@@ -286,14 +367,19 @@ impl Member {
     }
 
     /// Writes `first` and whatever else is queued, then flushes once.
-    async fn write_batch<S>(&mut self, ws: &mut Ws<S>, inbox: &mut Inbox, first: outbox::Queued) -> Next
+    async fn write_batch<S>(
+        &mut self,
+        ws: &mut Ws<S>,
+        inbox: &mut Inbox,
+        first: outbox::Queued,
+    ) -> Next
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let mut frames = 0u64;
         let mut bytes = 0u64;
         let mut next = Some(first);
-        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
+        let write = tokio::time::timeout(WRITE_TIMEOUT, async {
             while let Some(queued) = next.take() {
                 frames += 1;
                 bytes += queued.message.len() as u64;
@@ -304,12 +390,18 @@ impl Member {
                 }
             }
             ws.flush().await
-        })
-        .await;
+        });
+        // A reader too slow for its queue is told to go even while we are
+        // stuck writing to it.
+        let kicked = inbox.kicked.clone();
+        let outcome = tokio::select! {
+            written = write => if matches!(written, Ok(Ok(()))) { Next::Continue } else { Next::Gone },
+            _ = kicked.notified() => Next::Close(ErrorCode::SlowConsumer, close::TRY_AGAIN_LATER),
+        };
         let metrics = &self.relay.metrics;
         metrics.frames_out.fetch_add(frames, Relaxed);
         metrics.bytes_out.fetch_add(bytes, Relaxed);
-        if matches!(written, Ok(Ok(()))) { Next::Continue } else { Next::Gone }
+        outcome
     }
 
     fn count_in(&self, len: usize) {
@@ -323,7 +415,7 @@ impl Member {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         self.relay.metrics.error(code);
-        if !send_text(ws, frame_text).await {
+        if !send_text(&self.relay, ws, frame_text).await {
             return Next::Gone;
         }
         if code.counted() {
@@ -346,28 +438,50 @@ impl Member {
             Ok(incoming) => incoming,
             Err(code) => {
                 let message = match code {
-                    ErrorCode::FileTooLarge => Some(format!("attachment.size exceeds {} bytes", settings.max_file)),
-                    ErrorCode::BadFileStart => Some("file-start needs attachment.size (a non-negative integer)".to_string()),
+                    ErrorCode::FileTooLarge => Some(format!(
+                        "attachment.size exceeds {} bytes",
+                        settings.max_file
+                    )),
+                    ErrorCode::BadFileStart => Some(
+                        "file-start needs attachment.size (a non-negative integer)".to_string(),
+                    ),
                     _ => None,
                 };
-                return self.reject(ws, code, frame::error(code, message.as_deref())).await;
+                return self
+                    .reject(ws, code, frame::error(code, message.as_deref()))
+                    .await;
             }
         };
         let ts = frame::now_ms();
         match incoming.kind {
-            Kind::Ping => return if send_text(ws, frame::pong(ts)).await { Next::Continue } else { Next::Gone },
+            Kind::Ping => {
+                return if send_text(&self.relay, ws, frame::pong(ts)).await {
+                    Next::Continue
+                } else {
+                    Next::Gone
+                };
+            }
             Kind::Msg => {
                 let out = text(incoming.forward(text_frame, ts));
                 let ack = self.room.route(&self.name, &incoming, out);
-                if !send_text(ws, ack).await {
+                if !send_text(&self.relay, ws, ack).await {
                     return Next::Gone;
                 }
             }
             Kind::FileStart => {
                 let out = text(incoming.forward(text_frame, ts));
-                match self.room.start_transfer(&self.name, self.id, &incoming, out) {
-                    Ok(()) => self.transfer_deadline = Some(Instant::now() + settings.transfer_timeout),
-                    Err(code) => return self.reject(ws, code, frame::transfer_busy(RETRY_AFTER_MS)).await,
+                match self
+                    .room
+                    .start_transfer(&self.name, self.id, &incoming, out)
+                {
+                    Ok(()) => {
+                        self.transfer_deadline = Some(Instant::now() + settings.transfer_timeout)
+                    }
+                    Err(code) => {
+                        return self
+                            .reject(ws, code, frame::transfer_busy(RETRY_AFTER_MS))
+                            .await;
+                    }
                 }
             }
             Kind::FileEnd => return self.on_file_end(ws, &incoming, text_frame, ts).await,
@@ -375,12 +489,27 @@ impl Member {
         Next::Continue
     }
 
-    async fn on_file_end<S>(&mut self, ws: &mut Ws<S>, incoming: &frame::Incoming<'_>, text_frame: &str, ts: u64) -> Next
+    async fn on_file_end<S>(
+        &mut self,
+        ws: &mut Ws<S>,
+        incoming: &frame::Incoming<'_>,
+        text_frame: &str,
+        ts: u64,
+    ) -> Next
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let Some(transfer) = self.room.end_transfer(self.id, incoming.msg_id.map(|r| r.get())) else {
-            return self.reject(ws, ErrorCode::BadFileEnd, frame::bad_file_end(incoming.msg_id)).await;
+        let Some(transfer) = self
+            .room
+            .end_transfer(self.id, incoming.msg_id.map(|r| r.get()))
+        else {
+            return self
+                .reject(
+                    ws,
+                    ErrorCode::BadFileEnd,
+                    frame::bad_file_end(incoming.msg_id),
+                )
+                .await;
         };
         self.transfer_deadline = None;
         let out = text(incoming.forward(text_frame, ts));
@@ -395,8 +524,17 @@ impl Member {
         }
         let msg_id = serde_json::value::RawValue::from_string(transfer.msg_id.clone()).ok();
         let thread_id = serde_json::value::RawValue::from_string(transfer.thread_id.clone()).ok();
-        let ack = frame::ack(msg_id.as_deref(), thread_id.as_deref(), &delivered, &offline);
-        if send_text(ws, ack).await { Next::Continue } else { Next::Gone }
+        let ack = frame::ack(
+            msg_id.as_deref(),
+            thread_id.as_deref(),
+            &delivered,
+            &offline,
+        );
+        if send_text(&self.relay, ws, ack).await {
+            Next::Continue
+        } else {
+            Next::Gone
+        }
     }
 
     async fn on_binary<S>(&mut self, ws: &mut Ws<S>, bytes: Bytes) -> Next
@@ -415,13 +553,31 @@ impl Member {
             Err(ErrorCode::FileTooLarge) => {
                 self.transfer_deadline = None;
                 let message = "more bytes than attachment.size; the transfer is aborted";
-                self.reject(ws, ErrorCode::FileTooLarge, frame::error(ErrorCode::FileTooLarge, Some(message))).await
+                self.reject(
+                    ws,
+                    ErrorCode::FileTooLarge,
+                    frame::error(ErrorCode::FileTooLarge, Some(message)),
+                )
+                .await
             }
-            Err(code) => self.reject(ws, code, frame::error(code, Some("binary frames only between your file-start and file-end"))).await,
+            Err(code) => {
+                self.reject(
+                    ws,
+                    code,
+                    frame::error(
+                        code,
+                        Some("binary frames only between your file-start and file-end"),
+                    ),
+                )
+                .await
+            }
         }
     }
 }
 
 async fn flush<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>) -> bool {
-    matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await,
+        Ok(Ok(()))
+    )
 }

@@ -348,7 +348,10 @@ pub fn pong(ts: u64) -> String {
 
 /// The full, sorted list (§1.6).
 pub fn presence(users: &[impl AsRef<str>], ts: u64) -> String {
-    format!("{{\"type\":\"presence\",\"users\":{},\"ts\":{ts}}}", names(users))
+    format!(
+        "{{\"type\":\"presence\",\"users\":{},\"ts\":{ts}}}",
+        names(users)
+    )
 }
 
 /// The change since the last presence a `presence=delta` client got.
@@ -387,7 +390,10 @@ mod tests {
     fn a_client_ts_is_replaced_not_duplicated() {
         let text = r#"{"type":"msg","from":"a","to":[],"ts":1}"#;
         let out = parse(text, "a", 1).unwrap().forward(text, 9);
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["ts"], 9);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&out).unwrap()["ts"],
+            9
+        );
         assert_eq!(out.matches("\"ts\"").count(), 1);
     }
 
@@ -395,23 +401,62 @@ mod tests {
     fn checks_come_in_the_spec_order() {
         assert_eq!(parse("not json", "a", 1).unwrap_err(), ErrorCode::BadJson);
         assert_eq!(parse("[1]", "a", 1).unwrap_err(), ErrorCode::BadJson);
-        assert_eq!(parse(r#"{"type":"shout"}"#, "a", 1).unwrap_err(), ErrorCode::UnknownType);
-        assert_eq!(parse(r#"{"type":"msg","to":[]}"#, "a", 1).unwrap_err(), ErrorCode::MissingFrom);
-        assert_eq!(parse(r#"{"type":"msg","from":5,"to":[]}"#, "a", 1).unwrap_err(), ErrorCode::MissingFrom);
-        assert_eq!(parse(r#"{"type":"msg","from":"b","to":[]}"#, "a", 1).unwrap_err(), ErrorCode::FromMismatch);
-        assert_eq!(parse(r#"{"type":"msg","from":"a","to":"b"}"#, "a", 1).unwrap_err(), ErrorCode::MissingTo);
-        assert_eq!(parse(r#"{"type":"ping"}"#, "a", 1).unwrap().kind, Kind::Ping);
-        assert_eq!(parse(r#"{"type":"file-end","msgId":"f"}"#, "a", 1).unwrap().kind, Kind::FileEnd);
-        assert_eq!(parse(r#"{"type":"file-end","msgId":"f","from":"b"}"#, "a", 1).unwrap_err(), ErrorCode::FromMismatch);
+        assert_eq!(
+            parse(r#"{"type":"shout"}"#, "a", 1).unwrap_err(),
+            ErrorCode::UnknownType
+        );
+        assert_eq!(
+            parse(r#"{"type":"msg","to":[]}"#, "a", 1).unwrap_err(),
+            ErrorCode::MissingFrom
+        );
+        assert_eq!(
+            parse(r#"{"type":"msg","from":5,"to":[]}"#, "a", 1).unwrap_err(),
+            ErrorCode::MissingFrom
+        );
+        assert_eq!(
+            parse(r#"{"type":"msg","from":"b","to":[]}"#, "a", 1).unwrap_err(),
+            ErrorCode::FromMismatch
+        );
+        assert_eq!(
+            parse(r#"{"type":"msg","from":"a","to":"b"}"#, "a", 1).unwrap_err(),
+            ErrorCode::MissingTo
+        );
+        assert_eq!(
+            parse(r#"{"type":"ping"}"#, "a", 1).unwrap().kind,
+            Kind::Ping
+        );
+        assert_eq!(
+            parse(r#"{"type":"file-end","msgId":"f"}"#, "a", 1)
+                .unwrap()
+                .kind,
+            Kind::FileEnd
+        );
+        assert_eq!(
+            parse(r#"{"type":"file-end","msgId":"f","from":"b"}"#, "a", 1).unwrap_err(),
+            ErrorCode::FromMismatch
+        );
     }
 
     #[test]
     fn file_start_needs_a_size_within_the_limit() {
-        let start = |att: &str| format!(r#"{{"type":"file-start","from":"a","to":[],"attachment":{att}}}"#);
-        assert_eq!(parse(&start(r#"{"size":10}"#), "a", 10).unwrap().size, Some(10));
-        assert_eq!(parse(&start(r#"{"size":11}"#), "a", 10).unwrap_err(), ErrorCode::FileTooLarge);
-        assert_eq!(parse(&start(r#"{"size":-1}"#), "a", 10).unwrap_err(), ErrorCode::BadFileStart);
-        assert_eq!(parse(&start(r#""x""#), "a", 10).unwrap_err(), ErrorCode::BadFileStart);
+        let start =
+            |att: &str| format!(r#"{{"type":"file-start","from":"a","to":[],"attachment":{att}}}"#);
+        assert_eq!(
+            parse(&start(r#"{"size":10}"#), "a", 10).unwrap().size,
+            Some(10)
+        );
+        assert_eq!(
+            parse(&start(r#"{"size":11}"#), "a", 10).unwrap_err(),
+            ErrorCode::FileTooLarge
+        );
+        assert_eq!(
+            parse(&start(r#"{"size":-1}"#), "a", 10).unwrap_err(),
+            ErrorCode::BadFileStart
+        );
+        assert_eq!(
+            parse(&start(r#""x""#), "a", 10).unwrap_err(),
+            ErrorCode::BadFileStart
+        );
     }
 
     #[test]
@@ -422,7 +467,8 @@ mod tests {
 
     #[test]
     fn ack_always_has_all_four_fields() {
-        let ack: serde_json::Value = serde_json::from_str(&ack(None, None, &["b"], &[] as &[&str])).unwrap();
+        let ack: serde_json::Value =
+            serde_json::from_str(&ack(None, None, &["b"], &[] as &[&str])).unwrap();
         assert_eq!(ack["msgId"], serde_json::Value::Null);
         assert_eq!(ack["threadId"], serde_json::Value::Null);
         assert_eq!(ack["delivered"], serde_json::json!(["b"]));

@@ -26,7 +26,10 @@ impl Request {
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn header_has_token(&self, name: &str, token: &str) -> bool {
@@ -72,7 +75,12 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Request, 
                     headers: request
                         .headers
                         .iter()
-                        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                        .map(|h| {
+                            (
+                                h.name.to_string(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
                         .collect(),
                     rest: buf[len..].to_vec(),
                 });
@@ -104,7 +112,10 @@ fn decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                match text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                match text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
                     Some(byte) => {
                         out.push(byte);
                         i += 2;
@@ -119,7 +130,12 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, status: &str, content_type: &str, body: &str) {
+pub async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: &str,
+    content_type: &str,
+    body: &str,
+) {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -129,8 +145,12 @@ pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, status: &str, conten
     let _ = stream.shutdown().await;
 }
 
-pub async fn switching_protocols<S: AsyncWrite + Unpin>(stream: &mut S, key: &str) -> std::io::Result<()> {
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
+pub async fn switching_protocols<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    key: &str,
+) -> std::io::Result<()> {
+    let accept =
+        tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
     let head = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );

@@ -28,20 +28,76 @@ impl Metrics {
     pub fn render(&self, rooms: usize) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         };
-        metric("nexscope_relay_connections", "gauge", "Open WebSocket connections.", self.connections.load(Relaxed).to_string());
-        metric("nexscope_relay_members", "gauge", "Members online in all rooms.", self.members.load(Relaxed).to_string());
-        metric("nexscope_relay_rooms", "gauge", "Rooms with at least one member.", rooms.to_string());
-        metric("nexscope_relay_connections_total", "counter", "Connections accepted.", self.accepted.load(Relaxed).to_string());
-        metric("nexscope_relay_frames_in_total", "counter", "Frames received from clients.", self.frames_in.load(Relaxed).to_string());
-        metric("nexscope_relay_bytes_in_total", "counter", "Payload bytes received from clients.", self.bytes_in.load(Relaxed).to_string());
-        metric("nexscope_relay_frames_out_total", "counter", "Frames sent to clients.", self.frames_out.load(Relaxed).to_string());
-        metric("nexscope_relay_bytes_out_total", "counter", "Payload bytes sent to clients.", self.bytes_out.load(Relaxed).to_string());
-        metric("nexscope_relay_auth_failures_total", "counter", "Handshakes refused for a bad or missing token.", self.auth_failures.load(Relaxed).to_string());
-        let _ = writeln!(out, "# HELP nexscope_relay_errors_total Error frames and closes, by code.\n# TYPE nexscope_relay_errors_total counter");
+        metric(
+            "nexscope_relay_connections",
+            "gauge",
+            "Open WebSocket connections.",
+            self.connections.load(Relaxed).to_string(),
+        );
+        metric(
+            "nexscope_relay_members",
+            "gauge",
+            "Members online in all rooms.",
+            self.members.load(Relaxed).to_string(),
+        );
+        metric(
+            "nexscope_relay_rooms",
+            "gauge",
+            "Rooms with at least one member.",
+            rooms.to_string(),
+        );
+        metric(
+            "nexscope_relay_connections_total",
+            "counter",
+            "Connections accepted.",
+            self.accepted.load(Relaxed).to_string(),
+        );
+        metric(
+            "nexscope_relay_frames_in_total",
+            "counter",
+            "Frames received from clients.",
+            self.frames_in.load(Relaxed).to_string(),
+        );
+        metric(
+            "nexscope_relay_bytes_in_total",
+            "counter",
+            "Payload bytes received from clients.",
+            self.bytes_in.load(Relaxed).to_string(),
+        );
+        metric(
+            "nexscope_relay_frames_out_total",
+            "counter",
+            "Frames sent to clients.",
+            self.frames_out.load(Relaxed).to_string(),
+        );
+        metric(
+            "nexscope_relay_bytes_out_total",
+            "counter",
+            "Payload bytes sent to clients.",
+            self.bytes_out.load(Relaxed).to_string(),
+        );
+        metric(
+            "nexscope_relay_auth_failures_total",
+            "counter",
+            "Handshakes refused for a bad or missing token.",
+            self.auth_failures.load(Relaxed).to_string(),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP nexscope_relay_errors_total Error frames and closes, by code.\n# TYPE nexscope_relay_errors_total counter"
+        );
         for code in ErrorCode::ALL {
-            let _ = writeln!(out, "nexscope_relay_errors_total{{code=\"{}\"}} {}", code.as_str(), self.errors[code.index()].load(Relaxed));
+            let _ = writeln!(
+                out,
+                "nexscope_relay_errors_total{{code=\"{}\"}} {}",
+                code.as_str(),
+                self.errors[code.index()].load(Relaxed)
+            );
         }
         out
     }

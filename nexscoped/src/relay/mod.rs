@@ -69,7 +69,11 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(settings: Settings, auth: auth::Auth, shutdown: watch::Receiver<bool>) -> Arc<Relay> {
+    pub fn new(
+        settings: Settings,
+        auth: auth::Auth,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Relay> {
         Arc::new(Relay {
             settings,
             auth,

@@ -69,7 +69,7 @@ impl Room {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn len(&self) -> usize {
+    pub fn members(&self) -> usize {
         self.lock().members.len()
     }
 
@@ -111,7 +111,12 @@ impl Room {
         let mut recipients = Vec::new();
         let mut offline = Vec::new();
         let targets: Vec<&str> = if incoming.to.is_empty() {
-            state.members.keys().map(String::as_str).filter(|n| *n != sender).collect()
+            state
+                .members
+                .keys()
+                .map(String::as_str)
+                .filter(|n| *n != sender)
+                .collect()
         } else {
             incoming.to.clone()
         };
@@ -125,8 +130,14 @@ impl Room {
         }
         state.transfer = Some(Transfer {
             sender_id,
-            msg_id: incoming.msg_id.map(|r| r.get().to_string()).unwrap_or_else(|| "null".into()),
-            thread_id: incoming.thread_id.map(|r| r.get().to_string()).unwrap_or_else(|| "null".into()),
+            msg_id: incoming
+                .msg_id
+                .map(|r| r.get().to_string())
+                .unwrap_or_else(|| "null".into()),
+            thread_id: incoming
+                .thread_id
+                .map(|r| r.get().to_string())
+                .unwrap_or_else(|| "null".into()),
             broadcast: incoming.to.is_empty(),
             recipients,
             offline,
@@ -172,7 +183,11 @@ impl Room {
     pub fn abort_transfer(&self, sender_id: u64) -> bool {
         let transfer = {
             let mut state = self.lock();
-            if !state.transfer.as_ref().is_some_and(|t| t.sender_id == sender_id) {
+            if state
+                .transfer
+                .as_ref()
+                .is_none_or(|t| t.sender_id != sender_id)
+            {
                 return false;
             }
             state.transfer.take()
@@ -350,8 +365,16 @@ fn delta_since(events: &[(u64, String, bool)], seen: u64, ts: u64) -> Option<Mes
     for (_, name, joined) in events.iter().filter(|e| e.0 > seen) {
         *net.entry(name).or_default() += if *joined { 1 } else { -1 };
     }
-    let joined: Vec<&str> = net.iter().filter(|(_, n)| **n > 0).map(|(k, _)| *k).collect();
-    let left: Vec<&str> = net.iter().filter(|(_, n)| **n < 0).map(|(k, _)| *k).collect();
+    let joined: Vec<&str> = net
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, _)| *k)
+        .collect();
+    let left: Vec<&str> = net
+        .iter()
+        .filter(|(_, n)| **n < 0)
+        .map(|(k, _)| *k)
+        .collect();
     if joined.is_empty() && left.is_empty() {
         return None;
     }

@@ -1,0 +1,282 @@
+//! Relay fixtures: `nexscoped relay` on a loopback port the OS picks, and a
+//! plain WebSocket client (tungstenite, blocking) that speaks raw v1 frames.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use crate::{WAIT, bin};
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A running `nexscoped relay`, stopped when dropped.
+pub struct Relay {
+    pub child: Child,
+    /// `ws://127.0.0.1:PORT/ws`
+    pub url: String,
+    pub port: u16,
+}
+
+impl Relay {
+    /// Starts a relay with the shared TOKEN and extra arguments.
+    pub fn start(args: &[&str]) -> Relay {
+        Relay::start_with(args, &[("NEXSCOPE_TOKEN", TOKEN)])
+    }
+
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Relay {
+        let mut command = Command::new(bin("nexscoped"));
+        command
+            .args(["relay", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("NEXSCOPE_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn nexscoped relay");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("relay prints its address");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches("/ws").parse().ok())
+            .expect("port in url");
+        Relay { child, url, port }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// `name` joins with the shared token and v=1, plus `extra` query text.
+    pub fn join(&self, name: &str) -> Client {
+        self.join_with(name, TOKEN, "")
+    }
+
+    pub fn join_with(&self, name: &str, token: &str, extra: &str) -> Client {
+        Client::connect(self.port, &format!("name={name}&token={token}&v=1{extra}"))
+    }
+
+    /// An HTTP GET on the relay's port: (status line, body).
+    pub fn get(&self, path: &str) -> (String, String) {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (
+            head.lines().next().unwrap_or("").to_string(),
+            body.to_string(),
+        )
+    }
+
+    /// The value of one Prometheus line (`name{labels}` as written).
+    pub fn metric(&self, series: &str) -> u64 {
+        let (_, body) = self.get("/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in metrics:\n{body}"))
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw v1 client.
+pub struct Client {
+    pub ws: WebSocket<MaybeTlsStream<TcpStream>>,
+}
+
+/// How a connection ended.
+#[derive(Debug, PartialEq)]
+pub enum Ended {
+    Closed(u16),
+    /// Reset or EOF without a close frame.
+    Dropped,
+}
+
+impl Client {
+    pub fn connect(port: u16, query: &str) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to relay");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let url = format!("ws://127.0.0.1:{port}/ws?{query}");
+        let (ws, _) = tungstenite::client::client(url, MaybeTlsStream::Plain(stream))
+            .expect("WebSocket handshake");
+        Client { ws }
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        if let MaybeTlsStream::Plain(s) = self.ws.get_ref() {
+            s.set_read_timeout(Some(timeout)).unwrap();
+        }
+    }
+
+    pub fn send(&mut self, frame: Value) {
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .expect("send");
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text.to_string())).expect("send");
+    }
+
+    pub fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::binary(bytes)).expect("send binary");
+    }
+
+    /// The next message (pings answered along the way), or how it ended.
+    pub fn read(&mut self) -> Result<Message, Ended> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Ping(_)) | Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => continue,
+                Ok(Message::Close(frame)) => {
+                    return Err(Ended::Closed(
+                        frame.map(|f: CloseFrame| u16::from(f.code)).unwrap_or(1005),
+                    ));
+                }
+                Ok(message) => return Ok(message),
+                Err(tungstenite::Error::ConnectionClosed)
+                | Err(tungstenite::Error::AlreadyClosed) => {
+                    return Err(Ended::Dropped);
+                }
+                Err(tungstenite::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("no frame within the read timeout");
+                }
+                Err(_) => return Err(Ended::Dropped),
+            }
+        }
+    }
+
+    /// The next text frame as JSON; panics on anything else.
+    pub fn json(&mut self) -> Value {
+        match self.read() {
+            Ok(Message::Text(text)) => {
+                serde_json::from_str(text.as_str()).expect("text frame is JSON")
+            }
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// Text frames until one of `kind`, skipping others (presence updates).
+    pub fn until(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.json();
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Presence frames until one lists exactly `users`.
+    pub fn presence_until(&mut self, users: &[&str]) -> Value {
+        loop {
+            let frame = self.until("presence");
+            if frame["users"] == serde_json::json!(users) {
+                return frame;
+            }
+        }
+    }
+
+    /// Reads until the relay closes; the close code.
+    pub fn closed(&mut self) -> Ended {
+        loop {
+            match self.read() {
+                Ok(_) => continue,
+                Err(ended) => return ended,
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for `quiet`.
+    pub fn assert_silent(&mut self, quiet: Duration) {
+        self.set_timeout(quiet);
+        let started = Instant::now();
+        match self.ws.read() {
+            Err(tungstenite::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Ok(Message::Ping(_)) if started.elapsed() < quiet => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
+        self.set_timeout(WAIT);
+    }
+
+    /// The close code in what the relay wrote, read straight off the socket
+    /// without answering anything: for a client that stopped reading, whose
+    /// pongs would hit a closed socket if tungstenite sent them.
+    pub fn raw_close_code(&mut self) -> Option<u16> {
+        use std::io::Read;
+        let MaybeTlsStream::Plain(stream) = self.ws.get_mut() else {
+            return None;
+        };
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        let mut at = 0;
+        while at + 2 <= bytes.len() {
+            let opcode = bytes[at] & 0x0f;
+            let (len, header) = match bytes[at + 1] & 0x7f {
+                126 => (
+                    u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize,
+                    4,
+                ),
+                127 => (
+                    u64::from_be_bytes(bytes[at + 2..at + 10].try_into().ok()?) as usize,
+                    10,
+                ),
+                n => (n as usize, 2),
+            };
+            let payload = bytes.get(at + header..at + header + len)?;
+            if opcode == 0x8 {
+                return Some(u16::from_be_bytes([payload[0], payload[1]]));
+            }
+            at += header + len;
+        }
+        None
+    }
+
+    pub fn close(mut self) {
+        let _ = self.ws.close(None);
+        let _ = self.ws.flush();
+        while self.ws.read().is_ok() {}
+    }
+}
+
+/// A v1 `msg` frame.
+pub fn msg(from: &str, to: &[&str], id: &str, text: &str) -> Value {
+    serde_json::json!({
+        "type": "msg", "msgId": id, "from": from, "to": to, "role": "userAgent",
+        "threadId": format!("t-{id}"), "text": text, "hopCount": 0, "attachments": []
+    })
+}

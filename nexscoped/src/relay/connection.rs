@@ -36,6 +36,8 @@ const WRITE_BATCH: usize = 256;
 const ILLEGAL_LIMIT: u32 = 10;
 /// transfer_busy's retry hint (§1.7).
 const RETRY_AFTER_MS: u64 = 2000;
+/// Messages to at most this many recipients go out before their ack.
+const YIELD_BELOW_RECIPIENTS: usize = 4;
 /// Supported protocol versions (`v`, §1.1).
 const VERSIONS: &[&str] = &["1"];
 
@@ -463,7 +465,14 @@ impl Member {
             }
             Kind::Msg => {
                 let out = text(incoming.forward(text_frame, ts));
-                let ack = self.room.route(&self.name, &incoming, out);
+                let (ack, delivered) = self.room.route(&self.name, &incoming, out);
+                // A conversation: let the recipients' tasks write the message
+                // before we write the sender's receipt, since the message is
+                // what someone waits for. A wide broadcast skips this, so that
+                // recipients batch many messages per write under load.
+                if delivered <= YIELD_BELOW_RECIPIENTS {
+                    tokio::task::yield_now().await;
+                }
                 if !send_text(&self.relay, ws, ack).await {
                     return Next::Gone;
                 }

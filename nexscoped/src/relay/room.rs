@@ -73,9 +73,9 @@ impl Room {
         self.lock().members.len()
     }
 
-    /// Sends one routed frame; the ack for the sender. `to` empty: every other
-    /// member (§1.4).
-    pub fn route(&self, sender: &str, incoming: &frame::Incoming<'_>, out: Message) -> String {
+    /// Sends one routed frame; the ack for the sender and how many got it.
+    /// `to` empty: every other member (§1.4).
+    pub fn route(&self, sender: &str, incoming: &frame::Incoming<'_>, out: Message) -> (String, usize) {
         let state = self.lock();
         let mut delivered: Vec<&str> = Vec::new();
         let mut offline: Vec<&str> = Vec::new();
@@ -93,7 +93,8 @@ impl Room {
                 }
             }
         }
-        frame::ack(incoming.msg_id, incoming.thread_id, &delivered, &offline)
+        let ack = frame::ack(incoming.msg_id, incoming.thread_id, &delivered, &offline);
+        (ack, delivered.len())
     }
 
     /// Takes the transfer lock and forwards the file-start (§1.7 step 1).

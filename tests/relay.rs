@@ -763,15 +763,26 @@ fn thousands_of_connections_opening_and_closing_leave_the_relay_serving() {
 fn every_daemon_embeds_a_loopback_relay_with_a_random_token() {
     let env = nexscope_tests::Env::new("embedded");
     let _daemon = env.daemon();
-    let reply = nexscope_tests::call(&env.socket(), "io.nexscope.Daemon.EmbeddedRelay", json!({})).unwrap();
+    let reply =
+        nexscope_tests::call(&env.socket(), "io.nexscope.Daemon.EmbeddedRelay", json!({})).unwrap();
     let url = reply["parameters"]["url"].as_str().unwrap().to_string();
     let token = reply["parameters"]["token"].as_str().unwrap().to_string();
     assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
     assert_eq!(token.len(), 64, "32 random bytes in hex");
-    let status = nexscope_tests::call(&env.socket(), "io.nexscope.Daemon.Status", json!({})).unwrap();
-    assert_eq!(status["parameters"]["status"]["embeddedRelay"], url.as_str());
+    let status =
+        nexscope_tests::call(&env.socket(), "io.nexscope.Daemon.Status", json!({})).unwrap();
+    assert_eq!(
+        status["parameters"]["status"]["embeddedRelay"],
+        url.as_str()
+    );
 
-    let port: u16 = url.trim_end_matches("/ws").rsplit(':').next().unwrap().parse().unwrap();
+    let port: u16 = url
+        .trim_end_matches("/ws")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut alice = Client::connect(port, &format!("name=alice&token={token}&v=1"));
     assert_eq!(alice.json()["users"], json!(["alice"]));
     let mut intruder = Client::connect(port, "name=bob&token=guess&v=1");

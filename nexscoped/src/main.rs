@@ -118,7 +118,10 @@ fn relay_main(cli: &Cli, args: &RelayArgs) -> ExitCode {
     };
     // One thread: a relay's work is short and mostly I/O, and handing each
     // frame from one worker thread to another costs more than the frame.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => return fail(1, &error),
     };

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
@@ -99,26 +99,22 @@ where
     if http::switching_protocols(&mut stream, &key).await.is_err() {
         return;
     }
+    // Only the query lives on, and only through the handshake.
+    let http::Request { query, rest, .. } = request;
     let config = ws_config(relay.settings.max_payload);
-    let ws = WebSocketStream::from_partially_read(
-        stream,
-        request.rest.clone(),
-        Role::Server,
-        Some(config),
-    )
-    .await;
+    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
     relay.metrics.connections.fetch_add(1, Relaxed);
     relay.metrics.accepted.fetch_add(1, Relaxed);
-    session(&relay, ws, &request, peer).await;
+    session(&relay, ws, query, peer).await;
     relay.metrics.connections.fetch_sub(1, Relaxed);
 }
 
 /// Buffers sized for chat frames (DESIGN decision 6): tungstenite's 128 KiB
 /// defaults would cost 10,000 idle members over a gigabyte. Reads grow past
-/// 4 KiB only while a larger frame needs it.
+/// 2 KiB only while a larger frame needs it.
 fn ws_config(max_payload: usize) -> WebSocketConfig {
     let mut config = WebSocketConfig::default();
-    config.read_buffer_size = 4 * 1024;
+    config.read_buffer_size = 2 * 1024;
     config.write_buffer_size = 32 * 1024;
     config.max_write_buffer_size = usize::MAX;
     config.max_message_size = Some(max_payload);
@@ -137,10 +133,48 @@ async fn send_text<S: AsyncRead + AsyncWrite + Unpin>(
         .metrics
         .bytes_out
         .fetch_add(frame.len() as u64, Relaxed);
-    matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, ws.send(text(frame))).await,
-        Ok(Ok(()))
-    )
+    let sent = async {
+        write_message(ws, text(frame)).await?;
+        ws.flush().await
+    };
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, sent).await, Ok(Ok(())))
+}
+
+/// Frames at least this large bypass tungstenite's write buffer, which keeps
+/// the capacity of the largest frame it ever held: one 70 KiB presence list
+/// per member of a 10,000-member room would otherwise stay allocated forever.
+const LARGE_FRAME: usize = 8 * 1024;
+
+/// Queues a data frame: small ones into tungstenite's buffer, large ones
+/// written straight to the socket (after what is buffered) as one unmasked
+/// server frame (RFC 6455 §5.2).
+async fn write_message<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut Ws<S>,
+    message: Message,
+) -> Result<(), tungstenite::Error> {
+    let (opcode, payload) = match &message {
+        Message::Text(text) if text.len() >= LARGE_FRAME => (0x1u8, text.as_bytes()),
+        Message::Binary(bytes) if bytes.len() >= LARGE_FRAME => (0x2u8, bytes.as_ref()),
+        _ => return ws.feed(message).await,
+    };
+    ws.flush().await?;
+    let mut header = Vec::with_capacity(10);
+    header.push(0x80 | opcode);
+    match payload.len() {
+        len @ 0..=125 => header.push(len as u8),
+        len @ 126..=65535 => {
+            header.push(126);
+            header.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            header.push(127);
+            header.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    let stream = ws.get_mut();
+    stream.write_all(&header).await?;
+    stream.write_all(payload).await?;
+    Ok(())
 }
 
 /// Sends a close frame and gives the peer a moment to answer it, so the
@@ -176,20 +210,20 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     close_with(ws, close_code, code.as_str()).await;
 }
 
-async fn session<S>(relay: &Arc<Relay>, mut ws: Ws<S>, request: &http::Request, peer: SocketAddr)
+async fn session<S>(relay: &Arc<Relay>, mut ws: Ws<S>, query: http::Query, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let name = request.param("name");
+    let name = query.param("name");
     // 1. The token: no error frame, close 1008.
-    if !relay.auth.allows(name, request.param("token")) {
+    if !relay.auth.allows(name, query.param("token")) {
         relay.metrics.auth_failures.fetch_add(1, Relaxed);
         tracing::info!(event = "auth_failure", remote = %peer, name = name.map(|n| n.chars().take(40).collect::<String>()), "refused: bad or missing token");
         close_with(&mut ws, close::POLICY, "unauthorized").await;
         return;
     }
     // 2. The protocol version: absent means 1.
-    if let Some(v) = request.param("v") {
+    if let Some(v) = query.param("v") {
         if !VERSIONS.contains(&v) {
             tracing::info!(event = "auth_failure", remote = %peer, reason = "version_mismatch", "refused");
             let message = format!("supported protocol versions: {}", VERSIONS.join(", "));
@@ -216,7 +250,7 @@ where
         .await;
     };
     // Beyond v1: the room, and how presence is told.
-    let room_id = request.param("room").unwrap_or("");
+    let room_id = query.param("room").unwrap_or("");
     if !room_id.is_empty() && !frame::valid_room(room_id) {
         return refuse(
             relay,
@@ -227,7 +261,7 @@ where
         )
         .await;
     }
-    let delta = request.param("presence") == Some("delta");
+    let delta = query.param("presence") == Some("delta");
     // 4 and 5. The name is free, the room has space.
     let id = relay.next_id();
     let (outbox, inbox) = outbox::channel();
@@ -266,17 +300,19 @@ where
         illegal: 0,
         transfer_deadline: None,
     };
+    // The token goes with the query: nothing holds it while the member talks.
+    drop(query);
     let code = if send_text(relay, &mut ws, joined.presence).await {
         member.run(&mut ws, inbox).await
     } else {
         None
     };
-    relay.rooms.leave(&member.room, name, id);
+    relay.rooms.leave(&member.room, &member.name, id);
     relay.metrics.members.fetch_sub(1, Relaxed);
     tracing::info!(
         event = "disconnect",
-        name,
-        room = room_id,
+        name = %member.name,
+        room = %member.room.id,
         code,
         online = member.room.members(),
         "left"
@@ -381,12 +417,12 @@ impl Member {
         let mut frames = 0u64;
         let mut bytes = 0u64;
         let mut next = Some(first);
+        let kicked = inbox.kicked.clone();
         let write = tokio::time::timeout(WRITE_TIMEOUT, async {
             while let Some(queued) = next.take() {
                 frames += 1;
-                bytes += queued.message.len() as u64;
-                ws.feed(queued.message.clone()).await?;
-                drop(queued);
+                bytes += queued.payload_len() as u64;
+                write_message(ws, inbox.take(queued)).await?;
                 if frames < WRITE_BATCH as u64 {
                     next = inbox.rx.try_recv().ok();
                 }
@@ -395,7 +431,6 @@ impl Member {
         });
         // A reader too slow for its queue is told to go even while we are
         // stuck writing to it.
-        let kicked = inbox.kicked.clone();
         let outcome = tokio::select! {
             written = write => if matches!(written, Ok(Ok(()))) { Next::Continue } else { Next::Gone },
             _ = kicked.notified() => Next::Close(ErrorCode::SlowConsumer, close::TRY_AGAIN_LATER),

@@ -11,7 +11,7 @@ const MAX_HEADERS: usize = 64;
 pub struct Request {
     pub method: String,
     pub path: String,
-    pub query: Vec<(String, String)>,
+    pub query: Query,
     headers: Vec<(String, String)>,
     /// Bytes after the head (a client may pipeline its first frame).
     pub rest: Vec<u8>,
@@ -22,13 +22,6 @@ impl Request {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
@@ -43,6 +36,18 @@ impl Request {
             && self.header_has_token("upgrade", "websocket")
             && self.header("sec-websocket-version") == Some("13")
             && self.header("sec-websocket-key").is_some()
+    }
+}
+
+/// The decoded query of the request target.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -71,7 +76,7 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Request, 
                 return Ok(Request {
                     method: request.method.unwrap_or("").to_string(),
                     path: path.to_string(),
-                    query: parse_query(query),
+                    query: Query(parse_query(query)),
                     headers: request
                         .headers
                         .iter()

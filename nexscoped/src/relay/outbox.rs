@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
 /// Bytes a connection may have queued. A chat frame is a few hundred bytes
 /// and a file chunk 64 KiB; 4 MiB lets a reader fall seconds behind a busy
@@ -21,10 +21,27 @@ const MIN_COST: usize = 256;
 /// How long a file chunk may wait for a recipient's queue.
 pub const CHUNK_WAIT: Duration = Duration::from_secs(30);
 
-/// A queued frame with the budget it holds until written.
+/// A queued frame and the budget it holds until written. Kept small (no
+/// permit object, no tungstenite `Message`): every idle connection's queue
+/// allocates a block of these.
 pub struct Queued {
-    pub message: Message,
-    _permit: OwnedSemaphorePermit,
+    payload: Payload,
+    cost: u32,
+}
+
+enum Payload {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+impl Queued {
+    /// Payload bytes, for the metrics.
+    pub fn payload_len(&self) -> usize {
+        match &self.payload {
+            Payload::Text(text) => text.len(),
+            Payload::Binary(bytes) => bytes.len(),
+        }
+    }
 }
 
 /// The sending side, held by the room.
@@ -39,18 +56,31 @@ pub struct Outbox {
 pub struct Inbox {
     pub rx: mpsc::UnboundedReceiver<Queued>,
     pub kicked: Arc<Notify>,
+    budget: Arc<Semaphore>,
+}
+
+impl Inbox {
+    /// The frame to write; its budget is free again.
+    pub fn take(&self, queued: Queued) -> Message {
+        self.budget.add_permits(queued.cost as usize);
+        match queued.payload {
+            Payload::Text(text) => Message::Text(text),
+            Payload::Binary(bytes) => Message::Binary(bytes),
+        }
+    }
 }
 
 pub fn channel() -> (Outbox, Inbox) {
     let (tx, rx) = mpsc::unbounded_channel();
     let kicked = Arc::new(Notify::new());
+    let budget = Arc::new(Semaphore::new(QUEUE_BYTES));
     (
         Outbox {
             tx,
-            budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
+            budget: budget.clone(),
             kicked: kicked.clone(),
         },
-        Inbox { rx, kicked },
+        Inbox { rx, kicked, budget },
     )
 }
 
@@ -62,14 +92,12 @@ impl Outbox {
     /// Queues without waiting. False when the client is too slow (it is then
     /// told to go) or already gone.
     pub fn push(&self, message: Message) -> bool {
-        match self.budget.clone().try_acquire_many_owned(cost(&message)) {
-            Ok(permit) => self
-                .tx
-                .send(Queued {
-                    message,
-                    _permit: permit,
-                })
-                .is_ok(),
+        let cost = cost(&message);
+        match self.budget.try_acquire_many(cost) {
+            Ok(permit) => {
+                permit.forget();
+                self.send(message, cost)
+            }
             Err(_) => {
                 self.kick();
                 false
@@ -80,24 +108,29 @@ impl Outbox {
     /// Queues, waiting up to `CHUNK_WAIT` for room. False if the client did
     /// not make room in time (it is told to go) or is gone.
     pub async fn push_waiting(&self, message: Message) -> bool {
-        let permit = tokio::time::timeout(
-            CHUNK_WAIT,
-            self.budget.clone().acquire_many_owned(cost(&message)),
-        )
-        .await;
+        let cost = cost(&message);
+        let permit = tokio::time::timeout(CHUNK_WAIT, self.budget.acquire_many(cost)).await;
         match permit {
-            Ok(Ok(permit)) => self
-                .tx
-                .send(Queued {
-                    message,
-                    _permit: permit,
-                })
-                .is_ok(),
+            Ok(Ok(permit)) => {
+                permit.forget();
+                self.send(message, cost)
+            }
             _ => {
                 self.kick();
                 false
             }
         }
+    }
+
+    fn send(&self, message: Message, cost: u32) -> bool {
+        let payload = match message {
+            Message::Text(text) => Payload::Text(text),
+            Message::Binary(bytes) => Payload::Binary(bytes),
+            // Only data frames are queued; control frames are the
+            // connection's own business.
+            _ => return false,
+        };
+        self.tx.send(Queued { payload, cost }).is_ok()
     }
 
     /// Tells the connection to close as a slow consumer.

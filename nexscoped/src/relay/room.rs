@@ -75,7 +75,12 @@ impl Room {
 
     /// Sends one routed frame; the ack for the sender and how many got it.
     /// `to` empty: every other member (§1.4).
-    pub fn route(&self, sender: &str, incoming: &frame::Incoming<'_>, out: Message) -> (String, usize) {
+    pub fn route(
+        &self,
+        sender: &str,
+        incoming: &frame::Incoming<'_>,
+        out: Message,
+    ) -> (String, usize) {
         let state = self.lock();
         let mut delivered: Vec<&str> = Vec::new();
         let mut offline: Vec<&str> = Vec::new();

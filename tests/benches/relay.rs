@@ -40,7 +40,7 @@ fn rss_kib(pid: i32) -> u64 {
 
 /// Runs relaybench with `args` against ours (`url`, `pid`) or, with None, the
 /// Node anchor; returns its output.
-fn relaybench(dir: &PathBuf, target: Option<(&str, i32)>, args: &[&str]) -> String {
+fn relaybench(dir: &std::path::Path, target: Option<(&str, i32)>, args: &[&str]) -> String {
     let mut command = match target {
         Some((url, pid)) => {
             let mut c = Command::new("python3");

@@ -14,6 +14,7 @@ use nexscope::varlink::VarlinkError;
 use nexscope::varlink::client::ClientError;
 
 pub const REFUSED: u8 = 1;
+pub const USAGE: u8 = 2;
 pub const NOT_RUNNING: u8 = 3;
 pub const NO_ANSWER: u8 = 4;
 
@@ -27,6 +28,8 @@ pub enum CtlError {
     Remote(VarlinkError),
     #[error("{0}")]
     NoAnswer(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl CtlError {
@@ -35,6 +38,7 @@ impl CtlError {
             CtlError::NotRunning { .. } | CtlError::StartFailed(_) => NOT_RUNNING,
             CtlError::Remote(_) => REFUSED,
             CtlError::NoAnswer(_) => NO_ANSWER,
+            CtlError::Usage(_) => USAGE,
         })
     }
 
@@ -45,6 +49,7 @@ impl CtlError {
             CtlError::StartFailed(_) => "start_failed".into(),
             CtlError::Remote(error) => error.code(),
             CtlError::NoAnswer(_) => "no_answer".into(),
+            CtlError::Usage(_) => "usage".into(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! One module per group of subcommands; exit codes are in `exit`.
 
+mod chat;
 mod connect;
 mod daemon;
 mod exit;
@@ -34,6 +35,10 @@ struct Cli {
     /// Do not start nexscoped when it is not running.
     #[arg(long, global = true, env = "NEXSCOPE_NO_AUTOSTART")]
     no_autostart: bool,
+    /// The project (its root directory) for chat commands [default: the
+    /// current directory].
+    #[arg(long, global = true, value_name = "DIR")]
+    project: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +52,8 @@ enum Command {
     /// Start, stop or restart nexscoped, or ask whether it runs.
     #[command(subcommand)]
     Daemon(daemon::DaemonCommand),
+    #[command(flatten)]
+    Chat(chat::ChatCommand),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +70,8 @@ fn main() -> ExitCode {
         Command::Ping => daemon::ping(&options, out),
         Command::Status => daemon::status(&options, out),
         Command::Daemon(command) => daemon::command(command, &options, out),
+        Command::Chat(command) => chat::project(cli.project.as_ref())
+            .and_then(|project| chat::command(command, &project, &options, out)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,7 +33,11 @@ impl Output {
                 json!({ "error": { "code": error.code(), "message": error.to_string() } })
             );
         }
-        eprintln!("nexscopectl: {error}");
+        match error {
+            // A refusal names its code, as v1 printed `[<code>] <message>`.
+            CtlError::Remote(remote) => eprintln!("nexscopectl: [{}] {error}", remote.code()),
+            _ => eprintln!("nexscopectl: {error}"),
+        }
         error.exit_code()
     }
 }

@@ -16,7 +16,21 @@ use crate::api::service::VERSION;
 use crate::config::{Config, ConfigError};
 use crate::control::{self, Listener};
 use crate::notify;
+use crate::paths::{self, PathError};
 use crate::relay::{self, Embedded};
+use crate::rooms::{self, Rooms};
+use crate::store::{self, Store, StoreError};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot start the embedded relay: {0}")]
+    Relay(#[from] std::io::Error),
+    #[error(transparent)]
+    Paths(#[from] PathError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// How long connections get to finish their calls once shutdown begins.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +45,7 @@ pub struct Daemon {
     changes: watch::Sender<u64>,
     /// The relay this daemon runs for projects with no relay_url.
     embedded: Embedded,
+    pub rooms: Arc<Rooms>,
     embedded_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -40,9 +55,20 @@ impl Daemon {
         config_path: PathBuf,
         config: Config,
         socket: String,
-    ) -> std::io::Result<Arc<Daemon>> {
+    ) -> Result<Arc<Daemon>, StartError> {
         let shutdown = watch::channel(false).0;
         let (embedded, task) = relay::start_embedded(shutdown.subscribe()).await?;
+        let state_dir = paths::state_dir()?;
+        paths::ensure_private_dir(&state_dir)?;
+        let store = Store::open(&state_dir.join(store::FILE_NAME))?;
+        let files_root = paths::data_dir()?.join("files");
+        let rooms = Rooms::new(rooms::Context {
+            store,
+            files_root,
+            embedded_url: embedded.url.clone(),
+            embedded_token: embedded.token.clone(),
+            shutdown: shutdown.subscribe(),
+        });
         tracing::info!(url = %embedded.url, "embedded relay listening");
         Ok(Arc::new(Daemon {
             started: Instant::now(),
@@ -53,6 +79,7 @@ impl Daemon {
             changes: watch::channel(0).0,
             embedded,
             embedded_task: std::sync::Mutex::new(Some(task)),
+            rooms,
         }))
     }
 
@@ -78,10 +105,10 @@ impl Daemon {
             embedded_relay: self.embedded.url.clone(),
             config_file: config.file.display().to_string(),
             config_found: config.found,
-            // Rooms and agent sessions are held by the room client and the
-            // agent host; until they exist the daemon holds none.
-            projects: 0,
-            rooms: 0,
+            projects: self.rooms.list().len() as u64,
+            rooms: self.rooms.list().iter().filter(|r| r.live().ready).count() as u64,
+            // Agent sessions are held by the agent host; until it exists the
+            // daemon holds none.
             agent_sessions: 0,
             live_agents: 0,
         }
@@ -162,10 +189,18 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
     });
     notify::ready(&daemon.status_line());
     tracing::info!(socket = %daemon.socket, version = VERSION, "nexscoped ready");
+    // Rooms the daemon was in come back after READY: a relay that is slow
+    // to answer must not hold up the control socket.
+    let rejoin = {
+        let (rooms, config) = (daemon.rooms.clone(), daemon.config());
+        tokio::spawn(async move { rooms.rejoin(&config).await })
+    };
 
     wait_for(daemon.shutdown_signal()).await;
     notify::stopping();
     tracing::info!("shutting down");
+    rejoin.abort();
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, daemon.rooms.join_all()).await;
     if tokio::time::timeout(DRAIN_TIMEOUT * 2, server)
         .await
         .is_err()

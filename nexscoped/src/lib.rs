@@ -15,5 +15,7 @@ pub mod logging;
 pub mod notify;
 pub mod paths;
 pub mod relay;
+pub mod rooms;
 pub mod signals;
+pub mod store;
 pub mod varlink;

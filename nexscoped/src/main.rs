@@ -82,7 +82,9 @@ fn daemon_main(cli: &Cli) -> ExitCode {
         Err(error) => return fail(1, &error),
     };
     let result = runtime.block_on(async {
-        let daemon = Daemon::new(config_path, config, listener.label.clone()).await?;
+        let daemon = Daemon::new(config_path, config, listener.label.clone())
+            .await
+            .map_err(std::io::Error::other)?;
         daemon::run(daemon, listener).await
     });
     match result {

@@ -1,0 +1,514 @@
+//! The chat commands: start, stop, say, who, inbox, accept, reject, append,
+//! mode, history, files, watch. Each works on one project (`--project DIR`,
+//! else the current directory) and prints the spec's human formats, or JSON
+//! with `--json`.
+
+use std::path::PathBuf;
+
+use nexscope::api::chat::*;
+use nexscope::rooms::labels::{iso, render};
+use serde_json::{Value, json};
+
+use crate::connect::{Options, Session};
+use crate::exit::CtlError;
+use crate::output::Output;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ChatCommand {
+    /// Join the project's room.
+    Start {
+        /// Your name in the room [default: the config's default_name].
+        #[arg(short, long)]
+        name: Option<String>,
+        /// manual (mentions wait in the inbox) or auto (agents answer them).
+        #[arg(long)]
+        mode: Option<String>,
+        /// A relay URL (ws:// or wss://) instead of the configured or embedded one.
+        #[arg(long)]
+        relay: Option<String>,
+        /// A room on the relay other than the default one.
+        #[arg(long)]
+        room: Option<String>,
+    },
+    /// Leave the room (inbox, history and files stay).
+    Stop,
+    /// Say something: leading @names (or --to) address people, else everyone.
+    Say {
+        /// user (a person, the default here) or userAgent (an agent).
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Reply on this thread.
+        #[arg(long)]
+        thread: Option<String>,
+        /// Send this file, with the text as its caption.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// A recipient (repeat, or comma-separated), besides leading @names.
+        #[arg(long, value_delimiter = ',')]
+        to: Vec<String>,
+        /// An incoming hop count to carry on (agents replying on their own).
+        #[arg(long, hide = true)]
+        hop_count: Option<i64>,
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "TEXT"
+        )]
+        words: Vec<String>,
+    },
+    /// Who is online.
+    Who,
+    /// Mentions waiting for you, and the latest handled ones.
+    Inbox,
+    /// Take the thread's pending mentions as a request.
+    Accept {
+        thread: String,
+        #[arg(trailing_var_arg = true, value_name = "EXTRA")]
+        extra: Vec<String>,
+    },
+    /// Decline the thread's pending mentions and tell their senders.
+    Reject {
+        thread: String,
+        #[arg(trailing_var_arg = true, value_name = "REASON")]
+        reason: Vec<String>,
+    },
+    /// Add to a thread as a person, to everyone who took part in it.
+    Append {
+        thread: String,
+        #[arg(trailing_var_arg = true, required = true, value_name = "TEXT")]
+        text: Vec<String>,
+    },
+    /// Show the mode, or set it: manual or auto.
+    Mode { mode: Option<String> },
+    /// The latest messages in and out.
+    History {
+        /// How many (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Files received in this project.
+    Files,
+    /// Follow the room live, like tail -f.
+    Watch,
+}
+
+/// The project: `--project DIR` or the current directory, made canonical.
+pub fn project(dir: Option<&PathBuf>) -> Result<String, CtlError> {
+    let dir = match dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir()
+            .map_err(|e| CtlError::Usage(format!("cannot tell the current directory: {e}")))?,
+    };
+    let root = std::fs::canonicalize(&dir)
+        .map_err(|e| CtlError::Usage(format!("project directory {}: {e}", dir.display())))?;
+    Ok(root.to_string_lossy().into_owned())
+}
+
+fn list(names: &[String]) -> String {
+    format!("[{}]", names.join(", "))
+}
+
+fn call<T: serde::de::DeserializeOwned>(
+    options: &Options,
+    method: &str,
+    params: Value,
+) -> Result<T, CtlError> {
+    let mut session = Session::open(options)?;
+    Ok(session.connection.call(method, params)?)
+}
+
+pub fn command(
+    command: &ChatCommand,
+    project: &str,
+    options: &Options,
+    out: Output,
+) -> Result<(), CtlError> {
+    match command {
+        ChatCommand::Start {
+            name,
+            mode,
+            relay,
+            room,
+        } => {
+            let input = StartIn {
+                project: project.into(),
+                name: name.clone(),
+                mode: mode.clone(),
+                relay: relay.clone(),
+                room: room.clone(),
+            };
+            let state = call::<StateOut>(
+                options,
+                START,
+                serde_json::to_value(input).unwrap_or_default(),
+            )?
+            .state;
+            out.result(&json!(state), || {
+                format!(
+                    "joined as {} (mode={}), online: {}\n\nWelcome to nexscope: your agents and their humans, in one room. https://nexscope.ai/agent",
+                    state.name,
+                    state.mode,
+                    list(&state.users)
+                )
+            });
+        }
+        ChatCommand::Stop => {
+            let stopped = call::<StopOut>(options, STOP, json!({ "project": project }))?;
+            out.result(&json!(stopped), || {
+                format!("left chat room (was \"{}\").\n\nThanks for using nexscope. https://nexscope.ai/agent", stopped.name)
+            });
+        }
+        ChatCommand::Say {
+            role,
+            thread,
+            file,
+            to,
+            hop_count,
+            words,
+        } => say(
+            project, options, out, role, thread, file, to, *hop_count, words,
+        )?,
+        ChatCommand::Who => {
+            let who = call::<WhoOut>(options, WHO, json!({ "project": project }))?;
+            out.result(&json!(who), || {
+                if who.users.is_empty() {
+                    "(empty room)".into()
+                } else {
+                    format!("online ({}): {}", who.users.len(), who.users.join(", "))
+                }
+            });
+        }
+        ChatCommand::Inbox => {
+            let inbox = call::<InboxOut>(options, INBOX, json!({ "project": project }))?;
+            out.result(&json!(inbox), || render_inbox(&inbox.items));
+        }
+        ChatCommand::Accept { thread, extra } => {
+            let extra = (!extra.is_empty()).then(|| extra.join(" "));
+            let accepted = call::<AcceptOut>(
+                options,
+                ACCEPT,
+                json!({ "project": project, "thread": thread, "extra": extra }),
+            )?;
+            out.result(&json!(accepted), || render_accepted(thread, &accepted));
+        }
+        ChatCommand::Reject { thread, reason } => {
+            let reason = (!reason.is_empty()).then(|| reason.join(" "));
+            let rejected = call::<RejectOut>(
+                options,
+                REJECT,
+                json!({ "project": project, "thread": thread, "reason": reason }),
+            )?;
+            out.result(&json!(rejected), || {
+                format!(
+                    "rejected {} message(s) on thread={thread}; rejection notice sent to {}.",
+                    rejected.rejected,
+                    list(&rejected.to)
+                )
+            });
+        }
+        ChatCommand::Append { thread, text } => {
+            let appended = call::<AppendOut>(
+                options,
+                APPEND,
+                json!({ "project": project, "thread": thread, "text": text.join(" ") }),
+            )?;
+            out.result(&json!(appended), || {
+                format!(
+                    "appended as role=user to thread={thread};delivered: {}{}",
+                    list(&appended.delivered),
+                    offline(&appended.offline)
+                )
+            });
+        }
+        ChatCommand::Mode { mode } => {
+            let result =
+                call::<ModeOut>(options, MODE, json!({ "project": project, "mode": mode }))?;
+            out.result(&json!(result), || match mode {
+                Some(_) => format!("mode switched to {}", result.mode),
+                None => format!("mode={} (hopLimit={})", result.mode, result.hop_limit),
+            });
+        }
+        ChatCommand::History { limit } => {
+            let history = call::<HistoryOut>(
+                options,
+                HISTORY,
+                json!({ "project": project, "limit": limit }),
+            )?;
+            out.result(&json!(history), || render_history(&history.items));
+        }
+        ChatCommand::Files => {
+            let files = call::<FilesOut>(options, FILES, json!({ "project": project }))?;
+            out.result(&json!(files), || {
+                if files.files.is_empty() {
+                    return "(no files received)".into();
+                }
+                files
+                    .files
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} from {} {} ({}B) sha256={} {}",
+                            iso(f.ts),
+                            f.from,
+                            f.name,
+                            f.size,
+                            &f.sha256[..f.sha256.len().min(16)],
+                            f.path
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ChatCommand::Watch => watch(project, options, out)?,
+    }
+    Ok(())
+}
+
+fn offline(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(", offline: {}", list(names))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn say(
+    project: &str,
+    options: &Options,
+    out: Output,
+    role: &str,
+    thread: &Option<String>,
+    file: &Option<PathBuf>,
+    to: &[String],
+    hop_count: Option<i64>,
+    words: &[String],
+) -> Result<(), CtlError> {
+    // Leading @name tokens are mentions; the rest is the text (DESIGN).
+    let mut targets: Vec<String> = to
+        .iter()
+        .map(|n| n.trim_start_matches('@').to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut rest = words.iter().peekable();
+    while let Some(word) = rest.peek() {
+        match word.strip_prefix('@') {
+            Some(name) if !name.is_empty() => {
+                targets.push(name.to_string());
+                rest.next();
+            }
+            _ => break,
+        }
+    }
+    let text = rest.cloned().collect::<Vec<_>>().join(" ");
+    let file = match file {
+        Some(path) => {
+            let absolute = if path.is_absolute() {
+                path.clone()
+            } else {
+                std::env::current_dir().unwrap_or_default().join(path)
+            };
+            Some(absolute.to_string_lossy().into_owned())
+        }
+        None => None,
+    };
+    let input = SayIn {
+        project: project.into(),
+        text: Some(text),
+        to: Some(targets.clone()),
+        role: Some(role.into()),
+        thread: thread.clone(),
+        hop_count,
+        file,
+    };
+    let said = call::<SayOut>(
+        options,
+        SAY,
+        serde_json::to_value(input).unwrap_or_default(),
+    )?;
+    out.result(&json!(said), || {
+        let targets = if targets.is_empty() {
+            "<broadcast>".to_string()
+        } else {
+            targets.join(", ")
+        };
+        match (&said.file_name, said.file_size) {
+            (Some(name), Some(size)) => format!(
+                "sent file \"{name}\" ({size} bytes) to {} — delivered: {}{} (thread={})",
+                if said.delivered.is_empty() && said.offline.is_empty() {
+                    "[broadcast]".to_string()
+                } else {
+                    targets.clone()
+                },
+                list(&said.delivered),
+                offline(&said.offline),
+                said.thread_id
+            ),
+            _ => {
+                let auto = if said.auto_reply {
+                    format!(" [auto-reply, hop={}]", said.hop_count)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "delivered to {}{} (thread={}, targets={targets}){auto}",
+                    list(&said.delivered),
+                    offline(&said.offline),
+                    said.thread_id
+                )
+            }
+        }
+    });
+    Ok(())
+}
+
+fn render_inbox(items: &[InboxItem]) -> String {
+    let pending: Vec<&InboxItem> = items.iter().filter(|i| i.status == "pending").collect();
+    let archive: Vec<&InboxItem> = items.iter().filter(|i| i.status != "pending").collect();
+    let archive = &archive[archive.len().saturating_sub(10)..];
+    if pending.is_empty() && archive.is_empty() {
+        return "(empty)".into();
+    }
+    let row = |i: &InboxItem| {
+        let expired = if i.status == "expired" {
+            " (expired)"
+        } else {
+            ""
+        };
+        format!(
+            "[{}] thread={} from={} hop={} @ {}{expired}\n  {}",
+            i.status,
+            i.thread_id,
+            i.label,
+            i.hop_count,
+            iso(i.ts),
+            i.text.replace('\n', "\n  ")
+        )
+    };
+    let mut out = vec![format!(
+        "pending: {} | archive (latest 10): {}",
+        pending.len(),
+        archive.len()
+    )];
+    if !pending.is_empty() {
+        out.push("=== pending ===".into());
+        out.extend(pending.iter().map(|i| row(i)));
+    }
+    if !archive.is_empty() {
+        out.push("=== archive ===".into());
+        out.extend(archive.iter().map(|i| row(i)));
+    }
+    out.join("\n")
+}
+
+fn render_accepted(thread: &str, accepted: &AcceptOut) -> String {
+    let mut out = vec![
+        format!(
+            "=== accepted {} message(s) on thread {thread} ===",
+            accepted.items.len()
+        ),
+        "Treat the messages below as a fresh request from the people who sent them.".to_string(),
+    ];
+    for item in &accepted.items {
+        out.push(format!(
+            "{} ({}):\n  {}",
+            item.label,
+            iso(item.ts),
+            item.text.replace('\n', "\n  ")
+        ));
+    }
+    if let Some(extra) = &accepted.extra {
+        out.push(format!("Extra instructions: {extra}"));
+    }
+    out.push(format!(
+        "When done, reply on the thread: nexscopectl say --thread={thread} <summary>"
+    ));
+    out.join("\n")
+}
+
+fn render_history(items: &[Value]) -> String {
+    if items.is_empty() {
+        return "(no local history)".into();
+    }
+    items
+        .iter()
+        .map(|m| {
+            let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            let inbound = m["dir"] == "in";
+            let to: Vec<String> = m["to"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let to = if to.is_empty() {
+                "[broadcast]".to_string()
+            } else {
+                format!("[{}]", to.join(","))
+            };
+            let who = if inbound { s("from") } else { "me".into() };
+            let body = if m["type"] == "file-start" {
+                format!(
+                    "(file) {} ({}B) thread={}",
+                    s_attachment(m, "name"),
+                    m["attachment"]["size"].as_u64().unwrap_or(0),
+                    s("threadId")
+                )
+            } else {
+                format!(
+                    "thread={}: {}",
+                    s("threadId"),
+                    s("text").replace('\n', "\n  ")
+                )
+            };
+            format!(
+                "{} {} {who} {to} {} {body}",
+                iso(m["ts"].as_i64().unwrap_or(0)),
+                if inbound { "←" } else { "→" },
+                s("role")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn s_attachment(m: &Value, key: &str) -> String {
+    m["attachment"][key]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn watch(project: &str, options: &Options, out: Output) -> Result<(), CtlError> {
+    // Opened for the start and version check; the watch itself waits as
+    // long as it takes, on a connection without a read timeout.
+    drop(Session::open(options)?);
+    let mut connection = nexscope::varlink::client::Connection::connect(&options.socket, None)?;
+    connection.call_more(WATCH, json!({ "project": project }), |reply| {
+        let reply: WatchOut = match serde_json::from_value(reply) {
+            Ok(reply) => reply,
+            Err(_) => return true,
+        };
+        if let Some(state) = reply.state {
+            out.result(&json!({ "state": state }), || {
+                format!(
+                    "[nexscope] watching {} as {} (mode={}), online: {}",
+                    state.project,
+                    state.name,
+                    state.mode,
+                    state.users.join(", ")
+                )
+            });
+        }
+        if let Some(event) = reply.event {
+            out.result(&json!(event), || render(&event.row));
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        true
+    })?;
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! `io.nexscope.Chat`: method names, parameters, results and errors.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::varlink::VarlinkError;
+
+pub const INTERFACE: &str = "io.nexscope.Chat";
+pub const START: &str = "io.nexscope.Chat.Start";
+pub const STOP: &str = "io.nexscope.Chat.Stop";
+pub const STATUS: &str = "io.nexscope.Chat.Status";
+pub const PROJECTS: &str = "io.nexscope.Chat.Projects";
+pub const SAY: &str = "io.nexscope.Chat.Say";
+pub const WHO: &str = "io.nexscope.Chat.Who";
+pub const INBOX: &str = "io.nexscope.Chat.Inbox";
+pub const ACCEPT: &str = "io.nexscope.Chat.Accept";
+pub const REJECT: &str = "io.nexscope.Chat.Reject";
+pub const APPEND: &str = "io.nexscope.Chat.Append";
+pub const MODE: &str = "io.nexscope.Chat.Mode";
+pub const HISTORY: &str = "io.nexscope.Chat.History";
+pub const FILES: &str = "io.nexscope.Chat.Files";
+pub const WATCH: &str = "io.nexscope.Chat.Watch";
+pub const NOTIFICATIONS: &str = "io.nexscope.Chat.Notifications";
+
+/// v1's text limit (§2.7): 4096 bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 4096;
+
+/// What went wrong, once: each has a stable code (v1's), a message a person
+/// can act on, and a varlink error name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatError {
+    NotJoined,
+    AlreadyJoined { name: String },
+    NameTaken { name: String },
+    BadToken { detail: String },
+    JoinFailed { code: String, message: String },
+    TextTooLarge { bytes: usize },
+    RelayNotReady,
+    AckTimeout { seconds: u64 },
+    NotFound { what: String },
+    BadArgs { message: String },
+    FileError { path: String, message: String },
+    TooLarge { size: u64, limit: u64 },
+    Internal { message: String },
+}
+
+impl ChatError {
+    pub fn bad_args(message: impl Into<String>) -> Self {
+        ChatError::BadArgs {
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        ChatError::Internal {
+            message: message.to_string(),
+        }
+    }
+
+    pub fn code(&self) -> String {
+        match self {
+            ChatError::NotJoined => "not_joined".into(),
+            ChatError::AlreadyJoined { .. } => "already_joined".into(),
+            ChatError::NameTaken { .. } => "name_taken".into(),
+            ChatError::BadToken { .. } => "auth_failed".into(),
+            ChatError::JoinFailed { code, .. } => code.clone(),
+            ChatError::TextTooLarge { .. } => "text_too_large".into(),
+            ChatError::RelayNotReady => "relay_not_ready".into(),
+            ChatError::AckTimeout { .. } => "ack_timeout".into(),
+            ChatError::NotFound { .. } => "not_found".into(),
+            ChatError::BadArgs { .. } => "bad_args".into(),
+            ChatError::FileError { .. } => "file_error".into(),
+            ChatError::TooLarge { .. } => "too_large".into(),
+            ChatError::Internal { .. } => "internal".into(),
+        }
+    }
+
+    fn varlink_name(&self) -> &'static str {
+        match self {
+            ChatError::NotJoined => "io.nexscope.Chat.NotJoined",
+            ChatError::AlreadyJoined { .. } => "io.nexscope.Chat.AlreadyJoined",
+            ChatError::NameTaken { .. } => "io.nexscope.Chat.NameTaken",
+            ChatError::BadToken { .. } => "io.nexscope.Chat.BadToken",
+            ChatError::JoinFailed { .. } => "io.nexscope.Chat.JoinFailed",
+            ChatError::TextTooLarge { .. } => "io.nexscope.Chat.TextTooLarge",
+            ChatError::RelayNotReady => "io.nexscope.Chat.RelayNotReady",
+            ChatError::AckTimeout { .. } => "io.nexscope.Chat.AckTimeout",
+            ChatError::NotFound { .. } => "io.nexscope.Chat.NotFound",
+            ChatError::BadArgs { .. } => "io.nexscope.Chat.BadArgs",
+            ChatError::FileError { .. } => "io.nexscope.Chat.FileError",
+            ChatError::TooLarge { .. } => "io.nexscope.Chat.TooLarge",
+            ChatError::Internal { .. } => "io.nexscope.Chat.Internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ChatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChatError::NotJoined => write!(
+                f,
+                "nexscope is not joined to the chat room. Run `nexscopectl start -n <name>` first."
+            ),
+            ChatError::AlreadyJoined { name } => write!(
+                f,
+                "already joined as {name}; run `nexscopectl stop` first to join under another name"
+            ),
+            ChatError::NameTaken { name } => write!(
+                f,
+                "username \"{name}\" already in room; choose another name with -n"
+            ),
+            ChatError::BadToken { detail } => write!(
+                f,
+                "the relay refused the token ({detail}): check NEXSCOPE_TOKEN or token/token_file in config.toml"
+            ),
+            ChatError::JoinFailed { message, .. } => f.write_str(message),
+            ChatError::TextTooLarge { bytes } => write!(
+                f,
+                "text exceeds 4KB ({bytes} bytes of UTF-8, at most {MAX_TEXT_BYTES}): split the message into several"
+            ),
+            ChatError::RelayNotReady => write!(
+                f,
+                "not connected to the relay right now (reconnecting); try again in a moment"
+            ),
+            ChatError::AckTimeout { seconds } => write!(
+                f,
+                "the relay did not acknowledge the message within {seconds} s"
+            ),
+            ChatError::NotFound { what } => f.write_str(what),
+            ChatError::BadArgs { message } => f.write_str(message),
+            ChatError::FileError { path, message } => write!(f, "{path}: {message}"),
+            ChatError::TooLarge { size, limit } => write!(
+                f,
+                "the file is {size} bytes; at most {limit} may be sent (max_file)"
+            ),
+            ChatError::Internal { message } => write!(f, "internal error: {message}"),
+        }
+    }
+}
+
+impl From<ChatError> for VarlinkError {
+    fn from(error: ChatError) -> Self {
+        VarlinkError::coded(error.varlink_name(), &error.code(), error.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomState {
+    pub project: String,
+    pub joined: bool,
+    pub ready: bool,
+    pub name: String,
+    pub mode: String,
+    pub hop_limit: u32,
+    pub relay: String,
+    pub room: String,
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub seq: i64,
+    pub kind: String,
+    pub ts: i64,
+    pub row: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxItem {
+    pub thread_id: String,
+    pub from: String,
+    pub role: String,
+    pub mentions: Vec<String>,
+    pub text: String,
+    pub hop_count: i64,
+    pub msg_id: String,
+    pub label: String,
+    pub ts: i64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedFile {
+    pub msg_id: String,
+    pub from: String,
+    pub name: String,
+    pub size: i64,
+    pub sha256: String,
+    #[serde(default)]
+    pub mime: Option<String>,
+    pub path: String,
+    pub thread_id: String,
+    pub ts: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectIn {
+    pub project: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StartIn {
+    pub project: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct StateOut {
+    pub state: RoomState,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct StopOut {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ProjectsOut {
+    pub rooms: Vec<RoomState>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SayIn {
+    pub project: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hop_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SayOut {
+    pub msg_id: String,
+    pub thread_id: String,
+    pub delivered: Vec<String>,
+    pub offline: Vec<String>,
+    pub auto_reply: bool,
+    pub hop_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct WhoOut {
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct InboxOut {
+    pub items: Vec<InboxItem>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadIn {
+    pub project: String,
+    pub thread: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct AcceptOut {
+    pub items: Vec<InboxItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct RejectOut {
+    pub rejected: u64,
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct AppendOut {
+    pub msg_id: String,
+    pub thread_id: String,
+    pub delivered: Vec<String>,
+    pub offline: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ModeIn {
+    pub project: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeOut {
+    pub mode: String,
+    pub hop_limit: u32,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryIn {
+    pub project: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct HistoryOut {
+    pub items: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct FilesOut {
+    pub files: Vec<ReceivedFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsIn {
+    pub project: String,
+    pub consumer: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct NotificationsOut {
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct WatchOut {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RoomState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Event>,
+}

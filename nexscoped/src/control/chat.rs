@@ -1,0 +1,188 @@
+//! `io.nexscope.Chat`: thin handlers over `rooms`; every error a named
+//! varlink error with `{code, message}`.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::service::to_value;
+use super::{Failure, Replies};
+use crate::api::chat::*;
+use crate::daemon::Daemon;
+use crate::varlink::{Call, VarlinkError};
+
+impl From<ChatError> for Failure {
+    fn from(error: ChatError) -> Self {
+        Failure::Error(error.into())
+    }
+}
+
+pub async fn call(
+    daemon: &Arc<Daemon>,
+    call: &Call,
+    member: &str,
+    replies: &mut Replies<'_>,
+) -> Result<Value, Failure> {
+    let rooms = &daemon.rooms;
+    match member {
+        "Start" => {
+            let input: StartIn = call.decode()?;
+            let state = rooms
+                .start(
+                    &daemon.config(),
+                    &input.project,
+                    input.name,
+                    input.mode,
+                    input.relay,
+                    input.room,
+                )
+                .await?;
+            Ok(to_value(StateOut { state })?)
+        }
+        "Stop" => {
+            let input: ProjectIn = call.decode()?;
+            Ok(to_value(StopOut {
+                name: rooms.stop(&input.project).await?,
+            })?)
+        }
+        "Status" => {
+            let input: ProjectIn = call.decode()?;
+            Ok(to_value(StateOut {
+                state: rooms.get(&input.project)?.state(),
+            })?)
+        }
+        "Projects" => {
+            call.decode::<crate::api::daemon::Empty>()?;
+            Ok(to_value(ProjectsOut {
+                rooms: rooms.list().iter().map(|r| r.state()).collect(),
+            })?)
+        }
+        "Say" => Ok(to_value(rooms.say(call.decode()?).await?)?),
+        "Who" => {
+            let input: ProjectIn = call.decode()?;
+            Ok(to_value(WhoOut {
+                users: rooms.get(&input.project)?.state().users,
+            })?)
+        }
+        "Inbox" => {
+            let input: ProjectIn = call.decode()?;
+            Ok(to_value(InboxOut {
+                items: rooms.inbox(&input.project).await?,
+            })?)
+        }
+        "Accept" => {
+            let input: ThreadIn = call.decode()?;
+            Ok(to_value(
+                rooms
+                    .accept(&input.project, &input.thread, input.extra)
+                    .await?,
+            )?)
+        }
+        "Reject" => {
+            let input: ThreadIn = call.decode()?;
+            Ok(to_value(
+                rooms
+                    .reject(&input.project, &input.thread, input.reason)
+                    .await?,
+            )?)
+        }
+        "Append" => {
+            let input: ThreadIn = call.decode()?;
+            let text = input.text.unwrap_or_default();
+            Ok(to_value(
+                rooms.append(&input.project, &input.thread, &text).await?,
+            )?)
+        }
+        "Mode" => {
+            let input: ModeIn = call.decode()?;
+            let (mode, hop_limit) = rooms.set_mode(&input.project, input.mode).await?;
+            Ok(to_value(ModeOut {
+                mode: mode.as_str().into(),
+                hop_limit,
+            })?)
+        }
+        "History" => {
+            let input: HistoryIn = call.decode()?;
+            Ok(to_value(HistoryOut {
+                items: rooms.history(&input.project, input.limit).await?,
+            })?)
+        }
+        "Files" => {
+            let input: ProjectIn = call.decode()?;
+            Ok(to_value(FilesOut {
+                files: rooms.files(&input.project).await?,
+            })?)
+        }
+        "Notifications" => {
+            let input: NotificationsIn = call.decode()?;
+            Ok(to_value(NotificationsOut {
+                events: rooms.notifications(&input.project, &input.consumer).await?,
+            })?)
+        }
+        "Watch" => {
+            let input: ProjectIn = call.decode()?;
+            if !call.more {
+                return Err(VarlinkError::expected_more().into());
+            }
+            watch(daemon, &input.project, replies).await
+        }
+        _ => Err(VarlinkError::method_not_found(&call.method).into()),
+    }
+}
+
+/// The room's state, then each event as it is committed, until the room or
+/// the daemon stops.
+async fn watch(
+    daemon: &Arc<Daemon>,
+    project: &str,
+    replies: &mut Replies<'_>,
+) -> Result<Value, Failure> {
+    let room = daemon.rooms.get(project)?;
+    // Subscribe before reading the state, so nothing falls between them.
+    let mut events = room.events.subscribe();
+    let mut stopped = room.stop_signal();
+    let mut shutdown = daemon.shutdown_signal();
+    replies
+        .send(
+            to_value(WatchOut {
+                state: Some(room.state()),
+                event: None,
+            })?,
+            true,
+        )
+        .await?;
+    let mut last_seq = 0i64;
+    loop {
+        let next = tokio::select! {
+            next = events.recv() => next,
+            _ = stopped.wait_for(|s| *s) => break,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let batch = match next {
+            Ok(event) => vec![event],
+            // Too far behind the live stream: the store has the rest.
+            Err(RecvError::Lagged(_)) => daemon.rooms.events_since(&room, last_seq).await?,
+            Err(RecvError::Closed) => break,
+        };
+        for event in batch {
+            if event.seq <= last_seq {
+                continue;
+            }
+            last_seq = event.seq;
+            replies
+                .send(
+                    to_value(WatchOut {
+                        state: None,
+                        event: Some(event),
+                    })?,
+                    true,
+                )
+                .await?;
+        }
+    }
+    Ok(to_value(WatchOut {
+        state: Some(room.state()),
+        event: None,
+    })?)
+}

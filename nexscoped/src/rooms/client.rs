@@ -1,0 +1,628 @@
+//! One project's connection to its relay: connect, wait for the first
+//! presence (authentication, §1.2), then frames in and commands out until
+//! stopped; reconnect with backoff 1 → 2 → … → 30 s and the same name after
+//! any loss (§2.5). Refusals before authentication (bad token, name taken,
+//! room full) are fatal: the room stops and the human is told.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::files::{self, Incoming};
+use super::inbound::{self, Snapshot};
+use super::{Ack, Command, Room, Rooms};
+use crate::api::chat::{ChatError, Event};
+use crate::store::StoreError;
+
+type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Time to connect, and for the first frame after connecting (v1: 10 s).
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a file waits for the transfer lock in all.
+const TRANSFER_WAIT: Duration = Duration::from_secs(90);
+/// Chunks written before one flush.
+const FLUSH_EVERY: usize = 16;
+
+/// How one connection ended.
+enum Ended {
+    Stopped,
+    Fatal(ChatError),
+    Lost { code: Option<u16> },
+}
+
+enum Waiter {
+    Text(oneshot::Sender<Ack>),
+    File(oneshot::Sender<Result<Ack, ChatError>>),
+}
+
+/// What the connection task keeps between frames.
+struct Session {
+    rooms: Arc<Rooms>,
+    room: Arc<Room>,
+    waiters: HashMap<String, Waiter>,
+    receiving: Option<Incoming>,
+    /// True until the membership's first presence: that one is a snapshot,
+    /// later ones (after reconnects too) are joins and leaves.
+    first_presence: bool,
+}
+
+pub async fn run(
+    rooms: Arc<Rooms>,
+    room: Arc<Room>,
+    mut commands: mpsc::Receiver<Command>,
+    mut stop: watch::Receiver<bool>,
+    ready: oneshot::Sender<Result<(), ChatError>>,
+) {
+    let mut ready = Some(ready);
+    let mut backoff = BACKOFF_START;
+    let mut session = Session {
+        rooms: rooms.clone(),
+        room: room.clone(),
+        waiters: HashMap::new(),
+        receiving: None,
+        first_presence: true,
+    };
+    loop {
+        if *stop.borrow() || *rooms.ctx.shutdown.borrow() {
+            return;
+        }
+        let ended = session
+            .connect_and_serve(&mut commands, &mut stop, &mut ready, &mut backoff)
+            .await;
+        room.live().ready = false;
+        if let Some(incoming) = session.receiving.take() {
+            incoming.discard();
+        }
+        session.waiters.clear();
+        match ended {
+            Ended::Stopped => return,
+            Ended::Fatal(error) => {
+                match ready.take() {
+                    Some(tx) => {
+                        let _ = tx.send(Err(error));
+                    }
+                    None => {
+                        session.notice(&format!("[nexscope] left the room: {error}"));
+                        rooms.fail(&room, &error).await;
+                    }
+                }
+                return;
+            }
+            Ended::Lost { code } => {
+                let code = code.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
+                tracing::info!(project = %room.project, %code, retry_in = backoff.as_secs(), "relay connection lost");
+                if ready.is_none() {
+                    session.notice(&format!(
+                        "[nexscope] relay disconnected (code={code}), reconnecting in {}s",
+                        backoff.as_secs()
+                    ));
+                }
+            }
+        }
+        let mut shutdown = rooms.ctx.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// The relay URL with our name, token, `v=1`, `presence=delta` and room set
+/// (replacing any already there, as v1's client does).
+fn relay_url(room: &Room) -> String {
+    let (base, query) = room
+        .relay_url
+        .split_once('?')
+        .unwrap_or((&room.relay_url, ""));
+    let ours = ["name", "token", "v", "presence", "room"];
+    let mut pairs: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !ours.contains(&p.split('=').next().unwrap_or("")))
+        .map(String::from)
+        .collect();
+    pairs.push(format!("name={}", encode(&room.name)));
+    if let Some(token) = &room.token {
+        pairs.push(format!("token={}", encode(token.expose())));
+    }
+    pairs.push("v=1".into());
+    pairs.push("presence=delta".into());
+    if !room.room_id.is_empty() {
+        pairs.push(format!("room={}", encode(&room.room_id)));
+    }
+    format!("{base}?{}", pairs.join("&"))
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn tls_connector() -> tokio_tungstenite::Connector {
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // A relay with a private CA: NEXSCOPE_CA_FILE names its PEM certificate.
+    if let Some(file) = std::env::var_os("NEXSCOPE_CA_FILE") {
+        use rustls_pki_types::pem::PemObject;
+        if let Ok(certs) = rustls_pki_types::CertificateDer::pem_file_iter(&file) {
+            for cert in certs.flatten() {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    match tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(builder) => tokio_tungstenite::Connector::Rustls(Arc::new(
+            builder.with_root_certificates(roots).with_no_client_auth(),
+        )),
+        Err(_) => tokio_tungstenite::Connector::Plain,
+    }
+}
+
+fn ws_config(room: &Room) -> WebSocketConfig {
+    let mut config = WebSocketConfig::default();
+    config.read_buffer_size = 16 * 1024;
+    config.write_buffer_size = 64 * 1024;
+    config.max_message_size = Some(room.settings.max_payload as usize);
+    config.max_frame_size = Some(room.settings.max_payload as usize);
+    config
+}
+
+impl Session {
+    fn project(&self) -> &str {
+        &self.room.project
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            me: self.room.name.clone(),
+            mode: self.room.live().mode,
+            hop_limit: self.room.settings.hop_limit,
+            peer_index: self.room.settings.peer_index.clone(),
+        }
+    }
+
+    /// Commits a job's events, then publishes them.
+    fn commit<F>(&self, job: F)
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<Vec<Event>, StoreError> + Send + 'static,
+    {
+        let room = self.room.clone();
+        let submitted = self.rooms.ctx.store.submit(job, move |result| match result {
+            Ok(events) => room.publish(events),
+            Err(error) => tracing::error!(project = %room.project, %error, "could not store an inbound frame"),
+        });
+        if let Err(error) = submitted {
+            tracing::error!(%error, "store unavailable");
+        }
+    }
+
+    fn notice(&self, text: &str) {
+        let (project, text) = (self.project().to_string(), text.to_string());
+        self.commit(move |c| Ok(vec![inbound::system(c, &project, &text)?]));
+    }
+
+    async fn connect_and_serve(
+        &mut self,
+        commands: &mut mpsc::Receiver<Command>,
+        stop: &mut watch::Receiver<bool>,
+        ready: &mut Option<oneshot::Sender<Result<(), ChatError>>>,
+        backoff: &mut Duration,
+    ) -> Ended {
+        let url = relay_url(&self.room);
+        let connector = url.starts_with("wss://").then(tls_connector);
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            Some(ws_config(&self.room)),
+            true,
+            connector,
+        );
+        let mut ws = match tokio::time::timeout(AUTH_TIMEOUT, connect).await {
+            Ok(Ok((ws, _))) => ws,
+            Ok(Err(error)) => {
+                tracing::debug!(project = %self.room.project, %error, "cannot connect to the relay");
+                return Ended::Lost { code: None };
+            }
+            Err(_) => return Ended::Lost { code: None },
+        };
+        // Authentication: the first text frame that is not an error (§1.2).
+        let mut refused: Option<Value> = None;
+        let first = loop {
+            match tokio::time::timeout(AUTH_TIMEOUT, ws.next()).await {
+                Err(_) => return Ended::Lost { code: None },
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                    if frame["type"] == "error" {
+                        refused = Some(frame);
+                        continue;
+                    }
+                    break frame;
+                }
+                Ok(Some(Ok(Message::Close(close)))) => {
+                    return refusal(refused, close.map(|c| u16::from(c.code)), &self.room.name);
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) | Ok(None) => return refusal(refused, None, &self.room.name),
+            }
+        };
+        self.room.live().error = None;
+        *backoff = BACKOFF_START;
+        self.on_text(first);
+        self.room.live().ready = true;
+        tracing::info!(project = %self.room.project, name = %self.room.name, relay = %self.room.relay_label, "joined the room");
+        if let Some(tx) = ready.take() {
+            let _ = tx.send(Ok(()));
+        }
+        let mut shutdown = self.rooms.ctx.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return self.leave(&mut ws).await,
+                _ = shutdown.changed() => return self.leave(&mut ws).await,
+                command = commands.recv() => match command {
+                    None => return self.leave(&mut ws).await,
+                    Some(Command::Send { frame, msg_id, ack }) => {
+                        self.waiters.retain(|_, w| !matches!(w, Waiter::Text(tx) if tx.is_closed()));
+                        self.waiters.insert(msg_id, Waiter::Text(ack));
+                        if ws.send(Message::text(frame)).await.is_err() {
+                            return Ended::Lost { code: None };
+                        }
+                    }
+                    Some(Command::File { file, ack }) => {
+                        if let Err(ended) = self.send_file(&mut ws, file, ack).await {
+                            return ended;
+                        }
+                    }
+                },
+                incoming = ws.next() => match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                        self.on_text(frame);
+                    }
+                    Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes),
+                    Some(Ok(Message::Close(close))) => return Ended::Lost { code: close.map(|c| u16::from(c.code)) },
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return Ended::Lost { code: None },
+                },
+            }
+        }
+    }
+
+    async fn leave(&mut self, ws: &mut Ws) -> Ended {
+        let frame = CloseFrame {
+            code: 1000.into(),
+            reason: "client_shutdown".into(),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+        Ended::Stopped
+    }
+
+    fn on_text(&mut self, frame: Value) {
+        match frame["type"].as_str().unwrap_or_default() {
+            "presence" => self.on_presence(&frame),
+            "msg" => {
+                let (project, snap) = (self.project().to_string(), self.snapshot());
+                self.commit(move |c| inbound::message(c, &project, &snap, &frame));
+            }
+            "file-start" => self.on_file_start(frame),
+            "file-end" => self.on_file_end(&frame),
+            "ack" => {
+                let ack = Ack {
+                    delivered: strings(&frame["delivered"]),
+                    offline: strings(&frame["offline"]),
+                };
+                match frame["msgId"]
+                    .as_str()
+                    .and_then(|id| self.waiters.remove(id))
+                {
+                    Some(Waiter::Text(tx)) => {
+                        let _ = tx.send(ack);
+                    }
+                    Some(Waiter::File(tx)) => {
+                        let _ = tx.send(Ok(ack));
+                    }
+                    None => {}
+                }
+            }
+            "error" => {
+                let code = frame["code"].as_str().unwrap_or("unknown");
+                let message = frame["message"]
+                    .as_str()
+                    .map(|m| format!(" — {m}"))
+                    .unwrap_or_default();
+                if code == "transfer_incomplete" {
+                    if let Some(incoming) = self
+                        .receiving
+                        .take_if(|r| Some(r.msg_id.as_str()) == frame["msgId"].as_str())
+                    {
+                        incoming.discard();
+                    }
+                }
+                self.notice(&format!("[nexscope] relay error: {code}{message}"));
+            }
+            "pong" => {}
+            other => {
+                tracing::debug!(project = %self.room.project, kind = other, "unknown_type_from_relay")
+            }
+        }
+    }
+
+    fn on_presence(&mut self, frame: &Value) {
+        let (joined, left, users) = {
+            let mut live = self.room.live();
+            let before = live.users.clone();
+            let now: BTreeSet<String> = match frame["users"].as_array() {
+                Some(users) => users
+                    .iter()
+                    .filter_map(|u| u.as_str().map(String::from))
+                    .collect(),
+                None => {
+                    let mut now = before.clone();
+                    for name in strings(&frame["left"]) {
+                        now.remove(&name);
+                    }
+                    now.extend(strings(&frame["joined"]));
+                    now
+                }
+            };
+            let joined: Vec<String> = now.difference(&before).cloned().collect();
+            let left: Vec<String> = before.difference(&now).cloned().collect();
+            live.users = now.clone();
+            (joined, left, now.into_iter().collect::<Vec<String>>())
+        };
+        let first = std::mem::replace(&mut self.first_presence, false);
+        if !first && joined.is_empty() && left.is_empty() {
+            return;
+        }
+        let (project, me) = (self.project().to_string(), self.room.name.clone());
+        self.commit(move |c| inbound::presence(c, &project, &me, first, &joined, &left, &users));
+    }
+
+    fn on_file_start(&mut self, frame: Value) {
+        if let Some(old) = self.receiving.take() {
+            old.discard();
+        }
+        match Incoming::begin(&self.room.files_dir, &frame, self.room.settings.max_file) {
+            Ok(incoming) => self.receiving = Some(incoming),
+            Err(message) => self.notice(&format!("[nexscope] {message}")),
+        }
+        let (project, snap) = (self.project().to_string(), self.snapshot());
+        self.commit(move |c| inbound::file_start(c, &project, &snap, &frame));
+    }
+
+    fn on_binary(&mut self, bytes: &[u8]) {
+        let Some(incoming) = self.receiving.as_mut() else {
+            tracing::debug!(project = %self.room.project, "orphan_binary");
+            return;
+        };
+        if let Err(message) = incoming.write(bytes) {
+            if let Some(incoming) = self.receiving.take() {
+                incoming.discard();
+            }
+            self.notice(&format!("[nexscope] {message}"));
+        }
+    }
+
+    fn on_file_end(&mut self, frame: &Value) {
+        let Some(incoming) = self
+            .receiving
+            .take_if(|r| Some(r.msg_id.as_str()) == frame["msgId"].as_str())
+        else {
+            tracing::debug!(project = %self.room.project, "stray_file_end");
+            return;
+        };
+        let start = incoming.start.clone();
+        let from = start["from"].as_str().unwrap_or_default().to_string();
+        let thread = start["threadId"].as_str().unwrap_or_default().to_string();
+        match incoming.finish(&from, &thread) {
+            Ok(file) => {
+                let (project, snap) = (self.project().to_string(), self.snapshot());
+                self.commit(move |c| inbound::file_end(c, &project, &snap, &start, &file));
+            }
+            Err(message) => self.notice(&format!("[nexscope] {message}")),
+        }
+    }
+
+    /// Streams a file: file-start, then a ping whose pong proves the relay
+    /// gave us the transfer lock (a `transfer_busy` comes before the pong
+    /// otherwise, and we retry after its hint), then the chunks and file-end.
+    async fn send_file(
+        &mut self,
+        ws: &mut Ws,
+        file: Box<files::Outgoing>,
+        ack: oneshot::Sender<Result<Ack, ChatError>>,
+    ) -> Result<(), Ended> {
+        let deadline = tokio::time::Instant::now() + TRANSFER_WAIT;
+        loop {
+            send(ws, Message::text(file.start_frame().to_string())).await?;
+            send(ws, Message::text(r#"{"type":"ping"}"#)).await?;
+            match self.await_lock(ws, deadline).await? {
+                Lock::Granted => break,
+                Lock::Busy(retry) if tokio::time::Instant::now() + retry < deadline => {
+                    tokio::time::sleep(retry).await
+                }
+                Lock::Busy(_) | Lock::Refused => {
+                    let _ = ack.send(Err(ChatError::JoinFailed {
+                        code: "transfer_busy".into(),
+                        message: "another file transfer held the room for 90 s; try again later"
+                            .into(),
+                    }));
+                    return Ok(());
+                }
+            }
+        }
+        let mut reader = match tokio::fs::File::open(&file.path).await {
+            Ok(reader) => reader,
+            Err(e) => {
+                let _ = ack.send(Err(ChatError::FileError {
+                    path: file.path.display().to_string(),
+                    message: e.to_string(),
+                }));
+                // The relay holds the lock for us: end the transfer cleanly.
+                send(ws, Message::text(file.end_frame().to_string())).await?;
+                return Ok(());
+            }
+        };
+        let mut buf = vec![0u8; files::CHUNK];
+        let mut sent = 0u64;
+        let mut chunks = 0usize;
+        while sent < file.size {
+            let want = ((file.size - sent) as usize).min(files::CHUNK);
+            if reader.read_exact(&mut buf[..want]).await.is_err() {
+                break; // the file shrank: file-end goes out short and the receiver discards it
+            }
+            sent += want as u64;
+            chunks += 1;
+            ws.feed(Message::Binary(Bytes::copy_from_slice(&buf[..want])))
+                .await
+                .map_err(|_| Ended::Lost { code: None })?;
+            if chunks % FLUSH_EVERY == 0 {
+                ws.flush().await.map_err(|_| Ended::Lost { code: None })?;
+            }
+        }
+        self.waiters.insert(file.msg_id.clone(), Waiter::File(ack));
+        send(ws, Message::text(file.end_frame().to_string())).await
+    }
+
+    /// Reads frames (handling them as usual) until the pong after our
+    /// file-start, or a refusal of it.
+    async fn await_lock(
+        &mut self,
+        ws: &mut Ws,
+        deadline: tokio::time::Instant,
+    ) -> Result<Lock, Ended> {
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, ws.next()).await {
+                Err(_) => return Ok(Lock::Refused),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    serde_json::from_str::<Value>(text.as_str()).unwrap_or(Value::Null)
+                }
+                Ok(Some(Ok(Message::Binary(bytes)))) => {
+                    self.on_binary(&bytes);
+                    continue;
+                }
+                Ok(Some(Ok(Message::Close(close)))) => {
+                    return Err(Ended::Lost {
+                        code: close.map(|c| u16::from(c.code)),
+                    });
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) | Ok(None) => return Err(Ended::Lost { code: None }),
+            };
+            match (frame["type"].as_str(), frame["code"].as_str()) {
+                (Some("pong"), _) => return Ok(Lock::Granted),
+                (Some("error"), Some("transfer_busy")) => {
+                    let retry = frame["retryAfterMs"]
+                        .as_u64()
+                        .unwrap_or(2000)
+                        .clamp(100, 10_000);
+                    // Its pong follows; swallow it so it does not grant the next try.
+                    self.await_pong(ws, deadline).await?;
+                    return Ok(Lock::Busy(Duration::from_millis(retry)));
+                }
+                (Some("error"), Some("file_too_large" | "bad_file_start")) => {
+                    self.on_text(frame);
+                    return Ok(Lock::Refused);
+                }
+                _ => self.on_text(frame),
+            }
+        }
+    }
+
+    async fn await_pong(
+        &mut self,
+        ws: &mut Ws,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), Ended> {
+        loop {
+            match tokio::time::timeout_at(deadline, ws.next()).await {
+                Err(_) => return Ok(()),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let frame = serde_json::from_str::<Value>(text.as_str()).unwrap_or(Value::Null);
+                    if frame["type"] == "pong" {
+                        return Ok(());
+                    }
+                    self.on_text(frame);
+                }
+                Ok(Some(Ok(Message::Binary(bytes)))) => self.on_binary(&bytes),
+                Ok(Some(Ok(Message::Close(close)))) => {
+                    return Err(Ended::Lost {
+                        code: close.map(|c| u16::from(c.code)),
+                    });
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_))) | Ok(None) => return Err(Ended::Lost { code: None }),
+            }
+        }
+    }
+}
+
+enum Lock {
+    Granted,
+    Busy(Duration),
+    Refused,
+}
+
+async fn send(ws: &mut Ws, message: Message) -> Result<(), Ended> {
+    ws.send(message)
+        .await
+        .map_err(|_| Ended::Lost { code: None })
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A connection that closed before authentication: fatal when the relay
+/// said why (or closed with a refusal code), else worth retrying.
+fn refusal(error: Option<Value>, close: Option<u16>, name: &str) -> Ended {
+    if let Some(frame) = error {
+        let code = frame["code"].as_str().unwrap_or("refused").to_string();
+        let message = frame["message"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| code.clone());
+        return Ended::Fatal(match code.as_str() {
+            "name_taken" => ChatError::NameTaken {
+                name: name.to_string(),
+            },
+            _ => ChatError::JoinFailed { code, message },
+        });
+    }
+    match close {
+        Some(1008) => Ended::Fatal(ChatError::BadToken {
+            detail: "close 1008".into(),
+        }),
+        Some(code @ (4009 | 4011 | 4012 | 4013 | 4015)) => Ended::Fatal(ChatError::JoinFailed {
+            code: "auth_failed".into(),
+            message: format!("the relay refused us (close {code})"),
+        }),
+        code => Ended::Lost { code },
+    }
+}

@@ -1,0 +1,854 @@
+//! Rooms for every project: the chat client inside the daemon.
+//!
+//! `Rooms` holds one `Room` per joined project; each has one connection task
+//! (`client`) that owns its WebSocket, reconnects with backoff, and hands
+//! inbound frames to `inbound`, which commits them to the store before any
+//! watcher hears of them. `files` receives and sends files, `labels` renders.
+//! The methods here are what `io.nexscope.Chat` calls.
+
+pub mod client;
+pub mod files;
+pub mod inbound;
+pub mod labels;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::api::chat::{
+    AcceptOut, AppendOut, ChatError, Event, InboxItem, MAX_TEXT_BYTES, RejectOut, RoomState, SayIn,
+    SayOut,
+};
+use crate::config::{self, Config, Mode, Secret, Settings};
+use crate::relay::frame::now_ms;
+use crate::store::{self, Store, StoreError};
+
+/// How long Start waits for the relay to accept us (v1: 6 s).
+const START_TIMEOUT: Duration = Duration::from_secs(6);
+/// How long a message waits for its ack (v1: 15 s).
+const ACK_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a file waits for its ack, from its file-start (v1: 90 s).
+const FILE_ACK_TIMEOUT: Duration = Duration::from_secs(90);
+/// Events buffered for slow watchers; one that falls further behind reads
+/// the rest from the store.
+const EVENT_BUFFER: usize = 1024;
+/// Commands queued for a connection task.
+const COMMAND_QUEUE: usize = 256;
+
+impl From<StoreError> for ChatError {
+    fn from(error: StoreError) -> Self {
+        ChatError::internal(error)
+    }
+}
+
+/// A relay's receipt.
+#[derive(Debug, Clone, Default)]
+pub struct Ack {
+    pub delivered: Vec<String>,
+    pub offline: Vec<String>,
+}
+
+pub enum Command {
+    /// A text frame to send; `ack` gets the receipt.
+    Send {
+        frame: String,
+        msg_id: String,
+        ack: oneshot::Sender<Ack>,
+    },
+    /// A file to stream; `ack` gets the receipt or why it failed.
+    File {
+        file: Box<files::Outgoing>,
+        ack: oneshot::Sender<Result<Ack, ChatError>>,
+    },
+}
+
+/// What a room is doing now; behind a short-held lock.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub ready: bool,
+    pub users: BTreeSet<String>,
+    pub mode: Mode,
+    pub error: Option<String>,
+}
+
+pub struct Room {
+    pub project: String,
+    pub name: String,
+    pub relay_url: String,
+    /// The relay as shown to people: the URL, or "embedded".
+    pub relay_label: String,
+    pub room_id: String,
+    pub token: Option<Secret>,
+    pub settings: Settings,
+    pub files_dir: PathBuf,
+    live: Mutex<Live>,
+    pub commands: mpsc::Sender<Command>,
+    pub events: broadcast::Sender<Event>,
+    stop: watch::Sender<bool>,
+}
+
+impl Room {
+    pub fn live(&self) -> MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn state(&self) -> RoomState {
+        let live = self.live().clone();
+        RoomState {
+            project: self.project.clone(),
+            joined: true,
+            ready: live.ready,
+            name: self.name.clone(),
+            mode: live.mode.as_str().to_string(),
+            hop_limit: self.settings.hop_limit,
+            relay: self.relay_label.clone(),
+            room: self.room_id.clone(),
+            users: live.users.into_iter().collect(),
+            error: live.error,
+        }
+    }
+
+    /// Set when the room stops (Stop, a fatal refusal, shutdown).
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Hands events to watchers; called only after they were committed.
+    pub fn publish(&self, events: Vec<Event>) {
+        for event in events {
+            let _ = self.events.send(event);
+        }
+    }
+}
+
+/// What every room shares.
+pub struct Context {
+    pub store: Store,
+    pub files_root: PathBuf,
+    pub embedded_url: String,
+    pub embedded_token: String,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub struct Rooms {
+    pub ctx: Arc<Context>,
+    map: Mutex<HashMap<String, Arc<Room>>>,
+    tasks: Mutex<tokio::task::JoinSet<()>>,
+}
+
+/// The canonical project root, or why it is not one.
+pub fn project_root(project: &str) -> Result<PathBuf, ChatError> {
+    let path = Path::new(project);
+    if !path.is_absolute() {
+        return Err(ChatError::bad_args(format!(
+            "project {project:?} must be an absolute path"
+        )));
+    }
+    let root = std::fs::canonicalize(path).map_err(|e| ChatError::FileError {
+        path: project.to_string(),
+        message: format!("not a usable project directory ({e})"),
+    })?;
+    if !root.is_dir() {
+        return Err(ChatError::bad_args(format!(
+            "project {project:?} is not a directory"
+        )));
+    }
+    Ok(root)
+}
+
+/// A short, readable, collision-proof directory name for a project's files.
+fn files_dir_name(root: &Path) -> String {
+    use sha2::Digest;
+    let base: String = root
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(40)
+                .collect()
+        })
+        .unwrap_or_else(|| "root".into());
+    let hash = sha2::Sha256::digest(root.to_string_lossy().as_bytes());
+    format!("{base}-{}", crate::relay::auth::hex(&hash[..4]))
+}
+
+impl Rooms {
+    pub fn new(ctx: Context) -> Arc<Rooms> {
+        Arc::new(Rooms {
+            ctx: Arc::new(ctx),
+            map: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(tokio::task::JoinSet::new()),
+        })
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn list(&self) -> Vec<Arc<Room>> {
+        let mut rooms: Vec<Arc<Room>> = self.map().values().cloned().collect();
+        rooms.sort_by(|a, b| a.project.cmp(&b.project));
+        rooms
+    }
+
+    pub fn get(&self, project: &str) -> Result<Arc<Room>, ChatError> {
+        let root = project_root(project)?;
+        self.map()
+            .get(root.to_string_lossy().as_ref())
+            .cloned()
+            .ok_or(ChatError::NotJoined)
+    }
+
+    /// Joins `project`'s room and waits until the relay accepted us.
+    pub async fn start(
+        self: &Arc<Self>,
+        config: &Config,
+        project: &str,
+        name: Option<String>,
+        mode: Option<String>,
+        relay: Option<String>,
+        room: Option<String>,
+    ) -> Result<RoomState, ChatError> {
+        let root = project_root(project)?;
+        let key = root.to_string_lossy().into_owned();
+        let settings = config.settings_for(&root).clone();
+        let stored = {
+            let key = key.clone();
+            self.ctx
+                .store
+                .run(move |c| store::projects::get(c, &key))
+                .await?
+        };
+        let name = name
+            .or_else(|| stored.as_ref().map(|m| m.name.clone()))
+            .or_else(|| settings.name.clone())
+            .ok_or_else(|| {
+                ChatError::bad_args("no name: pass -n NAME, or set default_name in config.toml")
+            })?;
+        let name = config::check_name(&name).map_err(|allowed| {
+            ChatError::bad_args(format!("name {name:?} is not allowed; {allowed}"))
+        })?;
+        let mode = match mode.or_else(|| stored.as_ref().map(|m| m.mode.clone())) {
+            Some(mode) => config::check_mode(&mode).map_err(|allowed| {
+                ChatError::bad_args(format!("mode {mode:?} is not allowed; {allowed}"))
+            })?,
+            None => settings.mode,
+        };
+        if let Some(existing) = self.map().get(&key) {
+            return if existing.name == name {
+                Ok(existing.state())
+            } else {
+                Err(ChatError::AlreadyJoined {
+                    name: existing.name.clone(),
+                })
+            };
+        }
+        let relay = match relay {
+            Some(url) => Some(config::check_relay_url(&url).map_err(|allowed| {
+                ChatError::bad_args(format!("relay {url:?} is not allowed; {allowed}"))
+            })?),
+            None => settings.relay_url.clone(),
+        };
+        let room_id = room
+            .or_else(|| stored.as_ref().map(|m| m.room.clone()))
+            .unwrap_or_default();
+        if !room_id.is_empty() && !crate::relay::frame::valid_room(&room_id) {
+            return Err(ChatError::bad_args(format!(
+                "room {room_id:?} is not allowed; use 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -"
+            )));
+        }
+        let (relay_url, relay_label, token) = match &relay {
+            Some(url) => (url.clone(), url.clone(), settings.token.clone()),
+            None => (
+                self.ctx.embedded_url.clone(),
+                "embedded".to_string(),
+                Some(Secret::new(self.ctx.embedded_token.clone())),
+            ),
+        };
+        let files_dir = self.ctx.files_root.join(files_dir_name(&root));
+        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let room = Arc::new(Room {
+            project: key.clone(),
+            name: name.clone(),
+            relay_url,
+            relay_label,
+            room_id: room_id.clone(),
+            token,
+            settings,
+            files_dir,
+            live: Mutex::new(Live {
+                ready: false,
+                users: BTreeSet::new(),
+                mode,
+                error: None,
+            }),
+            commands,
+            events: broadcast::channel(EVENT_BUFFER).0,
+            stop: watch::channel(false).0,
+        });
+        let (ready_tx, ready_rx) = oneshot::channel();
+        self.map().insert(key.clone(), room.clone());
+        {
+            let rooms = self.clone();
+            let room = room.clone();
+            let stop = room.stop.subscribe();
+            self.tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .spawn(async move { client::run(rooms, room, commands_rx, stop, ready_tx).await });
+        }
+        let outcome = match tokio::time::timeout(START_TIMEOUT, ready_rx).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(error))) => Err(error),
+            Ok(Err(_)) => Err(ChatError::internal("the room's connection task ended")),
+            Err(_) => Err(ChatError::JoinFailed {
+                code: "start_timeout".into(),
+                message: format!(
+                    "the relay at {} did not accept us within {START_TIMEOUT:?}",
+                    room.relay_label
+                ),
+            }),
+        };
+        if let Err(error) = outcome {
+            self.remove(&room);
+            return Err(error);
+        }
+        let membership = store::projects::Membership {
+            root: key,
+            name,
+            mode: mode.as_str().into(),
+            relay,
+            room: room_id,
+            joined: true,
+            error: None,
+        };
+        self.ctx
+            .store
+            .run(move |c| store::projects::save(c, &membership))
+            .await?;
+        Ok(room.state())
+    }
+
+    /// Rejoins the rooms the daemon was in before it stopped.
+    pub async fn rejoin(self: &Arc<Self>, config: &Config) {
+        let memberships = match self.ctx.store.run(store::projects::joined).await {
+            Ok(memberships) => memberships,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the rooms to rejoin");
+                return;
+            }
+        };
+        for m in memberships {
+            let result = self
+                .start(
+                    config,
+                    &m.root,
+                    Some(m.name.clone()),
+                    Some(m.mode.clone()),
+                    m.relay.clone(),
+                    Some(m.room.clone()),
+                )
+                .await;
+            match result {
+                Ok(_) => tracing::info!(project = %m.root, name = %m.name, "rejoined"),
+                Err(error) => {
+                    tracing::warn!(project = %m.root, name = %m.name, %error, "could not rejoin; will not retry until `nexscopectl start`")
+                }
+            }
+        }
+    }
+
+    fn remove(&self, room: &Arc<Room>) {
+        room.stop.send_replace(true);
+        let mut map = self.map();
+        if map.get(&room.project).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            map.remove(&room.project);
+        }
+    }
+
+    /// Leaves the room of `project`; what it stored stays.
+    pub async fn stop(&self, project: &str) -> Result<String, ChatError> {
+        let room = self.get(project)?;
+        self.remove(&room);
+        let key = room.project.clone();
+        self.ctx
+            .store
+            .run(move |c| store::projects::set_joined(c, &key, false, None))
+            .await?;
+        Ok(room.name.clone())
+    }
+
+    /// A room stopped on its own (fatal error after a reconnect): the human
+    /// must act, so it is not rejoined automatically.
+    pub async fn fail(&self, room: &Arc<Room>, error: &ChatError) {
+        room.live().error = Some(error.to_string());
+        self.remove(room);
+        let (key, message) = (room.project.clone(), error.to_string());
+        let _ = self
+            .ctx
+            .store
+            .run(move |c| store::projects::set_joined(c, &key, false, Some(&message)))
+            .await;
+    }
+
+    /// Waits for every connection task after shutdown was signalled.
+    pub async fn join_all(&self) {
+        for room in self.list() {
+            room.stop.send_replace(true);
+        }
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        while tasks.join_next().await.is_some() {}
+    }
+
+    pub async fn say(&self, input: SayIn) -> Result<SayOut, ChatError> {
+        let room = self.get(&input.project)?;
+        let role = match input.role.as_deref() {
+            None | Some("userAgent") => "userAgent",
+            Some("user") => "user",
+            Some(other) => {
+                return Err(ChatError::bad_args(format!(
+                    "role {other:?} is not allowed; use \"user\" or \"userAgent\""
+                )));
+            }
+        };
+        let to = check_targets(input.to.unwrap_or_default())?;
+        let text = input.text.unwrap_or_default();
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(ChatError::TextTooLarge { bytes: text.len() });
+        }
+        if let Some(file) = input.file {
+            return send_file(
+                &room,
+                &self.ctx,
+                &file,
+                to,
+                role,
+                input.thread,
+                input.hop_count,
+                text,
+            )
+            .await;
+        }
+        if text.trim().is_empty() {
+            return Err(ChatError::bad_args(
+                "nothing to say: give a text (or --file PATH)",
+            ));
+        }
+        // An auto-reply: auto mode, a thread given, and a task waiting on it.
+        let mode = room.live().mode;
+        let auto = match (&input.thread, mode) {
+            (Some(thread), Mode::Auto) => {
+                let (project, thread) = (room.project.clone(), thread.clone());
+                let tasks = self
+                    .ctx
+                    .store
+                    .run(move |c| store::inbox::tasks(c, &project, Some(&thread)))
+                    .await?;
+                tasks.iter().filter_map(|t| t["hopCount"].as_i64()).max()
+            }
+            _ => None,
+        };
+        let hop_count = match auto {
+            Some(max_incoming) => max_incoming + 1,
+            None => input.hop_count.unwrap_or(0),
+        };
+        let thread = input.thread.unwrap_or_else(new_thread_id);
+        let (msg_id, ack) =
+            send_text(&room, &self.ctx, &to, role, &thread, hop_count, &text).await?;
+        if auto.is_some() {
+            let (project, thread2, limit) = (
+                room.project.clone(),
+                thread.clone(),
+                room.settings.hop_limit,
+            );
+            let events = self
+                .ctx
+                .store
+                .run(move |c| {
+                    let count = store::inbox::count_auto_reply(c, &project, &thread2)?;
+                    store::inbox::delete_tasks(c, &project, &thread2)?;
+                    let mut events = Vec::new();
+                    if count >= limit {
+                        let text = format!("thread {thread2} reached hop limit ({limit}); auto-reply disabled on this thread. New @mentions on it will go to inbox.");
+                        events.push(inbound::system(c, &project, &text)?);
+                    }
+                    Ok(events)
+                })
+                .await?;
+            room.publish(events);
+        }
+        Ok(SayOut {
+            msg_id,
+            thread_id: thread,
+            delivered: ack.delivered,
+            offline: ack.offline,
+            auto_reply: auto.is_some(),
+            hop_count,
+            file_name: None,
+            file_size: None,
+        })
+    }
+
+    pub async fn inbox(&self, project: &str) -> Result<Vec<InboxItem>, ChatError> {
+        let room = self.get(project)?;
+        let key = room.project.clone();
+        let items = self
+            .ctx
+            .store
+            .run(move |c| {
+                store::inbox::sweep(c, &key, now_ms() as i64)?;
+                store::inbox::list(c, &key)
+            })
+            .await?;
+        Ok(items)
+    }
+
+    pub async fn accept(
+        &self,
+        project: &str,
+        thread: &str,
+        extra: Option<String>,
+    ) -> Result<AcceptOut, ChatError> {
+        let room = self.get(project)?;
+        let (key, thread2) = (room.project.clone(), thread.to_string());
+        let items = self
+            .ctx
+            .store
+            .run(move |c| {
+                store::inbox::sweep(c, &key, now_ms() as i64)?;
+                store::inbox::resolve(c, &key, &thread2, "accepted")
+            })
+            .await?;
+        if items.is_empty() {
+            return Err(ChatError::NotFound {
+                what: format!("no pending inbox message on thread {thread}"),
+            });
+        }
+        Ok(AcceptOut { items, extra })
+    }
+
+    pub async fn reject(
+        &self,
+        project: &str,
+        thread: &str,
+        reason: Option<String>,
+    ) -> Result<RejectOut, ChatError> {
+        let room = self.get(project)?;
+        let (key, thread2) = (room.project.clone(), thread.to_string());
+        let items = self
+            .ctx
+            .store
+            .run(move |c| {
+                store::inbox::sweep(c, &key, now_ms() as i64)?;
+                store::inbox::resolve(c, &key, &thread2, "rejected")
+            })
+            .await?;
+        if items.is_empty() {
+            return Err(ChatError::NotFound {
+                what: format!("no pending inbox message on thread {thread}"),
+            });
+        }
+        let mut to: Vec<String> = Vec::new();
+        for item in &items {
+            if !to.contains(&item.from) {
+                to.push(item.from.clone());
+            }
+        }
+        let text = format!(
+            "[reject] {}",
+            reason
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or_else(|| "(no reason given)".into())
+        );
+        if let Err(error) = send_text(&room, &self.ctx, &to, "user", thread, 0, &text).await {
+            tracing::warn!(%error, "reject_send_failed");
+        }
+        Ok(RejectOut {
+            rejected: items.len() as u64,
+            to,
+        })
+    }
+
+    pub async fn append(
+        &self,
+        project: &str,
+        thread: &str,
+        text: &str,
+    ) -> Result<AppendOut, ChatError> {
+        let room = self.get(project)?;
+        if text.trim().is_empty() {
+            return Err(ChatError::bad_args("nothing to append: give a text"));
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(ChatError::TextTooLarge { bytes: text.len() });
+        }
+        let (key, thread2, me) = (room.project.clone(), thread.to_string(), room.name.clone());
+        let to = self
+            .ctx
+            .store
+            .run(move |c| store::messages::participants(c, &key, &thread2, &me))
+            .await?
+            .ok_or_else(|| ChatError::NotFound {
+                what: format!(
+                    "unknown thread {thread}: no message on it in this project's history"
+                ),
+            })?;
+        let (msg_id, ack) = send_text(&room, &self.ctx, &to, "user", thread, 0, text).await?;
+        Ok(AppendOut {
+            msg_id,
+            thread_id: thread.to_string(),
+            delivered: ack.delivered,
+            offline: ack.offline,
+        })
+    }
+
+    pub async fn set_mode(
+        &self,
+        project: &str,
+        mode: Option<String>,
+    ) -> Result<(Mode, u32), ChatError> {
+        let room = self.get(project)?;
+        let Some(mode) = mode else {
+            return Ok((room.live().mode, room.settings.hop_limit));
+        };
+        let mode = config::check_mode(&mode).map_err(|allowed| {
+            ChatError::bad_args(format!("mode {mode:?} is not allowed; {allowed}"))
+        })?;
+        room.live().mode = mode;
+        let key = room.project.clone();
+        let events = self
+            .ctx
+            .store
+            .run(move |c| {
+                store::projects::set_mode(c, &key, mode.as_str())?;
+                Ok(vec![inbound::system(
+                    c,
+                    &key,
+                    &format!("[nexscope] mode set to {}", mode.as_str()),
+                )?])
+            })
+            .await?;
+        room.publish(events);
+        Ok((mode, room.settings.hop_limit))
+    }
+
+    pub async fn history(
+        &self,
+        project: &str,
+        limit: Option<i64>,
+    ) -> Result<Vec<Value>, ChatError> {
+        let room = self.get(project)?;
+        let key = room.project.clone();
+        let limit = limit.unwrap_or(50).clamp(1, 500);
+        Ok(self
+            .ctx
+            .store
+            .run(move |c| store::messages::history(c, &key, limit))
+            .await?)
+    }
+
+    pub async fn files(
+        &self,
+        project: &str,
+    ) -> Result<Vec<crate::api::chat::ReceivedFile>, ChatError> {
+        let room = self.get(project)?;
+        let key = room.project.clone();
+        Ok(self
+            .ctx
+            .store
+            .run(move |c| store::messages::files(c, &key))
+            .await?)
+    }
+
+    pub async fn notifications(
+        &self,
+        project: &str,
+        consumer: &str,
+    ) -> Result<Vec<Event>, ChatError> {
+        let room = self.get(project)?;
+        if consumer.is_empty() || consumer.len() > 64 {
+            return Err(ChatError::bad_args("consumer must be 1 to 64 characters"));
+        }
+        let (key, consumer) = (room.project.clone(), consumer.to_string());
+        Ok(self
+            .ctx
+            .store
+            .run(move |c| store::events::drain(c, &key, &consumer))
+            .await?)
+    }
+
+    pub async fn events_since(&self, room: &Room, seq: i64) -> Result<Vec<Event>, ChatError> {
+        let key = room.project.clone();
+        Ok(self
+            .ctx
+            .store
+            .run(move |c| store::events::after(c, &key, seq))
+            .await?)
+    }
+}
+
+/// Names in `to`: the v1 rule, each once.
+fn check_targets(to: Vec<String>) -> Result<Vec<String>, ChatError> {
+    let mut names: Vec<String> = Vec::new();
+    for name in to {
+        let name = name.trim_start_matches('@').to_string();
+        if !crate::relay::frame::valid_name(&name) {
+            return Err(ChatError::bad_args(format!(
+                "recipient {name:?} is not a valid name (1 to 32 of a-z, A-Z, 0-9, _ and -)"
+            )));
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// `t-<epoch ms>-<6 base-36 chars>` (v1 §2.7).
+pub fn new_thread_id() -> String {
+    let mut bytes = [0u8; 6];
+    let _ = getrandom::fill(&mut bytes);
+    let suffix: String = bytes
+        .iter()
+        .map(|b| char::from_digit((*b % 36) as u32, 36).unwrap_or('0'))
+        .collect();
+    format!("t-{}-{suffix}", now_ms())
+}
+
+/// A random UUID v4, as v1's clients use for msgId.
+pub fn new_msg_id() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = crate::relay::auth::hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Sends one `msg` and waits for its ack; the outbound history row is
+/// committed either way (v1 §2.7).
+async fn send_text(
+    room: &Room,
+    ctx: &Context,
+    to: &[String],
+    role: &str,
+    thread: &str,
+    hop_count: i64,
+    text: &str,
+) -> Result<(String, Ack), ChatError> {
+    if !room.live().ready {
+        return Err(ChatError::RelayNotReady);
+    }
+    let msg_id = new_msg_id();
+    let frame = json!({
+        "type": "msg", "msgId": msg_id, "from": room.name, "to": to, "role": role,
+        "threadId": thread, "text": text, "hopCount": hop_count, "attachments": []
+    });
+    let (ack_tx, ack_rx) = oneshot::channel();
+    room.commands
+        .send(Command::Send {
+            frame: frame.to_string(),
+            msg_id: msg_id.clone(),
+            ack: ack_tx,
+        })
+        .await
+        .map_err(|_| ChatError::RelayNotReady)?;
+    let ack = tokio::time::timeout(ACK_TIMEOUT, ack_rx).await;
+    let (key, id, thread2) = (room.project.clone(), msg_id.clone(), thread.to_string());
+    let mut row = frame;
+    row["ts"] = json!(now_ms());
+    ctx.store
+        .run(move |c| store::messages::insert(c, &key, "out", &id, &thread2, now_ms() as i64, &row))
+        .await?;
+    match ack {
+        Ok(Ok(ack)) => Ok((msg_id, ack)),
+        Ok(Err(_)) => Err(ChatError::RelayNotReady),
+        Err(_) => Err(ChatError::AckTimeout {
+            seconds: ACK_TIMEOUT.as_secs(),
+        }),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send_file(
+    room: &Room,
+    ctx: &Context,
+    path: &str,
+    to: Vec<String>,
+    role: &str,
+    thread: Option<String>,
+    hop_count: Option<i64>,
+    caption: String,
+) -> Result<SayOut, ChatError> {
+    let outgoing = files::Outgoing::open(
+        path,
+        room.settings.max_file,
+        &room.name,
+        to,
+        role,
+        thread.unwrap_or_else(new_thread_id),
+        hop_count.unwrap_or(0),
+        caption,
+    )?;
+    if !room.live().ready {
+        return Err(ChatError::RelayNotReady);
+    }
+    let (name, size, msg_id, thread_id, start) = (
+        outgoing.name.clone(),
+        outgoing.size,
+        outgoing.msg_id.clone(),
+        outgoing.thread_id.clone(),
+        outgoing.start_frame(),
+    );
+    let (ack_tx, ack_rx) = oneshot::channel();
+    room.commands
+        .send(Command::File {
+            file: Box::new(outgoing),
+            ack: ack_tx,
+        })
+        .await
+        .map_err(|_| ChatError::RelayNotReady)?;
+    let ack = match tokio::time::timeout(FILE_ACK_TIMEOUT, ack_rx).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(_)) => return Err(ChatError::RelayNotReady),
+        Err(_) => {
+            return Err(ChatError::AckTimeout {
+                seconds: FILE_ACK_TIMEOUT.as_secs(),
+            });
+        }
+    };
+    let (key, id, thread2) = (room.project.clone(), msg_id.clone(), thread_id.clone());
+    let mut row = start;
+    row["ts"] = json!(now_ms());
+    ctx.store
+        .run(move |c| store::messages::insert(c, &key, "out", &id, &thread2, now_ms() as i64, &row))
+        .await?;
+    Ok(SayOut {
+        msg_id,
+        thread_id,
+        delivered: ack.delivered,
+        offline: ack.offline,
+        auto_reply: false,
+        hop_count: hop_count.unwrap_or(0),
+        file_name: Some(name),
+        file_size: Some(size),
+    })
+}

@@ -1,0 +1,182 @@
+//! The store: SQLite (WAL) owned by one writer thread (DESIGN decision 5).
+//!
+//! Every read and write is a job run on that thread; jobs that arrive
+//! together share one transaction (group commit), each inside its own
+//! savepoint so that one failing job does not undo the others. A job's
+//! result is handed back only after its transaction committed, so nothing is
+//! reported that a kill -9 could take back. Tables live one family per
+//! module: `schema` (migrations), `messages`, `inbox`, `events`, `projects`.
+
+pub mod events;
+pub mod inbox;
+pub mod messages;
+pub mod projects;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+pub const FILE_NAME: &str = "nexscope.db";
+/// Jobs committed together at most: bounds how long one commit holds
+/// results back.
+const BATCH: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("store error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the store's data is damaged: {0}")]
+    Corrupt(String),
+    #[error("the store has stopped")]
+    Stopped,
+    #[error("the store could not commit: {0}")]
+    Commit(String),
+}
+
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+#[derive(Clone)]
+pub struct Store {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database and starts its thread.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_error = |message: String| StoreError::Open {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        // WAL with synchronous=NORMAL: a commit survives the process being
+        // killed (it is in the OS's hands); only a power cut may lose the
+        // last ones. busy_timeout for a second process (sqlite3 CLI).
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        )
+        .map_err(|e| open_error(e.to_string()))?;
+        schema::migrate(&mut conn).map_err(|e| open_error(e.to_string()))?;
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("nexscoped-store".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| open_error(e.to_string()))?;
+        Ok(Store { jobs })
+    }
+
+    /// Runs `job` in a transaction; its result once committed.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.submit(job, move |result| {
+            let _ = tx.send(result);
+        })?;
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Queues `job` without waiting; `done` gets its result after the commit
+    /// (on the store thread: keep it short, e.g. publish to a channel).
+    pub fn submit<T, F, D>(&self, job: F, done: D) -> Result<(), StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        D: FnOnce(Result<T, StoreError>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let job: Job = Box::new(move |conn| {
+            let result = job(conn);
+            let ok = result.is_ok();
+            let completion: Completion = Box::new(move |committed| {
+                done(match committed {
+                    Ok(()) => result,
+                    Err(message) => Err(StoreError::Commit(message)),
+                })
+            });
+            (ok, completion)
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Stopped)
+    }
+}
+
+/// The writer thread: batches of jobs, one transaction each.
+fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut completions = Vec::with_capacity(batch.len());
+        let committed = match conn.transaction() {
+            Ok(mut tx) => {
+                for job in batch.drain(..) {
+                    completions.push(run_job(&mut tx, job));
+                }
+                tx.commit().map_err(|e| e.to_string())
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        // No transaction could begin: the jobs still run (so their callers
+        // hear back) but are reported as not committed.
+        for job in batch {
+            let (_, completion) = job(&conn);
+            completions.push(completion);
+        }
+        if let Err(message) = &committed {
+            tracing::error!(error = %message, "store commit failed");
+        }
+        for completion in completions {
+            completion(committed.clone());
+        }
+    }
+}
+
+/// One job in its own savepoint: a failing job is rolled back alone. A job
+/// that panics is caught: the writer thread must outlive any bug in a job.
+fn run_job(tx: &mut rusqlite::Transaction<'_>, job: Job) -> Completion {
+    let savepoint = match tx.savepoint() {
+        Ok(savepoint) => savepoint,
+        Err(error) => {
+            let message = error.to_string();
+            return Box::new(move |_| tracing::error!(error = %message, "savepoint failed"));
+        }
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&savepoint)));
+    match outcome {
+        Ok((true, completion)) => {
+            if let Err(error) = savepoint.commit() {
+                let message = error.to_string();
+                return Box::new(move |_| {
+                    completion(Err(message));
+                });
+            }
+            completion
+        }
+        Ok((false, completion)) => {
+            drop(savepoint); // rolls back
+            completion
+        }
+        Err(_) => {
+            drop(savepoint);
+            tracing::error!("a store job panicked; it was rolled back");
+            Box::new(|_| {})
+        }
+    }
+}
+
+pub fn json_text(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+pub fn parse_json(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,91 @@
+//! Schema migrations, versioned in code: each entry runs once, in order, in
+//! a transaction, and `user_version` records how far a database has come.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: rooms (issue 4).
+    "CREATE TABLE projects (
+        root TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        relay TEXT,
+        room TEXT NOT NULL DEFAULT '',
+        joined INTEGER NOT NULL,
+        error TEXT,
+        updated INTEGER NOT NULL
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        project TEXT NOT NULL,
+        dir TEXT NOT NULL,
+        msg_id TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        frame TEXT NOT NULL,
+        UNIQUE (project, dir, msg_id)
+    );
+    CREATE INDEX messages_thread ON messages (project, thread_id);
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        project TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        item TEXT NOT NULL
+    );
+    CREATE INDEX inbox_thread ON inbox (project, thread_id, status);
+    CREATE TABLE auto_tasks (
+        id INTEGER PRIMARY KEY,
+        project TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        hop_count INTEGER NOT NULL,
+        task TEXT NOT NULL
+    );
+    CREATE INDEX auto_tasks_thread ON auto_tasks (project, thread_id);
+    CREATE TABLE threads (
+        project TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        auto_replies INTEGER NOT NULL,
+        PRIMARY KEY (project, thread_id)
+    );
+    CREATE TABLE peers (
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        PRIMARY KEY (project, name)
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        project TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        row TEXT NOT NULL
+    );
+    CREATE INDEX events_project ON events (project, seq);
+    CREATE TABLE consumers (
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (project, name)
+    );
+    CREATE TABLE files (
+        project TEXT NOT NULL,
+        msg_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        PRIMARY KEY (project, msg_id)
+    );",
+];
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -36,10 +36,13 @@ fn python_varlink_client_gets_info_description_and_status() {
     assert_eq!(info["product"], "nexscoped");
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
     assert!(info["url"].as_str().unwrap().starts_with("https://"));
-    assert_eq!(
-        info["interfaces"],
-        json!(["org.varlink.service", "io.nexscope.Daemon"])
-    );
+    let all = json!([
+        "org.varlink.service",
+        "io.nexscope.Daemon",
+        "io.nexscope.Chat"
+    ]);
+    assert_eq!(info["interfaces"], all);
+    assert_eq!(result["all_parsed"], all, "every served IDL parses");
 
     let checked_in = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -20,6 +20,7 @@ with varlink.Client(address=address) as client:
     # the text is not valid varlink.
     interface = client.get_interface("io.nexscope.Daemon")
     result["parsed_members"] = sorted(interface.members.keys())
+    result["all_parsed"] = [client.get_interface(name).name for name in info["interfaces"]]
     with client.open("io.nexscope.Daemon") as daemon:
         result["status"] = daemon.Status()["status"]
         try:

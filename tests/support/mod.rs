@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod relay;
+pub mod rooms;
 
 /// How long anything in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(15);

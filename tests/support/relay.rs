@@ -30,9 +30,34 @@ impl Relay {
     }
 
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Relay {
+        Relay::spawn("127.0.0.1:0", args, env)
+    }
+
+    /// Starts again on the port it had (after `stop`), as a restarted relay would.
+    pub fn restart(&mut self, args: &[&str]) {
+        self.stop();
+        let listen = format!("127.0.0.1:{}", self.port);
+        let deadline = std::time::Instant::now() + WAIT;
+        // The old socket may linger a moment in the kernel.
+        loop {
+            if std::net::TcpListener::bind(&listen).is_ok() || std::time::Instant::now() > deadline
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        *self = Relay::spawn(&listen, args, &[("NEXSCOPE_TOKEN", TOKEN)]);
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn spawn(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Relay {
         let mut command = Command::new(bin("nexscoped"));
         command
-            .args(["relay", "--listen", "127.0.0.1:0"])
+            .args(["relay", "--listen", listen])
             .args(args)
             .env_remove("NEXSCOPE_TOKEN")
             .stdin(Stdio::null())

@@ -137,6 +137,8 @@ pub struct Context {
 pub struct Rooms {
     pub ctx: Arc<Context>,
     map: Mutex<HashMap<String, Arc<Room>>>,
+    /// Rooms that stopped on their own, and why, until the next Start.
+    failed: Mutex<HashMap<String, String>>,
     tasks: Mutex<tokio::task::JoinSet<()>>,
 }
 
@@ -188,6 +190,7 @@ impl Rooms {
         Arc::new(Rooms {
             ctx: Arc::new(ctx),
             map: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
         })
     }
@@ -204,10 +207,24 @@ impl Rooms {
 
     pub fn get(&self, project: &str) -> Result<Arc<Room>, ChatError> {
         let root = project_root(project)?;
-        self.map()
-            .get(root.to_string_lossy().as_ref())
-            .cloned()
-            .ok_or(ChatError::NotJoined)
+        let key = root.to_string_lossy();
+        if let Some(room) = self.map().get(key.as_ref()) {
+            return Ok(room.clone());
+        }
+        match self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key.as_ref())
+        {
+            Some(why) => Err(ChatError::JoinFailed {
+                code: "left_room".into(),
+                message: format!(
+                    "this project left its room: {why}. Run `nexscopectl start` to join again."
+                ),
+            }),
+            None => Err(ChatError::NotJoined),
+        }
     }
 
     /// Joins `project`'s room and waits until the relay accepted us.
@@ -245,6 +262,10 @@ impl Rooms {
             })?,
             None => settings.mode,
         };
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
         if let Some(existing) = self.map().get(&key) {
             return if existing.name == name {
                 Ok(existing.state())
@@ -393,6 +414,10 @@ impl Rooms {
     /// must act, so it is not rejoined automatically.
     pub async fn fail(&self, room: &Arc<Room>, error: &ChatError) {
         room.live().error = Some(error.to_string());
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(room.project.clone(), error.to_string());
         self.remove(room);
         let (key, message) = (room.project.clone(), error.to_string());
         let _ = self

@@ -93,7 +93,9 @@ pub async fn run(
                         let _ = tx.send(Err(error));
                     }
                     None => {
-                        session.notice(&format!("[nexscope] left the room: {error}"));
+                        session
+                            .notice(&format!("[nexscope] left the room: {error}"))
+                            .await;
                         rooms.fail(&room, &error).await;
                     }
                 }
@@ -103,10 +105,12 @@ pub async fn run(
                 let code = code.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
                 tracing::info!(project = %room.project, %code, retry_in = backoff.as_secs(), "relay connection lost");
                 if ready.is_none() {
-                    session.notice(&format!(
-                        "[nexscope] relay disconnected (code={code}), reconnecting in {}s",
-                        backoff.as_secs()
-                    ));
+                    session
+                        .notice(&format!(
+                            "[nexscope] relay disconnected (code={code}), reconnecting in {}s",
+                            backoff.as_secs()
+                        ))
+                        .await;
                 }
             }
         }
@@ -202,8 +206,9 @@ impl Session {
         }
     }
 
-    /// Commits a job's events, then publishes them.
-    fn commit<F>(&self, job: F)
+    /// Commits a job's events, then publishes them. Waits only while the
+    /// store's queue is full.
+    async fn commit<F>(&self, job: F)
     where
         F: FnOnce(&rusqlite::Connection) -> Result<Vec<Event>, StoreError> + Send + 'static,
     {
@@ -212,14 +217,15 @@ impl Session {
             Ok(events) => room.publish(events),
             Err(error) => tracing::error!(project = %room.project, %error, "could not store an inbound frame"),
         });
-        if let Err(error) = submitted {
+        if let Err(error) = submitted.await {
             tracing::error!(%error, "store unavailable");
         }
     }
 
-    fn notice(&self, text: &str) {
+    async fn notice(&self, text: &str) {
         let (project, text) = (self.project().to_string(), text.to_string());
-        self.commit(move |c| Ok(vec![inbound::system(c, &project, &text)?]));
+        self.commit(move |c| Ok(vec![inbound::system(c, &project, &text)?]))
+            .await;
     }
 
     async fn connect_and_serve(
@@ -267,7 +273,7 @@ impl Session {
         };
         self.room.live().error = None;
         *backoff = BACKOFF_START;
-        self.on_text(first);
+        self.on_text(first).await;
         self.room.live().ready = true;
         tracing::info!(project = %self.room.project, name = %self.room.name, relay = %self.room.relay_label, "joined the room");
         if let Some(tx) = ready.take() {
@@ -296,9 +302,9 @@ impl Session {
                 incoming = ws.next() => match incoming {
                     Some(Ok(Message::Text(text))) => {
                         let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-                        self.on_text(frame);
+                        self.on_text(frame).await;
                     }
-                    Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes),
+                    Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes).await,
                     Some(Ok(Message::Close(close))) => return Ended::Lost { code: close.map(|c| u16::from(c.code)) },
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => return Ended::Lost { code: None },
@@ -316,15 +322,16 @@ impl Session {
         Ended::Stopped
     }
 
-    fn on_text(&mut self, frame: Value) {
+    async fn on_text(&mut self, frame: Value) {
         match frame["type"].as_str().unwrap_or_default() {
-            "presence" => self.on_presence(&frame),
+            "presence" => self.on_presence(&frame).await,
             "msg" => {
                 let (project, snap) = (self.project().to_string(), self.snapshot());
-                self.commit(move |c| inbound::message(c, &project, &snap, &frame));
+                self.commit(move |c| inbound::message(c, &project, &snap, &frame))
+                    .await;
             }
-            "file-start" => self.on_file_start(frame),
-            "file-end" => self.on_file_end(&frame),
+            "file-start" => self.on_file_start(frame).await,
+            "file-end" => self.on_file_end(&frame).await,
             "ack" => {
                 let ack = Ack {
                     delivered: strings(&frame["delivered"]),
@@ -357,7 +364,8 @@ impl Session {
                         incoming.discard();
                     }
                 }
-                self.notice(&format!("[nexscope] relay error: {code}{message}"));
+                self.notice(&format!("[nexscope] relay error: {code}{message}"))
+                    .await;
             }
             "pong" => {}
             other => {
@@ -366,7 +374,7 @@ impl Session {
         }
     }
 
-    fn on_presence(&mut self, frame: &Value) {
+    async fn on_presence(&mut self, frame: &Value) {
         let (joined, left, users) = {
             let mut live = self.room.live();
             let before = live.users.clone();
@@ -394,22 +402,24 @@ impl Session {
             return;
         }
         let (project, me) = (self.project().to_string(), self.room.name.clone());
-        self.commit(move |c| inbound::presence(c, &project, &me, first, &joined, &left, &users));
+        self.commit(move |c| inbound::presence(c, &project, &me, first, &joined, &left, &users))
+            .await;
     }
 
-    fn on_file_start(&mut self, frame: Value) {
+    async fn on_file_start(&mut self, frame: Value) {
         if let Some(old) = self.receiving.take() {
             old.discard();
         }
         match Incoming::begin(&self.room.files_dir, &frame, self.room.settings.max_file) {
             Ok(incoming) => self.receiving = Some(incoming),
-            Err(message) => self.notice(&format!("[nexscope] {message}")),
+            Err(message) => self.notice(&format!("[nexscope] {message}")).await,
         }
         let (project, snap) = (self.project().to_string(), self.snapshot());
-        self.commit(move |c| inbound::file_start(c, &project, &snap, &frame));
+        self.commit(move |c| inbound::file_start(c, &project, &snap, &frame))
+            .await;
     }
 
-    fn on_binary(&mut self, bytes: &[u8]) {
+    async fn on_binary(&mut self, bytes: &[u8]) {
         let Some(incoming) = self.receiving.as_mut() else {
             tracing::debug!(project = %self.room.project, "orphan_binary");
             return;
@@ -418,11 +428,11 @@ impl Session {
             if let Some(incoming) = self.receiving.take() {
                 incoming.discard();
             }
-            self.notice(&format!("[nexscope] {message}"));
+            self.notice(&format!("[nexscope] {message}")).await;
         }
     }
 
-    fn on_file_end(&mut self, frame: &Value) {
+    async fn on_file_end(&mut self, frame: &Value) {
         let Some(incoming) = self
             .receiving
             .take_if(|r| Some(r.msg_id.as_str()) == frame["msgId"].as_str())
@@ -436,9 +446,10 @@ impl Session {
         match incoming.finish(&from, &thread) {
             Ok(file) => {
                 let (project, snap) = (self.project().to_string(), self.snapshot());
-                self.commit(move |c| inbound::file_end(c, &project, &snap, &start, &file));
+                self.commit(move |c| inbound::file_end(c, &project, &snap, &start, &file))
+                    .await;
             }
-            Err(message) => self.notice(&format!("[nexscope] {message}")),
+            Err(message) => self.notice(&format!("[nexscope] {message}")).await,
         }
     }
 
@@ -517,7 +528,7 @@ impl Session {
                     serde_json::from_str::<Value>(text.as_str()).unwrap_or(Value::Null)
                 }
                 Ok(Some(Ok(Message::Binary(bytes)))) => {
-                    self.on_binary(&bytes);
+                    self.on_binary(&bytes).await;
                     continue;
                 }
                 Ok(Some(Ok(Message::Close(close)))) => {
@@ -540,10 +551,10 @@ impl Session {
                     return Ok(Lock::Busy(Duration::from_millis(retry)));
                 }
                 (Some("error"), Some("file_too_large" | "bad_file_start")) => {
-                    self.on_text(frame);
+                    self.on_text(frame).await;
                     return Ok(Lock::Refused);
                 }
-                _ => self.on_text(frame),
+                _ => self.on_text(frame).await,
             }
         }
     }
@@ -561,9 +572,9 @@ impl Session {
                     if frame["type"] == "pong" {
                         return Ok(());
                     }
-                    self.on_text(frame);
+                    self.on_text(frame).await;
                 }
-                Ok(Some(Ok(Message::Binary(bytes)))) => self.on_binary(&bytes),
+                Ok(Some(Ok(Message::Binary(bytes)))) => self.on_binary(&bytes).await,
                 Ok(Some(Ok(Message::Close(close)))) => {
                     return Err(Ended::Lost {
                         code: close.map(|c| u16::from(c.code)),

@@ -18,10 +18,8 @@ pub fn append(
     ts: i64,
     row: &Value,
 ) -> Result<Event, StoreError> {
-    conn.execute(
-        "INSERT INTO events (project, kind, ts, row) VALUES (?1, ?2, ?3, ?4)",
-        params![project, kind, ts, row.to_string()],
-    )?;
+    conn.prepare_cached("INSERT INTO events (project, kind, ts, row) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![project, kind, ts, row.to_string()])?;
     Ok(Event {
         seq: conn.last_insert_rowid(),
         kind: kind.to_string(),
@@ -31,7 +29,7 @@ pub fn append(
 }
 
 fn since(conn: &Connection, project: &str, seq: i64) -> Result<Vec<Event>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT seq, kind, ts, row FROM events WHERE project = ?1 AND seq > ?2 ORDER BY seq",
     )?;
     let rows: Vec<(i64, String, i64, String)> = stmt
@@ -63,18 +61,17 @@ pub fn drain(conn: &Connection, project: &str, consumer: &str) -> Result<Vec<Eve
         .unwrap_or(0);
     let events = since(conn, project, seen)?;
     if let Some(last) = events.last() {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO consumers (project, name, seq) VALUES (?1, ?2, ?3)
              ON CONFLICT (project, name) DO UPDATE SET seq = ?3",
-            params![project, consumer, last.seq],
-        )?;
+        )?
+        .execute(params![project, consumer, last.seq])?;
     }
     Ok(events)
 }
 
 pub fn prune(conn: &Connection, project: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM events WHERE project = ?1 AND seq <= (SELECT MAX(seq) FROM events WHERE project = ?1) - ?2",
+    conn.prepare_cached("DELETE FROM events WHERE project = ?1 AND seq <= (SELECT MAX(seq) FROM events WHERE project = ?1) - ?2")?.execute(
         params![project, KEEP],
     )?;
     Ok(())

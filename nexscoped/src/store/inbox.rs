@@ -20,16 +20,16 @@ fn item_json(item: &InboxItem) -> Result<String, StoreError> {
 }
 
 pub fn add(conn: &Connection, project: &str, item: &InboxItem) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO inbox (project, thread_id, ts, status, item) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            project,
-            item.thread_id,
-            item.ts,
-            item.status,
-            item_json(item)?
-        ],
-    )?;
+    )?
+    .execute(params![
+        project,
+        item.thread_id,
+        item.ts,
+        item.status,
+        item_json(item)?
+    ])?;
     Ok(())
 }
 
@@ -38,7 +38,7 @@ fn items(
     sql: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<(i64, InboxItem)>, StoreError> {
-    let mut stmt = conn.prepare(sql)?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows: Vec<(i64, String, String)> = stmt
         .query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
@@ -76,10 +76,8 @@ pub fn resolve(
         params![project, thread],
     )?;
     for (id, _) in &rows {
-        conn.execute(
-            "UPDATE inbox SET status = ?2 WHERE id = ?1",
-            params![id, status],
-        )?;
+        conn.prepare_cached("UPDATE inbox SET status = ?2 WHERE id = ?1")?
+            .execute(params![id, status])?;
     }
     Ok(rows
         .into_iter()
@@ -98,8 +96,7 @@ pub fn add_task(
     hop_count: i64,
     task: &Value,
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO auto_tasks (project, thread_id, ts, hop_count, task) VALUES (?1, ?2, ?3, ?4, ?5)",
+    conn.prepare_cached("INSERT INTO auto_tasks (project, thread_id, ts, hop_count, task) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
         params![project, thread, ts, hop_count, task.to_string()],
     )?;
     Ok(())
@@ -111,7 +108,7 @@ pub fn tasks(
     project: &str,
     thread: Option<&str>,
 ) -> Result<Vec<Value>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT task FROM auto_tasks WHERE project = ?1 AND (?2 IS NULL OR thread_id = ?2) ORDER BY id",
     )?;
     let rows: Vec<String> = stmt
@@ -121,38 +118,34 @@ pub fn tasks(
 }
 
 pub fn delete_tasks(conn: &Connection, project: &str, thread: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM auto_tasks WHERE project = ?1 AND thread_id = ?2",
-        params![project, thread],
-    )?;
+    conn.prepare_cached("DELETE FROM auto_tasks WHERE project = ?1 AND thread_id = ?2")?
+        .execute(params![project, thread])?;
     Ok(())
 }
 
 pub fn auto_replies(conn: &Connection, project: &str, thread: &str) -> Result<u32, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT auto_replies FROM threads WHERE project = ?1 AND thread_id = ?2",
-            params![project, thread],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT auto_replies FROM threads WHERE project = ?1 AND thread_id = ?2")?
+        .query_row(params![project, thread], |r| r.get(0))
         .optional()?
         .unwrap_or(0))
 }
 
 pub fn count_auto_reply(conn: &Connection, project: &str, thread: &str) -> Result<u32, StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO threads (project, thread_id, auto_replies) VALUES (?1, ?2, 1)
          ON CONFLICT (project, thread_id) DO UPDATE SET auto_replies = auto_replies + 1",
-        params![project, thread],
-    )?;
+    )?
+    .execute(params![project, thread])?;
     auto_replies(conn, project, thread)
 }
 
 /// Stale auto tasks become pending inbox rows; pending rows older than a
 /// day become expired. Returns the tasks moved.
 pub fn sweep(conn: &Connection, project: &str, now: i64) -> Result<Vec<InboxItem>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT id, task FROM auto_tasks WHERE project = ?1 AND ts < ?2 ORDER BY id")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, task FROM auto_tasks WHERE project = ?1 AND ts < ?2 ORDER BY id",
+    )?;
     let stale: Vec<(i64, String)> = stmt
         .query_map(params![project, now - STALE_TASK_MS], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -181,13 +174,14 @@ pub fn sweep(conn: &Connection, project: &str, now: i64) -> Result<Vec<InboxItem
             status: "pending".into(),
         };
         add(conn, project, &item)?;
-        conn.execute("DELETE FROM auto_tasks WHERE id = ?1", [id])?;
+        conn.prepare_cached("DELETE FROM auto_tasks WHERE id = ?1")?
+            .execute([id])?;
         moved.push(item);
     }
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE inbox SET status = 'expired' WHERE project = ?1 AND status = 'pending' AND ts < ?2",
-        params![project, now - EXPIRY_MS],
-    )?;
+    )?
+    .execute(params![project, now - EXPIRY_MS])?;
     Ok(moved)
 }
 
@@ -203,11 +197,8 @@ pub fn peer_index(
         return Ok(*index);
     }
     if let Some(index) = conn
-        .query_row(
-            "SELECT idx FROM peers WHERE project = ?1 AND name = ?2",
-            params![project, name],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT idx FROM peers WHERE project = ?1 AND name = ?2")?
+        .query_row(params![project, name], |r| r.get(0))
         .optional()?
     {
         return Ok(index);
@@ -218,9 +209,7 @@ pub fn peer_index(
         |r| r.get(0),
     )?;
     let next = stored.max(configured.values().copied().max().unwrap_or(0)) + 1;
-    conn.execute(
-        "INSERT INTO peers (project, name, idx) VALUES (?1, ?2, ?3)",
-        params![project, name, next],
-    )?;
+    conn.prepare_cached("INSERT INTO peers (project, name, idx) VALUES (?1, ?2, ?3)")?
+        .execute(params![project, name, next])?;
     Ok(next)
 }

@@ -18,9 +18,8 @@ pub fn insert(
     ts: i64,
     frame: &Value,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "INSERT INTO messages (project, dir, msg_id, thread_id, ts, frame) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (project, dir, msg_id) DO NOTHING",
+    let changed = conn.prepare_cached("INSERT INTO messages (project, dir, msg_id, thread_id, ts, frame) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (project, dir, msg_id) DO NOTHING")?.execute(
         params![project, dir, msg_id, thread_id, ts, frame.to_string()],
     )?;
     Ok(changed == 1)
@@ -28,7 +27,7 @@ pub fn insert(
 
 /// The last `limit` messages, oldest first, as `{dir, ...frame}`.
 pub fn history(conn: &Connection, project: &str, limit: i64) -> Result<Vec<Value>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT dir, frame FROM (SELECT id, dir, frame FROM messages WHERE project = ?1 ORDER BY id DESC LIMIT ?2)
          ORDER BY id",
     )?;
@@ -56,7 +55,7 @@ pub fn participants(
     thread: &str,
     me: &str,
 ) -> Result<Option<Vec<String>>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT dir, frame FROM messages WHERE project = ?1 AND thread_id = ?2 ORDER BY id",
     )?;
     let rows: Vec<(String, String)> = stmt
@@ -88,15 +87,15 @@ pub fn participants(
 
 pub fn add_file(conn: &Connection, project: &str, file: &ReceivedFile) -> Result<(), StoreError> {
     let json = serde_json::to_string(file).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    conn.execute(
-        "INSERT INTO files (project, msg_id, ts, file) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (project, msg_id) DO NOTHING",
+    conn.prepare_cached("INSERT INTO files (project, msg_id, ts, file) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (project, msg_id) DO NOTHING")?.execute(
         params![project, file.msg_id, file.ts, json],
     )?;
     Ok(())
 }
 
 pub fn files(conn: &Connection, project: &str) -> Result<Vec<ReceivedFile>, StoreError> {
-    let mut stmt = conn.prepare("SELECT file FROM files WHERE project = ?1 ORDER BY ts, msg_id")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT file FROM files WHERE project = ?1 ORDER BY ts, msg_id")?;
     let rows: Vec<String> = stmt
         .query_map([project], |row| row.get(0))?
         .collect::<Result<_, _>>()?;

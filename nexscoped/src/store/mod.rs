@@ -22,6 +22,10 @@ pub const FILE_NAME: &str = "nexscope.db";
 /// Jobs committed together at most: bounds how long one commit holds
 /// results back.
 const BATCH: usize = 512;
+/// Jobs waiting for the writer at most. A room that receives faster than
+/// the disk takes it waits here (and, further back, at the relay), instead
+/// of queueing without bound.
+const QUEUE: usize = 8192;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,7 +46,7 @@ type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
 #[derive(Clone)]
 pub struct Store {
-    jobs: std::sync::mpsc::Sender<Job>,
+    jobs: tokio::sync::mpsc::Sender<Job>,
 }
 
 impl Store {
@@ -61,7 +65,7 @@ impl Store {
         )
         .map_err(|e| open_error(e.to_string()))?;
         schema::migrate(&mut conn).map_err(|e| open_error(e.to_string()))?;
-        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        let (jobs, rx) = tokio::sync::mpsc::channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("nexscoped-store".into())
             .spawn(move || writer(conn, rx))
@@ -78,13 +82,15 @@ impl Store {
         let (tx, rx) = oneshot::channel();
         self.submit(job, move |result| {
             let _ = tx.send(result);
-        })?;
+        })
+        .await?;
         rx.await.map_err(|_| StoreError::Stopped)?
     }
 
-    /// Queues `job` without waiting; `done` gets its result after the commit
-    /// (on the store thread: keep it short, e.g. publish to a channel).
-    pub fn submit<T, F, D>(&self, job: F, done: D) -> Result<(), StoreError>
+    /// Queues `job` (waiting only for room in the queue); `done` gets its
+    /// result after the commit, on the store thread: keep it short, e.g.
+    /// publish to a channel.
+    pub async fn submit<T, F, D>(&self, job: F, done: D) -> Result<(), StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         D: FnOnce(Result<T, StoreError>) + Send + 'static,
@@ -101,13 +107,13 @@ impl Store {
             });
             (ok, completion)
         });
-        self.jobs.send(job).map_err(|_| StoreError::Stopped)
+        self.jobs.send(job).await.map_err(|_| StoreError::Stopped)
     }
 }
 
 /// The writer thread: batches of jobs, one transaction each.
-fn writer(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn writer(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match rx.try_recv() {

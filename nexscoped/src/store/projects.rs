@@ -22,22 +22,22 @@ fn now() -> i64 {
 }
 
 pub fn save(conn: &Connection, m: &Membership) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO projects (root, name, mode, relay, room, joined, error, updated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (root) DO UPDATE SET name = ?2, mode = ?3, relay = ?4, room = ?5,
              joined = ?6, error = ?7, updated = ?8",
-        params![
-            m.root,
-            m.name,
-            m.mode,
-            m.relay,
-            m.room,
-            m.joined,
-            m.error,
-            now()
-        ],
-    )?;
+    )?
+    .execute(params![
+        m.root,
+        m.name,
+        m.mode,
+        m.relay,
+        m.room,
+        m.joined,
+        m.error,
+        now()
+    ])?;
     Ok(())
 }
 
@@ -67,7 +67,7 @@ pub fn get(conn: &Connection, root: &str) -> Result<Option<Membership>, StoreErr
 
 /// The projects to rejoin at start.
 pub fn joined(conn: &Connection) -> Result<Vec<Membership>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM projects WHERE joined = 1 ORDER BY root"
     ))?;
     let rows = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
@@ -80,17 +80,15 @@ pub fn set_joined(
     joined: bool,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE projects SET joined = ?2, error = ?3, updated = ?4 WHERE root = ?1",
-        params![root, joined, error, now()],
-    )?;
+    )?
+    .execute(params![root, joined, error, now()])?;
     Ok(())
 }
 
 pub fn set_mode(conn: &Connection, root: &str, mode: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE projects SET mode = ?2, updated = ?3 WHERE root = ?1",
-        params![root, mode, now()],
-    )?;
+    conn.prepare_cached("UPDATE projects SET mode = ?2, updated = ?3 WHERE root = ?1")?
+        .execute(params![root, mode, now()])?;
     Ok(())
 }

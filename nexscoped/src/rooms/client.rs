@@ -286,6 +286,10 @@ impl Session {
                 _ = shutdown.changed() => return self.leave(&mut ws).await,
                 command = commands.recv() => match command {
                     None => return self.leave(&mut ws).await,
+                    // Its sender gave up (ack timeout while we were away): sending
+                    // it now would surprise everyone.
+                    Some(Command::Send { ack, .. }) if ack.is_closed() => {}
+                    Some(Command::File { ack, .. }) if ack.is_closed() => {}
                     Some(Command::Send { frame, msg_id, ack }) => {
                         self.waiters.retain(|_, w| !matches!(w, Waiter::Text(tx) if tx.is_closed()));
                         self.waiters.insert(msg_id, Waiter::Text(ack));

@@ -20,8 +20,13 @@ pub fn append(
 ) -> Result<Event, StoreError> {
     conn.prepare_cached("INSERT INTO events (project, kind, ts, row) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![project, kind, ts, row.to_string()])?;
+    let seq = conn.last_insert_rowid();
+    // Now and then, forget what no consumer can still need.
+    if seq % 1000 == 0 {
+        prune(conn, project)?;
+    }
     Ok(Event {
-        seq: conn.last_insert_rowid(),
+        seq,
         kind: kind.to_string(),
         ts,
         row: row.clone(),

@@ -1,0 +1,95 @@
+//! `nexscopectl`: the command people, Claude Code hooks and the Codex MCP
+//! shim use to talk to nexscoped over its varlink control socket.
+//!
+//! A library so that man pages and completions are generated from the same
+//! clap definitions (`Cli`); `main.rs` only calls `run`. One module per group
+//! of subcommands; exit codes are in `exit`.
+
+pub mod chat;
+pub mod connect;
+pub mod daemon;
+pub mod exit;
+pub mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::connect::Options;
+use crate::output::Output;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nexscopectl",
+    version,
+    about = "Talk to nexscoped: rooms for AI coding agents, agent sessions, the daemon itself",
+    after_help = "Exit status: 0 success, 1 the daemon refused the request, 2 bad usage, \
+                  3 the daemon is not running and could not be started, 4 no or bad answer."
+)]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout; messages stay on stderr.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The daemon's control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock].
+    #[arg(long, global = true, env = "NEXSCOPE_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Do not start nexscoped when it is not running.
+    #[arg(long, global = true, env = "NEXSCOPE_NO_AUTOSTART")]
+    no_autostart: bool,
+    /// The project (its root directory) for chat commands [default: the
+    /// current directory].
+    #[arg(long, global = true, value_name = "DIR")]
+    project: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check that nexscoped answers, and how fast.
+    Ping,
+    /// Show what nexscoped holds: projects, rooms, agent sessions.
+    Status,
+    /// Start, stop or restart nexscoped, or ask whether it runs.
+    #[command(subcommand)]
+    Daemon(daemon::DaemonCommand),
+    #[command(flatten)]
+    Chat(chat::ChatCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+}
+
+/// Runs the command line; the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output { json: cli.json };
+    let options = Options {
+        socket: cli
+            .socket
+            .clone()
+            .unwrap_or_else(nexscope::paths::socket_path),
+        autostart: !cli.no_autostart,
+    };
+    let result = match &cli.command {
+        Command::Ping => daemon::ping(&options, out),
+        Command::Status => daemon::status(&options, out),
+        Command::Daemon(command) => daemon::command(command, &options, out),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "nexscopectl",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Chat(command) => chat::project(cli.project.as_ref())
+            .and_then(|project| chat::command(command, &project, &options, out)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => out.error(&error),
+    }
+}

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod connect;
 pub mod daemon;
 pub mod exit;
+pub mod hook;
 pub mod output;
 
 use std::path::PathBuf;
@@ -56,6 +57,9 @@ pub enum Command {
     Daemon(daemon::DaemonCommand),
     #[command(flatten)]
     Chat(chat::ChatCommand),
+    /// Claude Code hooks: read the hook's JSON on stdin, print its answer.
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
 }
@@ -75,6 +79,7 @@ pub fn run() -> ExitCode {
         Command::Ping => daemon::ping(&options, out),
         Command::Status => daemon::status(&options, out),
         Command::Daemon(command) => daemon::command(command, &options, out),
+        Command::Hook(command) => return hook::run(command, &options.socket),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -37,6 +37,9 @@ _nexscopectl() {
             nexscopectl,history)
                 cmd="nexscopectl__subcmd__history"
                 ;;
+            nexscopectl,hook)
+                cmd="nexscopectl__subcmd__hook"
+                ;;
             nexscopectl,inbox)
                 cmd="nexscopectl__subcmd__inbox"
                 ;;
@@ -118,6 +121,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help,history)
                 cmd="nexscopectl__subcmd__help__subcmd__history"
                 ;;
+            nexscopectl__subcmd__help,hook)
+                cmd="nexscopectl__subcmd__help__subcmd__hook"
+                ;;
             nexscopectl__subcmd__help,inbox)
                 cmd="nexscopectl__subcmd__help__subcmd__inbox"
                 ;;
@@ -160,6 +166,39 @@ _nexscopectl() {
             nexscopectl__subcmd__help__subcmd__daemon,stop)
                 cmd="nexscopectl__subcmd__help__subcmd__daemon__subcmd__stop"
                 ;;
+            nexscopectl__subcmd__help__subcmd__hook,stop)
+                cmd="nexscopectl__subcmd__help__subcmd__hook__subcmd__stop"
+                ;;
+            nexscopectl__subcmd__help__subcmd__hook,user-prompt-submit)
+                cmd="nexscopectl__subcmd__help__subcmd__hook__subcmd__user__subcmd__prompt__subcmd__submit"
+                ;;
+            nexscopectl__subcmd__help__subcmd__hook,watch)
+                cmd="nexscopectl__subcmd__help__subcmd__hook__subcmd__watch"
+                ;;
+            nexscopectl__subcmd__hook,help)
+                cmd="nexscopectl__subcmd__hook__subcmd__help"
+                ;;
+            nexscopectl__subcmd__hook,stop)
+                cmd="nexscopectl__subcmd__hook__subcmd__stop"
+                ;;
+            nexscopectl__subcmd__hook,user-prompt-submit)
+                cmd="nexscopectl__subcmd__hook__subcmd__user__subcmd__prompt__subcmd__submit"
+                ;;
+            nexscopectl__subcmd__hook,watch)
+                cmd="nexscopectl__subcmd__hook__subcmd__watch"
+                ;;
+            nexscopectl__subcmd__hook__subcmd__help,help)
+                cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__help"
+                ;;
+            nexscopectl__subcmd__hook__subcmd__help,stop)
+                cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__stop"
+                ;;
+            nexscopectl__subcmd__hook__subcmd__help,user-prompt-submit)
+                cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__user__subcmd__prompt__subcmd__submit"
+                ;;
+            nexscopectl__subcmd__hook__subcmd__help,watch)
+                cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__watch"
+                ;;
             *)
                 ;;
         esac
@@ -167,7 +206,7 @@ _nexscopectl() {
 
     case "${cmd}" in
         nexscopectl)
-            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch completions help"
+            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -471,7 +510,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help)
-            opts="ping status daemon start stop say who inbox accept reject append mode history files watch completions help"
+            opts="ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -638,6 +677,62 @@ _nexscopectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nexscopectl__subcmd__help__subcmd__hook)
+            opts="user-prompt-submit stop watch"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__hook__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__hook__subcmd__user__subcmd__prompt__subcmd__submit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__hook__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nexscopectl__subcmd__help__subcmd__inbox)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -789,6 +884,164 @@ _nexscopectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook)
+            opts="-h --json --socket --no-autostart --project --help user-prompt-submit stop watch help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__help)
+            opts="user-prompt-submit stop watch help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__help__subcmd__user__subcmd__prompt__subcmd__submit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__stop)
+            opts="-h --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__user__subcmd__prompt__subcmd__submit)
+            opts="-h --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__watch)
+            opts="-h --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

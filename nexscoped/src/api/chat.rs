@@ -21,6 +21,7 @@ pub const HISTORY: &str = "io.nexscope.Chat.History";
 pub const FILES: &str = "io.nexscope.Chat.Files";
 pub const WATCH: &str = "io.nexscope.Chat.Watch";
 pub const NOTIFICATIONS: &str = "io.nexscope.Chat.Notifications";
+pub const TASKS: &str = "io.nexscope.Chat.Tasks";
 
 /// v1's text limit (§2.7): 4096 bytes of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 4096;
@@ -362,4 +363,9 @@ pub struct WatchOut {
     pub state: Option<RoomState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<Event>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct TasksOut {
+    pub tasks: Vec<Value>,
 }

@@ -114,6 +114,12 @@ pub async fn call(
                 files: rooms.files(&input.project).await?,
             })?)
         }
+        "Tasks" => {
+            let input: ProjectIn = call.decode()?;
+            Ok(to_value(TasksOut {
+                tasks: rooms.tasks(&input.project).await?,
+            })?)
+        }
         "Notifications" => {
             let input: NotificationsIn = call.decode()?;
             Ok(to_value(NotificationsOut {

@@ -696,6 +696,24 @@ impl Rooms {
             .await?)
     }
 
+    /// Auto tasks still waiting, after moving stale ones to the inbox.
+    pub async fn tasks(&self, project: &str) -> Result<Vec<Value>, ChatError> {
+        let room = self.get(project)?;
+        let key = room.project.clone();
+        let (moved, tasks) = self
+            .ctx
+            .store
+            .run(move |c| {
+                let moved = store::inbox::sweep(c, &key, now_ms() as i64)?;
+                Ok((moved, store::inbox::tasks(c, &key, None)?))
+            })
+            .await?;
+        if !moved.is_empty() {
+            tracing::info!(project = %room.project, moved = moved.len(), "stale auto tasks moved to the inbox");
+        }
+        Ok(tasks)
+    }
+
     pub async fn notifications(
         &self,
         project: &str,

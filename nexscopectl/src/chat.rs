@@ -33,6 +33,7 @@ pub enum ChatCommand {
     /// Leave the room (inbox, history and files stay).
     Stop,
     /// Say something: leading @names (or --to) address people, else everyone.
+    #[command(args_override_self = true)]
     Say {
         /// user (a person, the default here) or userAgent (an agent).
         #[arg(long, default_value = "user")]

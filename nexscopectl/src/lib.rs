@@ -10,6 +10,7 @@ pub mod connect;
 pub mod daemon;
 pub mod exit;
 pub mod hook;
+pub mod install;
 pub mod output;
 
 use std::path::PathBuf;
@@ -39,8 +40,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "NEXSCOPE_NO_AUTOSTART")]
     no_autostart: bool,
     /// The project (its root directory) for chat commands [default: the
-    /// current directory].
-    #[arg(long, global = true, value_name = "DIR")]
+    /// current directory]. For `install claude`, alone: this project only.
+    #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
     project: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -57,6 +58,9 @@ pub enum Command {
     Daemon(daemon::DaemonCommand),
     #[command(flatten)]
     Chat(chat::ChatCommand),
+    /// Wire an agent up to nexscope (Claude Code).
+    #[command(subcommand)]
+    Install(install::InstallCommand),
     /// Claude Code hooks: read the hook's JSON on stdin, print its answer.
     #[command(subcommand)]
     Hook(hook::HookCommand),
@@ -80,6 +84,7 @@ pub fn run() -> ExitCode {
         Command::Status => daemon::status(&options, out),
         Command::Daemon(command) => daemon::command(command, &options, out),
         Command::Hook(command) => return hook::run(command, &options.socket),
+        Command::Install(command) => install::command(command, cli.project.as_ref(), out),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

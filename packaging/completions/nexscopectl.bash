@@ -43,6 +43,9 @@ _nexscopectl() {
             nexscopectl,inbox)
                 cmd="nexscopectl__subcmd__inbox"
                 ;;
+            nexscopectl,install)
+                cmd="nexscopectl__subcmd__install"
+                ;;
             nexscopectl,mode)
                 cmd="nexscopectl__subcmd__mode"
                 ;;
@@ -127,6 +130,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help,inbox)
                 cmd="nexscopectl__subcmd__help__subcmd__inbox"
                 ;;
+            nexscopectl__subcmd__help,install)
+                cmd="nexscopectl__subcmd__help__subcmd__install"
+                ;;
             nexscopectl__subcmd__help,mode)
                 cmd="nexscopectl__subcmd__help__subcmd__mode"
                 ;;
@@ -175,6 +181,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help__subcmd__hook,watch)
                 cmd="nexscopectl__subcmd__help__subcmd__hook__subcmd__watch"
                 ;;
+            nexscopectl__subcmd__help__subcmd__install,claude)
+                cmd="nexscopectl__subcmd__help__subcmd__install__subcmd__claude"
+                ;;
             nexscopectl__subcmd__hook,help)
                 cmd="nexscopectl__subcmd__hook__subcmd__help"
                 ;;
@@ -199,6 +208,18 @@ _nexscopectl() {
             nexscopectl__subcmd__hook__subcmd__help,watch)
                 cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__watch"
                 ;;
+            nexscopectl__subcmd__install,claude)
+                cmd="nexscopectl__subcmd__install__subcmd__claude"
+                ;;
+            nexscopectl__subcmd__install,help)
+                cmd="nexscopectl__subcmd__install__subcmd__help"
+                ;;
+            nexscopectl__subcmd__install__subcmd__help,claude)
+                cmd="nexscopectl__subcmd__install__subcmd__help__subcmd__claude"
+                ;;
+            nexscopectl__subcmd__install__subcmd__help,help)
+                cmd="nexscopectl__subcmd__install__subcmd__help__subcmd__help"
+                ;;
             *)
                 ;;
         esac
@@ -206,7 +227,7 @@ _nexscopectl() {
 
     case "${cmd}" in
         nexscopectl)
-            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help"
+            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -510,7 +531,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help)
-            opts="ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help"
+            opts="ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -736,6 +757,34 @@ _nexscopectl() {
         nexscopectl__subcmd__help__subcmd__inbox)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__install)
+            opts="claude"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__install__subcmd__claude)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1072,6 +1121,92 @@ _nexscopectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__install)
+            opts="-h --json --socket --no-autostart --project --help claude help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__install__subcmd__claude)
+            opts="-h --user --uninstall --dry-run --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__install__subcmd__help)
+            opts="claude help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__install__subcmd__help__subcmd__claude)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__install__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

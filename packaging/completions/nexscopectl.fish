@@ -25,7 +25,7 @@ function __fish_nexscopectl_using_subcommand
 end
 
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -s h -l help -d 'Print help'
@@ -45,21 +45,22 @@ complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -f -a "mode" -d 'S
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -f -a "history" -d 'The latest messages in and out'
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -f -a "files" -d 'Files received in this project'
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -f -a "watch" -d 'Follow the room live, like tail -f'
+complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -f -a "install" -d 'Wire an agent up to nexscope (Claude Code)'
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -f -a "hook" -d 'Claude Code hooks: read the hook\'s JSON on stdin, print its answer'
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c nexscopectl -n "__fish_nexscopectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand ping" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand ping" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand ping" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand ping" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand ping" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand ping" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand status" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand status" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand status" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand status" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand status" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand status" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and not __fish_seen_subcommand_from start stop restart status help" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and not __fish_seen_subcommand_from start stop restart status help" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and not __fish_seen_subcommand_from start stop restart status help" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and not __fish_seen_subcommand_from start stop restart status help" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and not __fish_seen_subcommand_from start stop restart status help" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and not __fish_seen_subcommand_from start stop restart status help" -s h -l help -d 'Print help'
@@ -69,22 +70,22 @@ complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and not 
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and not __fish_seen_subcommand_from start stop restart status help" -f -a "status" -d 'Show whether nexscoped runs, without starting it (exit 3 if not)'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and not __fish_seen_subcommand_from start stop restart status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from start" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from start" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from start" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from start" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from start" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from restart" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from restart" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from restart" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from restart" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from restart" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from status" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from status" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from status" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from status" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand daemon; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
@@ -98,12 +99,12 @@ complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand start" -l mode -
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand start" -l relay -d 'A relay URL (ws:// or wss://) instead of the configured or embedded one' -r
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand start" -l room -d 'A room on the relay other than the default one' -r
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand start" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand start" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand start" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand start" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand start" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand start" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand stop" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand stop" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand stop" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand stop" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand stop" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand stop" -s h -l help -d 'Print help'
@@ -113,58 +114,75 @@ complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand say" -l file -d 
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand say" -l to -d 'A recipient (repeat, or comma-separated), besides leading @names' -r
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand say" -l hop-count -d 'An incoming hop count to carry on (agents replying on their own)' -r
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand say" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand say" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand say" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand say" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand say" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand say" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand accept" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand accept" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand accept" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand accept" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand accept" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand accept" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand reject" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand reject" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand reject" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand reject" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand reject" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand reject" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand append" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand append" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand append" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand append" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand append" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand append" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand mode" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand mode" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand mode" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand mode" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand mode" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand mode" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand history" -l limit -d 'How many (1 to 500)' -r
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand history" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand history" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand history" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand history" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand history" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand history" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand files" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand files" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand files" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand files" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand files" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand files" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand watch" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand watch" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand watch" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand watch" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand watch" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand watch" -s h -l help -d 'Print help'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and not __fish_seen_subcommand_from claude help" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and not __fish_seen_subcommand_from claude help" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and not __fish_seen_subcommand_from claude help" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and not __fish_seen_subcommand_from claude help" -l no-autostart -d 'Do not start nexscoped when it is not running'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and not __fish_seen_subcommand_from claude help" -s h -l help -d 'Print help'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and not __fish_seen_subcommand_from claude help" -f -a "claude" -d 'Claude Code: the nexscope plugin (slash commands, hooks). With the global `--project [DIR]`: for that project only (<project>/.claude/settings.json) instead of the user'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and not __fish_seen_subcommand_from claude help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from claude" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from claude" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from claude" -l user -d 'Enable it for this user (~/.claude/settings.json; the default)'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from claude" -l uninstall -d 'Take it out again'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from claude" -l dry-run -d 'Print what would change; change nothing'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from claude" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from claude" -l no-autostart -d 'Do not start nexscoped when it is not running'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from claude" -s h -l help -d 'Print help'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from help" -f -a "claude" -d 'Claude Code: the nexscope plugin (slash commands, hooks). With the global `--project [DIR]`: for that project only (<project>/.claude/settings.json) instead of the user'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand install; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and not __fish_seen_subcommand_from user-prompt-submit stop watch help" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and not __fish_seen_subcommand_from user-prompt-submit stop watch help" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and not __fish_seen_subcommand_from user-prompt-submit stop watch help" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and not __fish_seen_subcommand_from user-prompt-submit stop watch help" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and not __fish_seen_subcommand_from user-prompt-submit stop watch help" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and not __fish_seen_subcommand_from user-prompt-submit stop watch help" -s h -l help -d 'Print help'
@@ -173,17 +191,17 @@ complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and not __
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and not __fish_seen_subcommand_from user-prompt-submit stop watch help" -f -a "watch" -d 'Stop (async, rewake): wait for the next room event and wake Claude with it'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and not __fish_seen_subcommand_from user-prompt-submit stop watch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from user-prompt-submit" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from user-prompt-submit" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from user-prompt-submit" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from user-prompt-submit" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from user-prompt-submit" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from user-prompt-submit" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from stop" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from stop" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from stop" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from stop" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from stop" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from watch" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from watch" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from watch" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from watch" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from watch" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from watch" -s h -l help -d 'Print help'
@@ -192,32 +210,34 @@ complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from help" -f -a "watch" -d 'Stop (async, rewake): wait for the next room event and wake Claude with it'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand hook; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand completions" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand completions" -l project -d 'The project (its root directory) for chat commands [default: the current directory]' -r -F
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand completions" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand completions" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand completions" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "ping" -d 'Check that nexscoped answers, and how fast'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "status" -d 'Show what nexscoped holds: projects, rooms, agent sessions'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "daemon" -d 'Start, stop or restart nexscoped, or ask whether it runs'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "start" -d 'Join the project\'s room'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "stop" -d 'Leave the room (inbox, history and files stay)'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "say" -d 'Say something: leading @names (or --to) address people, else everyone'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "who" -d 'Who is online'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "inbox" -d 'Mentions waiting for you, and the latest handled ones'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "accept" -d 'Take the thread\'s pending mentions as a request'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "reject" -d 'Decline the thread\'s pending mentions and tell their senders'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "append" -d 'Add to a thread as a person, to everyone who took part in it'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "mode" -d 'Show the mode, or set it: manual or auto'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "history" -d 'The latest messages in and out'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "files" -d 'Files received in this project'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "watch" -d 'Follow the room live, like tail -f'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "hook" -d 'Claude Code hooks: read the hook\'s JSON on stdin, print its answer'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch hook completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "ping" -d 'Check that nexscoped answers, and how fast'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "status" -d 'Show what nexscoped holds: projects, rooms, agent sessions'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "daemon" -d 'Start, stop or restart nexscoped, or ask whether it runs'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "start" -d 'Join the project\'s room'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "stop" -d 'Leave the room (inbox, history and files stay)'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "say" -d 'Say something: leading @names (or --to) address people, else everyone'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "who" -d 'Who is online'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "inbox" -d 'Mentions waiting for you, and the latest handled ones'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "accept" -d 'Take the thread\'s pending mentions as a request'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "reject" -d 'Decline the thread\'s pending mentions and tell their senders'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "append" -d 'Add to a thread as a person, to everyone who took part in it'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "mode" -d 'Show the mode, or set it: manual or auto'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "history" -d 'The latest messages in and out'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "files" -d 'Files received in this project'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "watch" -d 'Follow the room live, like tail -f'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "install" -d 'Wire an agent up to nexscope (Claude Code)'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "hook" -d 'Claude Code hooks: read the hook\'s JSON on stdin, print its answer'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and not __fish_seen_subcommand_from ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "start" -d 'Start nexscoped unless it is running (through systemd or launchd when they own it)'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "stop" -d 'Stop nexscoped cleanly; succeeds when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "restart" -d 'Stop, then start'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "status" -d 'Show whether nexscoped runs, without starting it (exit 3 if not)'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and __fish_seen_subcommand_from install" -f -a "claude" -d 'Claude Code: the nexscope plugin (slash commands, hooks). With the global `--project [DIR]`: for that project only (<project>/.claude/settings.json) instead of the user'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and __fish_seen_subcommand_from hook" -f -a "user-prompt-submit" -d 'UserPromptSubmit: new room events as additional context'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and __fish_seen_subcommand_from hook" -f -a "stop" -d 'Stop: block while fresh @mentions wait for an auto-mode reply'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand help; and __fish_seen_subcommand_from hook" -f -a "watch" -d 'Stop (async, rewake): wait for the next room event and wake Claude with it'

@@ -213,6 +213,13 @@ pub fn parse<'a>(text: &'a str, me: &str, max_file: u64) -> Result<Incoming<'a>,
         Some("ping") => Kind::Ping,
         _ => return Err(ErrorCode::UnknownType),
     };
+    // A client `ts` means the frame is rebuilt on the way out; one whose
+    // numbers JSON values cannot hold (1e999) cannot be, and is refused.
+    if fields.ts.is_some()
+        && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).is_err()
+    {
+        return Err(ErrorCode::BadJson);
+    }
     let mut incoming = Incoming {
         kind,
         to: Vec::new(),
@@ -395,6 +402,13 @@ mod tests {
             9
         );
         assert_eq!(out.matches("\"ts\"").count(), 1);
+    }
+
+    #[test]
+    fn a_client_ts_with_an_unrepresentable_number_is_refused_not_forwarded_as_is() {
+        // Found by the relay_frame fuzz target: the rebuilt frame kept the client's ts.
+        let text = r#"{"type":"msg","from":"alice","to":["b",8e888,"b"],"ts":5}"#;
+        assert_eq!(parse(text, "alice", 1).unwrap_err(), ErrorCode::BadJson);
     }
 
     #[test]

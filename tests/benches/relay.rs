@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use nexscope_tests::relay::{Relay, TOKEN};
+use nexscope_tests::rss_kib;
 
 const IDLE: usize = 10_000;
 
@@ -26,16 +27,6 @@ fn shared_bench() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench"));
     dir.join("relaybench.py").is_file().then_some(dir)
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Runs relaybench with `args` against ours (`url`, `pid`) or, with None, the

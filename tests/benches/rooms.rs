@@ -14,25 +14,12 @@ use std::time::{Duration, Instant};
 use nexscope::varlink::client::Connection;
 use nexscope_tests::relay::{Client, Relay, TOKEN, msg};
 use nexscope_tests::rooms::Member;
+use nexscope_tests::{percentile, rss_kib};
 use serde_json::{Value, json};
 
 const LATENCY_MESSAGES: usize = 10_000;
 const FLOOD: usize = 50_000;
 const PROJECTS: usize = 20;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// Follows `member`'s Watch on a thread; sends (msgId, arrival) per msg event.
 fn watch(member: &Member) -> mpsc::Receiver<(String, Instant)> {

@@ -9,28 +9,14 @@
 use std::time::{Duration, Instant};
 
 use nexscope::varlink::client::Connection;
-use nexscope_tests::Env;
+use nexscope_tests::{Env, percentile, rss_kib};
 use serde_json::{Value, json};
 
 const CALLS: usize = 10_000;
 const CTL_RUNS: usize = 300;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn main() {

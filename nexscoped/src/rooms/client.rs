@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::files::{self, Incoming};
-use super::inbound::{self, Snapshot};
+use super::inbound::{self, Snapshot, strings};
 use super::{Ack, Command, Room, Rooms};
 use crate::api::chat::{ChatError, Event};
 use crate::store::StoreError;
@@ -601,17 +601,6 @@ async fn send(ws: &mut Ws, message: Message) -> Result<(), Ended> {
     ws.send(message)
         .await
         .map_err(|_| Ended::Lost { code: None })
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A connection that closed before authentication: fatal when the relay

@@ -39,7 +39,8 @@ pub fn system(conn: &Connection, project: &str, text: &str) -> Result<Event, Sto
     )
 }
 
-fn strings(value: &Value) -> Vec<String> {
+/// The strings of a JSON array (anything else: none).
+pub fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
         .map(|a| {

@@ -539,12 +539,14 @@ impl Rooms {
         Ok(items)
     }
 
-    pub async fn accept(
+    /// Moves the thread's pending mentions to `status` (stale tasks and
+    /// expiries first); NotFound when there were none.
+    async fn resolve(
         &self,
         project: &str,
         thread: &str,
-        extra: Option<String>,
-    ) -> Result<AcceptOut, ChatError> {
+        status: &'static str,
+    ) -> Result<(Arc<Room>, Vec<InboxItem>), ChatError> {
         let room = self.get(project)?;
         let (key, thread2) = (room.project.clone(), thread.to_string());
         let items = self
@@ -552,7 +554,7 @@ impl Rooms {
             .store
             .run(move |c| {
                 store::inbox::sweep(c, &key, now_ms() as i64)?;
-                store::inbox::resolve(c, &key, &thread2, "accepted")
+                store::inbox::resolve(c, &key, &thread2, status)
             })
             .await?;
         if items.is_empty() {
@@ -560,6 +562,16 @@ impl Rooms {
                 what: format!("no pending inbox message on thread {thread}"),
             });
         }
+        Ok((room, items))
+    }
+
+    pub async fn accept(
+        &self,
+        project: &str,
+        thread: &str,
+        extra: Option<String>,
+    ) -> Result<AcceptOut, ChatError> {
+        let (_, items) = self.resolve(project, thread, "accepted").await?;
         Ok(AcceptOut { items, extra })
     }
 
@@ -569,21 +581,7 @@ impl Rooms {
         thread: &str,
         reason: Option<String>,
     ) -> Result<RejectOut, ChatError> {
-        let room = self.get(project)?;
-        let (key, thread2) = (room.project.clone(), thread.to_string());
-        let items = self
-            .ctx
-            .store
-            .run(move |c| {
-                store::inbox::sweep(c, &key, now_ms() as i64)?;
-                store::inbox::resolve(c, &key, &thread2, "rejected")
-            })
-            .await?;
-        if items.is_empty() {
-            return Err(ChatError::NotFound {
-                what: format!("no pending inbox message on thread {thread}"),
-            });
-        }
+        let (room, items) = self.resolve(project, thread, "rejected").await?;
         let mut to: Vec<String> = Vec::new();
         for item in &items {
             if !to.contains(&item.from) {

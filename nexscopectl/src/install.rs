@@ -78,6 +78,19 @@ const PLUGIN_FILES: &[(&str, &str)] = &[
 
 #[derive(clap::Subcommand, Debug)]
 pub enum InstallCommand {
+    /// Codex: `nexscopectl mcp` as an MCP server in ~/.codex/config.toml, and
+    /// how to use it in ~/.codex/AGENTS.md.
+    Codex {
+        /// The server's name in config.toml.
+        #[arg(long, default_value = "nexscope")]
+        name: String,
+        /// Take it out again.
+        #[arg(long)]
+        uninstall: bool,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Claude Code: the nexscope plugin (slash commands, hooks).
     /// With the global `--project [DIR]`: for that project only
     /// (<project>/.claude/settings.json) instead of the user.
@@ -109,11 +122,18 @@ pub fn command(
     project: Option<&PathBuf>,
     out: Output,
 ) -> Result<(), CtlError> {
-    let InstallCommand::Claude {
-        user,
-        uninstall,
-        dry_run,
-    } = command;
+    let (user, uninstall, dry_run) = match command {
+        InstallCommand::Claude {
+            user,
+            uninstall,
+            dry_run,
+        } => (user, uninstall, dry_run),
+        InstallCommand::Codex {
+            name,
+            uninstall,
+            dry_run,
+        } => return codex(name, *uninstall, *dry_run, out),
+    };
     if *user && project.is_some() {
         return Err(CtlError::Usage("--user and --project: choose one".into()));
     }
@@ -139,18 +159,7 @@ pub fn command(
         write_plugin(&marketplace, *dry_run, &mut actions)?;
         wire(&settings, &marketplace, *dry_run, &mut actions)?;
     }
-    out.result(&json!({ "dryRun": dry_run, "actions": actions }), || {
-        if actions.is_empty() {
-            "nothing to do: already as asked".into()
-        } else {
-            let prefix = if *dry_run { "would " } else { "" };
-            actions
-                .iter()
-                .map(|a| format!("{prefix}{a}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-    });
+    print(out, *dry_run, actions);
     Ok(())
 }
 
@@ -319,4 +328,157 @@ fn unwire(settings: &Path, dry_run: bool, actions: &mut Vec<String>) -> Result<(
         _ => put(settings, render(&map).as_bytes(), dry_run, actions)?,
     }
     Ok(())
+}
+
+/// What Codex is told about the tools (v1's AGENTS.md fragment).
+const AGENTS_FRAGMENT: &str = "## nexscope chat room (MCP server `{name}`)
+
+- Call `nexscope_poll` once at the start of every turn; it returns new room events and waiting auto tasks.
+- Call `nexscope_before_stop` at the end of every turn, and keep answering until it returns `can_stop: true`.
+- Use `nexscope_watch` when asked to wait for the room.
+- In auto mode, answer each `auto_tasks` item with `nexscope_say` (to = task.from, threadId = task.threadId) before the user's prompt.
+- In manual mode, never reply in the room on your own; mentions wait in `nexscope_inbox` for the user.
+";
+
+fn print(out: Output, dry_run: bool, actions: Vec<String>) {
+    out.result(&json!({ "dryRun": dry_run, "actions": actions }), || {
+        if actions.is_empty() {
+            "nothing to do: already as asked".into()
+        } else {
+            let prefix = if dry_run { "would " } else { "" };
+            actions
+                .iter()
+                .map(|a| format!("{prefix}{a}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    });
+}
+
+/// `[mcp_servers.<name>]` in ~/.codex/config.toml (the rest of the file and
+/// its comments kept, by toml_edit) and the fragment between markers in
+/// ~/.codex/AGENTS.md.
+fn codex(name: &str, uninstall: bool, dry_run: bool, out: Output) -> Result<(), CtlError> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        || name.is_empty()
+    {
+        return Err(CtlError::Usage(format!(
+            "--name {name:?}: use letters, digits, _ and -"
+        )));
+    }
+    let dir = home()?.join(".codex");
+    let config = dir.join("config.toml");
+    let agents = dir.join("AGENTS.md");
+    let mut actions = Vec::new();
+    let text = match std::fs::read_to_string(&config) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_error(&config, e)),
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .as_deref()
+        .unwrap_or("")
+        .parse()
+        .map_err(|e| CtlError::Usage(format!("{} is not valid TOML: {e}", config.display())))?;
+    if uninstall {
+        if let Some(servers) = doc
+            .get_mut("mcp_servers")
+            .and_then(|s| s.as_table_like_mut())
+        {
+            servers.remove(name);
+            if servers.is_empty() {
+                doc.remove("mcp_servers");
+            }
+        }
+    } else {
+        let exe = std::env::current_exe()
+            .map_err(|e| CtlError::Usage(format!("cannot tell where nexscopectl is: {e}")))?;
+        let servers = doc.entry("mcp_servers").or_insert_with(|| {
+            let mut table = toml_edit::Table::new();
+            table.set_implicit(true);
+            toml_edit::Item::Table(table)
+        });
+        let Some(servers) = servers.as_table_mut() else {
+            return Err(CtlError::Usage(format!(
+                "{}: mcp_servers is not a table",
+                config.display()
+            )));
+        };
+        let mut server = toml_edit::Table::new();
+        server["command"] = toml_edit::value(exe.display().to_string());
+        let mut args = toml_edit::Array::new();
+        args.push("mcp");
+        server["args"] = toml_edit::value(args);
+        let unchanged = servers
+            .get(name)
+            .and_then(|s| s.as_table())
+            .is_some_and(|s| s.to_string() == server.to_string());
+        if !unchanged {
+            servers.insert(name, toml_edit::Item::Table(server));
+        }
+    }
+    let rendered = doc.to_string();
+    match (&text, rendered.trim().is_empty()) {
+        (Some(_), true) if uninstall => {
+            actions.push(format!("remove {}", config.display()));
+            if !dry_run {
+                std::fs::remove_file(&config).map_err(|e| io_error(&config, e))?;
+            }
+        }
+        (None, true) => {}
+        _ => put(&config, rendered.as_bytes(), dry_run, &mut actions)?,
+    }
+    agents_fragment(&agents, name, uninstall, dry_run, &mut actions)?;
+    print(out, dry_run, actions);
+    Ok(())
+}
+
+fn agents_fragment(
+    path: &Path,
+    name: &str,
+    uninstall: bool,
+    dry_run: bool,
+    actions: &mut Vec<String>,
+) -> Result<(), CtlError> {
+    let start = format!("<!-- nexscope-codex:{name}:start -->");
+    let end = format!("<!-- nexscope-codex:{name}:end -->");
+    let current = std::fs::read_to_string(path).ok();
+    let text = current.clone().unwrap_or_default();
+    // Without ours: the text before our block and after it, as it was.
+    let without = match (text.find(&start), text.find(&end)) {
+        (Some(a), Some(b)) if b > a => {
+            let before = text[..a].strip_suffix('\n').unwrap_or(&text[..a]);
+            let after = text[b + end.len()..]
+                .strip_prefix('\n')
+                .unwrap_or(&text[b + end.len()..]);
+            format!("{before}{after}")
+        }
+        _ => text.clone(),
+    };
+    let wanted = if uninstall {
+        without
+    } else {
+        let block = format!(
+            "{start}\n{}{end}\n",
+            AGENTS_FRAGMENT.replace("{name}", name)
+        );
+        if without.is_empty() {
+            block
+        } else {
+            format!("{without}\n{block}")
+        }
+    };
+    if current.is_some() && wanted.is_empty() {
+        actions.push(format!("remove {}", path.display()));
+        if !dry_run {
+            std::fs::remove_file(path).map_err(|e| io_error(path, e))?;
+        }
+        return Ok(());
+    }
+    if current.is_none() && wanted.is_empty() {
+        return Ok(());
+    }
+    put(path, wanted.as_bytes(), dry_run, actions)
 }

@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod exit;
 pub mod hook;
 pub mod install;
+pub mod mcp;
 pub mod output;
 
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ pub enum Command {
     Daemon(daemon::DaemonCommand),
     #[command(flatten)]
     Chat(chat::ChatCommand),
+    /// Serve MCP on stdin/stdout: the nexscope_* tools, for Codex and other MCP clients.
+    Mcp,
     /// Wire an agent up to nexscope (Claude Code).
     #[command(subcommand)]
     Install(install::InstallCommand),
@@ -84,6 +87,13 @@ pub fn run() -> ExitCode {
         Command::Status => daemon::status(&options, out),
         Command::Daemon(command) => daemon::command(command, &options, out),
         Command::Hook(command) => return hook::run(command, &options.socket),
+        Command::Mcp => {
+            let project = match chat::project(cli.project.as_ref()) {
+                Ok(project) => project,
+                Err(error) => return out.error(&error),
+            };
+            return mcp::run(options.socket.clone(), project);
+        }
         Command::Install(command) => install::command(command, cli.project.as_ref(), out),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -46,6 +46,9 @@ _nexscopectl() {
             nexscopectl,install)
                 cmd="nexscopectl__subcmd__install"
                 ;;
+            nexscopectl,mcp)
+                cmd="nexscopectl__subcmd__mcp"
+                ;;
             nexscopectl,mode)
                 cmd="nexscopectl__subcmd__mode"
                 ;;
@@ -133,6 +136,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help,install)
                 cmd="nexscopectl__subcmd__help__subcmd__install"
                 ;;
+            nexscopectl__subcmd__help,mcp)
+                cmd="nexscopectl__subcmd__help__subcmd__mcp"
+                ;;
             nexscopectl__subcmd__help,mode)
                 cmd="nexscopectl__subcmd__help__subcmd__mode"
                 ;;
@@ -184,6 +190,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help__subcmd__install,claude)
                 cmd="nexscopectl__subcmd__help__subcmd__install__subcmd__claude"
                 ;;
+            nexscopectl__subcmd__help__subcmd__install,codex)
+                cmd="nexscopectl__subcmd__help__subcmd__install__subcmd__codex"
+                ;;
             nexscopectl__subcmd__hook,help)
                 cmd="nexscopectl__subcmd__hook__subcmd__help"
                 ;;
@@ -211,11 +220,17 @@ _nexscopectl() {
             nexscopectl__subcmd__install,claude)
                 cmd="nexscopectl__subcmd__install__subcmd__claude"
                 ;;
+            nexscopectl__subcmd__install,codex)
+                cmd="nexscopectl__subcmd__install__subcmd__codex"
+                ;;
             nexscopectl__subcmd__install,help)
                 cmd="nexscopectl__subcmd__install__subcmd__help"
                 ;;
             nexscopectl__subcmd__install__subcmd__help,claude)
                 cmd="nexscopectl__subcmd__install__subcmd__help__subcmd__claude"
+                ;;
+            nexscopectl__subcmd__install__subcmd__help,codex)
+                cmd="nexscopectl__subcmd__install__subcmd__help__subcmd__codex"
                 ;;
             nexscopectl__subcmd__install__subcmd__help,help)
                 cmd="nexscopectl__subcmd__install__subcmd__help__subcmd__help"
@@ -227,7 +242,7 @@ _nexscopectl() {
 
     case "${cmd}" in
         nexscopectl)
-            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help"
+            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch mcp install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -531,7 +546,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help)
-            opts="ping status daemon start stop say who inbox accept reject append mode history files watch install hook completions help"
+            opts="ping status daemon start stop say who inbox accept reject append mode history files watch mcp install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -769,7 +784,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help__subcmd__install)
-            opts="claude"
+            opts="codex claude"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -785,6 +800,34 @@ _nexscopectl() {
         nexscopectl__subcmd__help__subcmd__install__subcmd__claude)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__install__subcmd__codex)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__mcp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1129,7 +1172,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__install)
-            opts="-h --json --socket --no-autostart --project --help claude help"
+            opts="-h --json --socket --no-autostart --project --help codex claude help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1172,8 +1215,34 @@ _nexscopectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nexscopectl__subcmd__install__subcmd__codex)
+            opts="-h --name --uninstall --dry-run --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nexscopectl__subcmd__install__subcmd__help)
-            opts="claude help"
+            opts="codex claude help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1200,6 +1269,20 @@ _nexscopectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nexscopectl__subcmd__install__subcmd__help__subcmd__codex)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nexscopectl__subcmd__install__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1207,6 +1290,28 @@ _nexscopectl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__mcp)
+            opts="-h --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -151,3 +151,43 @@ mod iso_tests {
         assert_eq!(super::iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }
+
+/// One event as the MCP shim shows it (v1's formatEvent, §3): the hooks'
+/// lines with other prefixes for presence and the hop inside the brackets.
+pub fn render_mcp(row: &Value) -> String {
+    let s = |key: &str| row[key].as_str().unwrap_or_default();
+    match s("kind") {
+        "presence" => {
+            let online = row["users"]
+                .as_array()
+                .map(|u| {
+                    u.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            match s("event") {
+                "snapshot" => format!("[presence snapshot] online: {online}"),
+                event => format!("[presence] {} {event} | online: {online}", s("user")),
+            }
+        }
+        "msg" => {
+            let hop = row["hopCount"].as_i64().unwrap_or(0);
+            let hop = if hop > 0 {
+                format!(" hop={hop}")
+            } else {
+                String::new()
+            };
+            format!(
+                "{} → {} (thread={}{hop}): {}",
+                s("label"),
+                s("target"),
+                s("threadId"),
+                indent(s("text"))
+            )
+        }
+        "file_start" | "file_end" | "system" => render(row),
+        _ => format!("[event] {row}"),
+    }
+}

@@ -1,0 +1,654 @@
+//! `nexscopectl mcp`: the stdio MCP server that lets Codex (or any MCP client)
+//! into the project's room, with v1's 14 `nexscope_*` tools: same inputs,
+//! same texts and JSON shapes, errors as `isError` with
+//! `[error:<code>] <message>` (spec §3). rmcp speaks the protocol (every
+//! version a client may ask for); each tool is a thin adapter over the same
+//! varlink calls nexscopectl makes. `nexscope_watch` waits on Watch, not a
+//! polling loop.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nexscope::api::chat::*;
+use nexscope::api::daemon::{STATUS as DAEMON_STATUS, StatusOut};
+use nexscope::rooms::labels::{iso, render_mcp};
+use nexscope::varlink::client::{ClientError, Connection};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The queue the MCP client drains: its own, apart from Claude Code's hooks.
+const CONSUMER: &str = "codex-mcp";
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Files wait for their ack up to 90 s (v1: 120 s for the whole call).
+const FILE_TIMEOUT: Duration = Duration::from_secs(120);
+const FRESH_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Clone)]
+pub struct Shim {
+    socket: PathBuf,
+    project: String,
+    #[allow(dead_code)]
+    tool_router: ToolRouter<Shim>,
+}
+
+/// A tool's failure: `[error:<code>] <message>`.
+struct Failure {
+    code: String,
+    message: String,
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Remote(remote) if remote.code() == "not_joined" => Failure {
+                code: "not_joined".into(),
+                message: "nexscope is not joined to the chat room. Call nexscope_start first."
+                    .into(),
+            },
+            ClientError::Remote(remote) => Failure {
+                code: remote.code(),
+                message: remote.describe(),
+            },
+            ClientError::Connect { .. } => Failure {
+                code: "internal".into(),
+                message: "nexscope is not joined to the chat room. Call nexscope_start first."
+                    .into(),
+            },
+            other => Failure {
+                code: "internal".into(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+type Outcome = Result<String, Failure>;
+
+fn finish(outcome: Outcome) -> CallToolResult {
+    match outcome {
+        Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
+        Err(f) => CallToolResult::error(vec![ContentBlock::text(format!(
+            "[error:{}] {}",
+            f.code, f.message
+        ))]),
+    }
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+fn list(names: &[String]) -> String {
+    format!("[{}]", names.join(", "))
+}
+
+fn offline(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(", offline: {}", list(names))
+    }
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartArgs {
+    /// Your name in the room (1 to 32 of a-z, A-Z, 0-9, _ and -).
+    name: Option<String>,
+    /// manual or auto.
+    mode: Option<String>,
+}
+
+/// One name or several.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Targets {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SayArgs {
+    /// Recipients; omitted or empty: everyone.
+    to: Option<Targets>,
+    /// At most 4096 bytes of UTF-8.
+    text: Option<String>,
+    /// user or userAgent (the default).
+    role: Option<String>,
+    /// Reply on this thread.
+    thread_id: Option<String>,
+    /// An absolute path of a file to send (text is its caption).
+    file_path: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeArgs {
+    /// manual or auto; omitted: show the mode.
+    mode: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryArgs {
+    /// How many, 1 to 500 (default 50).
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ThreadArgs {
+    thread_id: String,
+    extra: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RejectArgs {
+    thread_id: String,
+    reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppendArgs {
+    thread_id: String,
+    text: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WatchArgs {
+    /// How long to wait for events, 1 to 120 seconds (default 30).
+    timeout_seconds: Option<u64>,
+}
+
+impl Shim {
+    pub fn new(socket: PathBuf, project: String) -> Shim {
+        Shim {
+            socket,
+            project,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// A blocking varlink call, off the async runtime.
+    async fn call<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        method: &'static str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<T, Failure> {
+        let socket = self.socket.clone();
+        tokio::task::spawn_blocking(move || -> Result<T, Failure> {
+            let mut connection = Connection::connect(&socket, Some(timeout))?;
+            Ok(connection.call(method, params)?)
+        })
+        .await
+        .map_err(|e| Failure {
+            code: "internal".into(),
+            message: e.to_string(),
+        })?
+    }
+
+    fn project(&self) -> Value {
+        json!({ "project": self.project })
+    }
+
+    async fn status(&self) -> Option<RoomState> {
+        self.call::<StateOut>(STATUS, self.project(), CALL_TIMEOUT)
+            .await
+            .ok()
+            .map(|s| s.state)
+    }
+
+    /// Drained events, tasks, online and session: what poll and watch return.
+    async fn poll_value(&self) -> Value {
+        let Some(state) = self.status().await else {
+            return json!({ "events": [], "auto_tasks": [], "daemon": "not_running" });
+        };
+        let events = self
+            .call::<NotificationsOut>(
+                NOTIFICATIONS,
+                json!({ "project": self.project, "consumer": CONSUMER }),
+                CALL_TIMEOUT,
+            )
+            .await
+            .map(|n| n.events)
+            .unwrap_or_default();
+        let tasks = self
+            .call::<TasksOut>(TASKS, self.project(), CALL_TIMEOUT)
+            .await
+            .map(|t| t.tasks)
+            .unwrap_or_default();
+        json!({
+            "events": events.iter().map(|e| render_mcp(&e.row)).collect::<Vec<_>>(),
+            "auto_tasks": tasks,
+            "online": state.users,
+            "session": { "name": state.name, "mode": state.mode, "hopLimit": state.hop_limit },
+        })
+    }
+
+    async fn start(&self, args: StartArgs) -> Outcome {
+        if let Some(state) = self.status().await {
+            let pid = self
+                .call::<StatusOut>(DAEMON_STATUS, json!({}), CALL_TIMEOUT)
+                .await
+                .map(|s| s.status.pid)
+                .unwrap_or(0);
+            return Ok(format!(
+                "already running: name={}, pid={pid}, mode={}. Call nexscope_stop first to restart.",
+                state.name, state.mode
+            ));
+        }
+        let input = json!({ "project": self.project, "name": args.name, "mode": args.mode });
+        let state = self
+            .call::<StateOut>(START, input, CALL_TIMEOUT)
+            .await?
+            .state;
+        Ok(format!(
+            "joined as {} (mode={}), online: {}",
+            state.name,
+            state.mode,
+            list(&state.users)
+        ))
+    }
+
+    async fn stop(&self) -> Outcome {
+        if self.status().await.is_none() {
+            return Ok("nexscope is not running.".into());
+        }
+        let pid = self
+            .call::<StatusOut>(DAEMON_STATUS, json!({}), CALL_TIMEOUT)
+            .await
+            .map(|s| s.status.pid)
+            .unwrap_or(0);
+        let stopped = self
+            .call::<StopOut>(STOP, self.project(), CALL_TIMEOUT)
+            .await?;
+        Ok(format!(
+            "left chat room (was \"{}\", pid {pid}).",
+            stopped.name
+        ))
+    }
+
+    async fn say(&self, args: SayArgs) -> Outcome {
+        let to = match args.to {
+            None => Vec::new(),
+            Some(Targets::One(name)) => vec![name],
+            Some(Targets::Many(names)) => names,
+        };
+        if args.text.as_deref().unwrap_or("").trim().is_empty() && args.file_path.is_none() {
+            return Err(Failure {
+                code: "bad_args".into(),
+                message: "give text, filePath, or both".into(),
+            });
+        }
+        let input = SayIn {
+            project: self.project.clone(),
+            text: args.text,
+            to: Some(to.clone()),
+            role: Some(args.role.unwrap_or_else(|| "userAgent".into())),
+            thread: args.thread_id,
+            hop_count: None,
+            file: args.file_path,
+        };
+        let timeout = if input.file.is_some() {
+            FILE_TIMEOUT
+        } else {
+            CALL_TIMEOUT
+        };
+        let said = self
+            .call::<SayOut>(
+                SAY,
+                serde_json::to_value(input).unwrap_or_default(),
+                timeout,
+            )
+            .await?;
+        let targets = if to.is_empty() {
+            "<broadcast>".to_string()
+        } else {
+            to.join(", ")
+        };
+        Ok(match (said.file_name, said.file_size) {
+            (Some(name), Some(size)) => format!(
+                "sent file \"{name}\" ({size} bytes) to [{targets}] — delivered: {}{} (thread={})",
+                list(&said.delivered),
+                offline(&said.offline),
+                said.thread_id
+            ),
+            _ => {
+                let auto = if said.auto_reply {
+                    format!(" [auto-reply, hop={}]", said.hop_count)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "delivered to {}{} (thread={}, targets={targets}){auto}",
+                    list(&said.delivered),
+                    offline(&said.offline),
+                    said.thread_id
+                )
+            }
+        })
+    }
+
+    async fn history(&self, args: HistoryArgs) -> Outcome {
+        let limit = args.limit.unwrap_or(50).clamp(1, 500);
+        let history = self
+            .call::<HistoryOut>(
+                HISTORY,
+                json!({ "project": self.project, "limit": limit }),
+                CALL_TIMEOUT,
+            )
+            .await?;
+        if history.items.is_empty() {
+            return Ok("(no local history)".into());
+        }
+        Ok(history
+            .items
+            .iter()
+            .map(|m| {
+                let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+                let inbound = m["dir"] == "in";
+                let to = match m["to"].as_array() {
+                    Some(a) if a.is_empty() => "[broadcast]".to_string(),
+                    Some(a) => format!(
+                        "[{}]",
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    None => "[?]".to_string(),
+                };
+                let who = if inbound { s("from") } else { "me".into() };
+                let body = if m["type"] == "file-start" {
+                    format!(
+                        "(file) {} ({}B) thread={}",
+                        m["attachment"]["name"].as_str().unwrap_or_default(),
+                        m["attachment"]["size"].as_u64().unwrap_or(0),
+                        s("threadId")
+                    )
+                } else {
+                    format!("thread={}: {}", s("threadId"), s("text"))
+                };
+                format!(
+                    "{} {} {who} {to} {} {body}",
+                    iso(m["ts"].as_i64().unwrap_or(0)),
+                    if inbound { "<-" } else { "->" },
+                    s("role")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    async fn before_stop(&self) -> Outcome {
+        let Some(state) = self.status().await else {
+            return Ok(pretty(
+                &json!({ "can_stop": true, "reason": "daemon not running" }),
+            ));
+        };
+        if state.mode != "auto" {
+            return Ok(pretty(
+                &json!({ "can_stop": true, "reason": format!("mode={}; no auto-reply obligations", state.mode) }),
+            ));
+        }
+        let tasks = self
+            .call::<TasksOut>(TASKS, self.project(), CALL_TIMEOUT)
+            .await?
+            .tasks;
+        let now = nexscope::relay::frame::now_ms() as i64;
+        let (fresh, stale): (Vec<Value>, Vec<Value>) = tasks
+            .into_iter()
+            .partition(|t| now - t["ts"].as_i64().unwrap_or(0) < FRESH_MS);
+        if fresh.is_empty() {
+            return Ok(pretty(
+                &json!({ "can_stop": true, "reason": "no fresh auto tasks", "expired": stale.len() }),
+            ));
+        }
+        Ok(pretty(&json!({
+            "can_stop": false,
+            "reason": format!("{} pending @mention(s) require a reply in auto mode", fresh.len()),
+            "auto_tasks": fresh,
+            "instruction": "For each task, call nexscope_say with to=task.from, threadId=task.threadId and your reply, then call nexscope_before_stop again.",
+        })))
+    }
+}
+
+#[tool_router]
+impl Shim {
+    #[tool(description = "Join this project's chat room.")]
+    async fn nexscope_start(&self, Parameters(args): Parameters<StartArgs>) -> CallToolResult {
+        finish(self.start(args).await)
+    }
+
+    #[tool(description = "Leave the chat room (inbox, history and files stay).")]
+    async fn nexscope_stop(&self) -> CallToolResult {
+        finish(self.stop().await)
+    }
+
+    #[tool(description = "Send a message or a file to the room; to omitted or empty: everyone.")]
+    async fn nexscope_say(&self, Parameters(args): Parameters<SayArgs>) -> CallToolResult {
+        finish(self.say(args).await)
+    }
+
+    #[tool(description = "Who is online.")]
+    async fn nexscope_who(&self) -> CallToolResult {
+        finish(
+            self.call::<WhoOut>(WHO, self.project(), CALL_TIMEOUT)
+                .await
+                .map(|w| {
+                    if w.users.is_empty() {
+                        "(empty room)".into()
+                    } else {
+                        format!("online ({}): {}", w.users.len(), w.users.join(", "))
+                    }
+                }),
+        )
+    }
+
+    #[tool(description = "Show the mode, or set it (manual or auto).")]
+    async fn nexscope_mode(&self, Parameters(args): Parameters<ModeArgs>) -> CallToolResult {
+        let setting = args.mode.is_some();
+        finish(
+            self.call::<ModeOut>(
+                MODE,
+                json!({ "project": self.project, "mode": args.mode }),
+                CALL_TIMEOUT,
+            )
+            .await
+            .map(|m| {
+                if setting {
+                    format!("mode switched to {}", m.mode)
+                } else {
+                    format!("mode={} (hopLimit={})", m.mode, m.hop_limit)
+                }
+            }),
+        )
+    }
+
+    #[tool(description = "The latest messages in and out.")]
+    async fn nexscope_history(&self, Parameters(args): Parameters<HistoryArgs>) -> CallToolResult {
+        finish(self.history(args).await)
+    }
+
+    #[tool(description = "Mentions waiting for you (manual mode), and the latest handled ones.")]
+    async fn nexscope_inbox(&self) -> CallToolResult {
+        finish(
+            self.call::<InboxOut>(INBOX, self.project(), CALL_TIMEOUT)
+                .await
+                .map(|inbox| {
+                    let (pending, done): (Vec<_>, Vec<_>) =
+                        inbox.items.into_iter().partition(|i| i.status == "pending");
+                    let archive = &done[done.len().saturating_sub(10)..];
+                    pretty(&json!({ "pending": pending, "archive": archive }))
+                }),
+        )
+    }
+
+    #[tool(description = "Take a thread's pending mentions as a request.")]
+    async fn nexscope_accept(&self, Parameters(args): Parameters<ThreadArgs>) -> CallToolResult {
+        let input =
+            json!({ "project": self.project, "thread": args.thread_id, "extra": args.extra });
+        finish(self.call::<AcceptOut>(ACCEPT, input, CALL_TIMEOUT).await.map(|accepted| {
+            pretty(&json!({
+                "accepted": accepted.items.len(),
+                "threadId": args.thread_id,
+                "extra": accepted.extra,
+                "messages": accepted.items.iter().map(|i| json!({ "from": i.label, "ts": iso(i.ts), "text": i.text })).collect::<Vec<_>>(),
+                "hint": format!("Treat these as a fresh request; when done, reply with nexscope_say threadId={}.", args.thread_id),
+            }))
+        }))
+    }
+
+    #[tool(description = "Decline a thread's pending mentions and tell their senders.")]
+    async fn nexscope_reject(&self, Parameters(args): Parameters<RejectArgs>) -> CallToolResult {
+        let input =
+            json!({ "project": self.project, "thread": args.thread_id, "reason": args.reason });
+        finish(
+            self.call::<RejectOut>(REJECT, input, CALL_TIMEOUT)
+                .await
+                .map(|r| {
+                    format!(
+                        "rejected {} message(s) on thread={}; refusal sent to {}.",
+                        r.rejected,
+                        args.thread_id,
+                        list(&r.to)
+                    )
+                }),
+        )
+    }
+
+    #[tool(description = "Add to a thread as the user, to everyone who took part in it.")]
+    async fn nexscope_append(&self, Parameters(args): Parameters<AppendArgs>) -> CallToolResult {
+        let input = json!({ "project": self.project, "thread": args.thread_id, "text": args.text });
+        finish(
+            self.call::<AppendOut>(APPEND, input, CALL_TIMEOUT)
+                .await
+                .map(|a| {
+                    format!(
+                        "appended (role=user) to thread={}; delivered: {}{}",
+                        args.thread_id,
+                        list(&a.delivered),
+                        offline(&a.offline)
+                    )
+                }),
+        )
+    }
+
+    #[tool(description = "Restart nexscoped so that a newly installed version runs.")]
+    async fn nexscope_update(&self) -> CallToolResult {
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("nexscopectl"));
+        let output = tokio::process::Command::new(exe)
+            .args(["daemon", "restart"])
+            .output()
+            .await;
+        finish(match output {
+            Ok(o) if o.status.success() => {
+                Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+            }
+            Ok(o) => Err(Failure {
+                code: format!("exit_{}", o.status.code().unwrap_or(1)),
+                message: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            }),
+            Err(e) => Err(Failure {
+                code: "internal".into(),
+                message: e.to_string(),
+            }),
+        })
+    }
+
+    #[tool(
+        description = "New room events since the last poll, waiting auto tasks, who is online. Call at the start of every turn."
+    )]
+    async fn nexscope_poll(&self) -> CallToolResult {
+        finish(Ok(pretty(&self.poll_value().await)))
+    }
+
+    #[tool(
+        description = "Wait for room events (up to timeoutSeconds, default 30), then return them as nexscope_poll does."
+    )]
+    async fn nexscope_watch(&self, Parameters(args): Parameters<WatchArgs>) -> CallToolResult {
+        let timeout = Duration::from_secs(args.timeout_seconds.unwrap_or(30).clamp(1, 120));
+        let mut first = self.poll_value().await;
+        let ready = first.get("daemon").is_some()
+            || first["events"].as_array().is_some_and(|e| !e.is_empty());
+        if ready {
+            if first.get("daemon").is_none() {
+                first["timed_out"] = json!(false);
+            }
+            return finish(Ok(pretty(&first)));
+        }
+        // Wait on the Watch stream for the next event, not a sleep loop.
+        let (socket, project) = (self.socket.clone(), self.project.clone());
+        let woke = tokio::task::spawn_blocking(move || {
+            let Ok(mut stream) = Connection::connect(&socket, Some(timeout)) else {
+                return false;
+            };
+            let mut woke = false;
+            let _ = stream.call_more(WATCH, json!({ "project": project }), |reply| {
+                woke = reply.get("event").is_some_and(|e| !e.is_null());
+                !woke
+            });
+            woke
+        })
+        .await
+        .unwrap_or(false);
+        let mut value = self.poll_value().await;
+        if value.get("daemon").is_some() {
+            value["daemon"] = json!("died_while_watching");
+        }
+        value["timed_out"] = json!(!woke);
+        finish(Ok(pretty(&value)))
+    }
+
+    #[tool(
+        description = "Whether the turn may end: in auto mode, fresh @mentions need a reply first. Call at the end of every turn until can_stop is true."
+    )]
+    async fn nexscope_before_stop(&self) -> CallToolResult {
+        finish(self.before_stop().await)
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Shim {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("nexscope", "0.2.0"))
+    }
+}
+
+/// Serves MCP on stdin/stdout until the client closes it.
+pub fn run(socket: PathBuf, project: String) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("nexscopectl mcp: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let service = Shim::new(socket, project)
+            .serve(rmcp::transport::stdio())
+            .await?;
+        service.waiting().await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nexscopectl mcp: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

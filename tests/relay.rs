@@ -791,3 +791,23 @@ fn every_daemon_embeds_a_loopback_relay_with_a_random_token() {
     nexscope_tests::call(&env.socket(), "io.nexscope.Daemon.Shutdown", json!({})).unwrap();
     assert_eq!(alice.closed(), Ended::Closed(1001));
 }
+
+#[test]
+fn a_v1_client_streaming_after_transfer_busy_is_not_cut_off() {
+    // The reference client streams its chunks right after file-start; when
+    // the room is busy they are dropped quietly, not counted as illegal.
+    let relay = Relay::start(&[]);
+    let (mut alice, mut bob) = pair(&relay);
+    alice.send(file_start("alice", &["bob"], "f1", 10));
+    bob.until("file-start");
+    bob.send(file_start("bob", &["alice"], "f2", 20 * 1024));
+    for _ in 0..20 {
+        bob.send_binary(vec![7u8; 1024]);
+    }
+    bob.send(file_end("bob", "f2"));
+    assert_eq!(bob.until("error")["code"], "transfer_busy");
+    assert_eq!(bob.until("error")["code"], "bad_file_end");
+    bob.send(json!({"type": "ping"}));
+    assert_eq!(bob.until("pong")["type"], "pong", "still connected");
+    alice.assert_silent(Duration::from_millis(200));
+}

@@ -114,9 +114,25 @@ fn call<T: serde::de::DeserializeOwned>(
     method: &str,
     params: Value,
 ) -> Result<T, CtlError> {
+    call_within(options, method, params, crate::connect::CALL_TIMEOUT)
+}
+
+/// A call that may take longer than most: a Say waits for the relay's ack
+/// (15 s), a file for its transfer (90 s).
+fn call_within<T: serde::de::DeserializeOwned>(
+    options: &Options,
+    method: &str,
+    params: Value,
+    timeout: std::time::Duration,
+) -> Result<T, CtlError> {
     let mut session = Session::open(options)?;
+    session.connection.set_timeout(Some(timeout))?;
     Ok(session.connection.call(method, params)?)
 }
+
+/// Longer than the daemon's own ack and transfer waits.
+const SAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+const FILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 pub fn command(
     command: &ChatCommand,
@@ -194,10 +210,11 @@ pub fn command(
         }
         ChatCommand::Reject { thread, reason } => {
             let reason = (!reason.is_empty()).then(|| reason.join(" "));
-            let rejected = call::<RejectOut>(
+            let rejected = call_within::<RejectOut>(
                 options,
                 REJECT,
                 json!({ "project": project, "thread": thread, "reason": reason }),
+                SAY_TIMEOUT,
             )?;
             out.result(&json!(rejected), || {
                 format!(
@@ -208,10 +225,11 @@ pub fn command(
             });
         }
         ChatCommand::Append { thread, text } => {
-            let appended = call::<AppendOut>(
+            let appended = call_within::<AppendOut>(
                 options,
                 APPEND,
                 json!({ "project": project, "thread": thread, "text": text.join(" ") }),
+                SAY_TIMEOUT,
             )?;
             out.result(&json!(appended), || {
                 format!(
@@ -323,10 +341,16 @@ fn say(
         hop_count,
         file,
     };
-    let said = call::<SayOut>(
+    let timeout = if input.file.is_some() {
+        FILE_TIMEOUT
+    } else {
+        SAY_TIMEOUT
+    };
+    let said = call_within::<SayOut>(
         options,
         SAY,
         serde_json::to_value(input).unwrap_or_default(),
+        timeout,
     )?;
     out.result(&json!(said), || {
         let targets = if targets.is_empty() {

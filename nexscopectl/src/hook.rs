@@ -185,17 +185,27 @@ fn watch(socket: &Path, cwd: &Path) -> Option<String> {
     let mut stream = Connection::connect(socket, Some(WATCH_IDLE)).ok()?;
     let started = Instant::now();
     let mut woke = false;
+    let mut caught: Vec<Event> = Vec::new();
     let _ = stream.call_more(chat::WATCH, json!({ "project": room.project }), |reply| {
         if reply.get("event").is_some_and(|e| !e.is_null()) {
             woke = true;
             return false;
         }
+        // The stream is set up: what came between the first drain and now
+        // is not on it, so look once more.
+        if reply.get("state").is_some_and(|s| !s.is_null()) {
+            caught = drain(&mut connection, &room).unwrap_or_default();
+            if !caught.is_empty() {
+                return false;
+            }
+        }
         started.elapsed() < WATCH_IDLE
     });
-    if !woke {
-        return None;
-    }
-    let events = drain(&mut connection, &room)?;
+    let events = if caught.is_empty() && woke {
+        drain(&mut connection, &room)?
+    } else {
+        caught
+    };
     (!events.is_empty()).then(|| {
         format!(
             "[nexscope inbox-stream] {} new event(s):\n{}",

@@ -28,16 +28,14 @@ pub async fn call(
     match member {
         "Start" => {
             let input: StartIn = call.decode()?;
-            let state = rooms
-                .start(
-                    &daemon.config(),
-                    &input.project,
-                    input.name,
-                    input.mode,
-                    input.relay,
-                    input.room,
-                )
-                .await?;
+            let request = crate::rooms::JoinRequest {
+                project: input.project,
+                name: input.name,
+                mode: input.mode,
+                relay: input.relay,
+                room: input.room,
+            };
+            let state = rooms.start(&daemon.config(), request, false).await?;
             Ok(to_value(StateOut { state })?)
         }
         "Stop" => {
@@ -158,7 +156,8 @@ async fn watch(
             true,
         )
         .await?;
-    let mut last_seq = 0i64;
+    // Only what is committed from now on; a lagging watcher catches up from here.
+    let mut last_seq = daemon.rooms.last_event(&room).await?;
     loop {
         let next = tokio::select! {
             next = events.recv() => next,

@@ -230,10 +230,16 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
             oneway: call.oneway,
             more: call.more,
         };
-        let outcome = tokio::select! {
-            outcome = dispatch(&daemon, &call, &mut replies) => outcome,
-            // A streaming call waits on events; notice a client that left.
-            _ = hung_up(&mut reader, &mut framer) => return,
+        // A streaming call waits on events: notice a client that left. Any
+        // other call runs to its end even if its caller gave up, so that a
+        // message sent is also recorded and a room started is kept or undone.
+        let outcome = if call.more {
+            tokio::select! {
+                outcome = dispatch(&daemon, &call, &mut replies) => outcome,
+                _ = hung_up(&mut reader, &mut framer) => return,
+            }
+        } else {
+            dispatch(&daemon, &call, &mut replies).await
         };
         let reply = match outcome {
             Ok(parameters) => Reply::ok(parameters, false),

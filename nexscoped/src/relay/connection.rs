@@ -299,6 +299,7 @@ where
         id,
         illegal: 0,
         transfer_deadline: None,
+        rejected_stream: false,
     };
     // The token goes with the query: nothing holds it while the member talks.
     drop(query);
@@ -329,6 +330,9 @@ struct Member {
     id: u64,
     illegal: u32,
     transfer_deadline: Option<Instant>,
+    /// Our file-start was refused (busy, too large): a v1 client streams its
+    /// chunks anyway, which are dropped quietly until its file-end.
+    rejected_stream: bool,
 }
 
 /// What handling one frame asks of the loop.
@@ -474,6 +478,9 @@ impl Member {
         let incoming = match frame::parse(text_frame, &self.name, settings.max_file) {
             Ok(incoming) => incoming,
             Err(code) => {
+                if matches!(code, ErrorCode::FileTooLarge | ErrorCode::BadFileStart) {
+                    self.rejected_stream = true;
+                }
                 let message = match code {
                     ErrorCode::FileTooLarge => Some(format!(
                         "attachment.size exceeds {} bytes",
@@ -519,9 +526,11 @@ impl Member {
                     .start_transfer(&self.name, self.id, &incoming, out)
                 {
                     Ok(()) => {
+                        self.rejected_stream = false;
                         self.transfer_deadline = Some(Instant::now() + settings.transfer_timeout)
                     }
                     Err(code) => {
+                        self.rejected_stream = true;
                         return self
                             .reject(ws, code, frame::transfer_busy(RETRY_AFTER_MS))
                             .await;
@@ -547,6 +556,7 @@ impl Member {
             .room
             .end_transfer(self.id, incoming.msg_id.map(|r| r.get()))
         else {
+            self.rejected_stream = false;
             return self
                 .reject(
                     ws,
@@ -586,6 +596,11 @@ impl Member {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         self.count_in(bytes.len());
+        // A sender streaming steadily never lets the select see its deadline.
+        if self.transfer_deadline.is_some_and(|d| Instant::now() >= d) {
+            self.room.abort_transfer(self.id);
+            return Next::Close(ErrorCode::TransferTimeout, close::TRANSFER_TIMEOUT);
+        }
         match self.room.chunk_recipients(self.id, bytes.len()) {
             Ok(recipients) => {
                 let chunk = Message::Binary(bytes);
@@ -604,6 +619,7 @@ impl Member {
                 )
                 .await
             }
+            Err(_) if self.rejected_stream => Next::Continue,
             Err(code) => {
                 self.reject(
                     ws,

@@ -92,6 +92,9 @@ impl Outbox {
     /// Queues without waiting. False when the client is too slow (it is then
     /// told to go) or already gone.
     pub fn push(&self, message: Message) -> bool {
+        if self.is_closed() {
+            return false;
+        }
         let cost = cost(&message);
         match self.budget.try_acquire_many(cost) {
             Ok(permit) => {
@@ -108,6 +111,9 @@ impl Outbox {
     /// Queues, waiting up to `CHUNK_WAIT` for room. False if the client did
     /// not make room in time (it is told to go) or is gone.
     pub async fn push_waiting(&self, message: Message) -> bool {
+        if self.is_closed() {
+            return false;
+        }
         let cost = cost(&message);
         let permit = tokio::time::timeout(CHUNK_WAIT, self.budget.acquire_many(cost)).await;
         match permit {
@@ -130,7 +136,12 @@ impl Outbox {
             // connection's own business.
             _ => return false,
         };
-        self.tx.send(Queued { payload, cost }).is_ok()
+        if self.tx.send(Queued { payload, cost }).is_err() {
+            // The connection is gone; its budget must not leak with it.
+            self.budget.add_permits(cost as usize);
+            return false;
+        }
+        true
     }
 
     /// Tells the connection to close as a slow consumer.

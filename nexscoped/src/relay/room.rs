@@ -116,6 +116,7 @@ impl Room {
         }
         let mut recipients = Vec::new();
         let mut offline = Vec::new();
+        // Never the sender itself: its own chunks would wait on its own loop.
         let targets: Vec<&str> = if incoming.to.is_empty() {
             state
                 .members
@@ -124,7 +125,12 @@ impl Room {
                 .filter(|n| *n != sender)
                 .collect()
         } else {
-            incoming.to.clone()
+            incoming
+                .to
+                .iter()
+                .copied()
+                .filter(|n| *n != sender)
+                .collect()
         };
         for name in targets {
             match state.members.get(name) {
@@ -160,6 +166,10 @@ impl Room {
         let Some(transfer) = state.transfer.as_mut().filter(|t| t.sender_id == sender_id) else {
             return Err(ErrorCode::UnexpectedBinary);
         };
+        // Recipients that left get nothing more (and cost no waiting).
+        transfer
+            .recipients
+            .retain(|(_, outbox)| !outbox.is_closed());
         transfer.bytes += len as u64;
         if transfer.bytes > transfer.size {
             drop(state);

@@ -90,7 +90,11 @@ pub async fn run(
             Ended::Fatal(error) => {
                 match ready.take() {
                     Some(tx) => {
-                        let _ = tx.send(Err(error));
+                        // Nobody waits any more (a rejoin that went on in
+                        // the background): the room fails as after a join.
+                        if let Err(Err(error)) = tx.send(Err(error)) {
+                            rooms.fail(&room, &error).await;
+                        }
                     }
                     None => {
                         session
@@ -291,7 +295,10 @@ impl Session {
                     Some(Command::Send { ack, .. }) if ack.is_closed() => {}
                     Some(Command::File { ack, .. }) if ack.is_closed() => {}
                     Some(Command::Send { frame, msg_id, ack }) => {
-                        self.waiters.retain(|_, w| !matches!(w, Waiter::Text(tx) if tx.is_closed()));
+                        self.waiters.retain(|_, w| match w {
+                            Waiter::Text(tx) => !tx.is_closed(),
+                            Waiter::File(tx) => !tx.is_closed(),
+                        });
                         self.waiters.insert(msg_id, Waiter::Text(ack));
                         if ws.send(Message::text(frame)).await.is_err() {
                             return Ended::Lost { code: None };
@@ -469,7 +476,14 @@ impl Session {
         let deadline = tokio::time::Instant::now() + TRANSFER_WAIT;
         loop {
             send(ws, Message::text(file.start_frame().to_string())).await?;
-            send(ws, Message::text(r#"{"type":"ping"}"#)).await?;
+            send(
+                ws,
+                Message::text(format!(
+                    r#"{{"type":"ping","from":{},"to":[]}}"#,
+                    serde_json::Value::from(self.room.name.as_str())
+                )),
+            )
+            .await?;
             match self.await_lock(ws, deadline).await? {
                 Lock::Granted => break,
                 Lock::Busy(retry) if tokio::time::Instant::now() + retry < deadline => {
@@ -503,7 +517,7 @@ impl Session {
         while sent < file.size {
             let want = ((file.size - sent) as usize).min(files::CHUNK);
             if reader.read_exact(&mut buf[..want]).await.is_err() {
-                break; // the file shrank: file-end goes out short and the receiver discards it
+                break; // the file shrank: see below
             }
             sent += want as u64;
             chunks += 1;
@@ -513,6 +527,15 @@ impl Session {
             if chunks % FLUSH_EVERY == 0 {
                 ws.flush().await.map_err(|_| Ended::Lost { code: None })?;
             }
+        }
+        if sent < file.size {
+            // The file changed under us: end the transfer (the relay holds
+            // the lock for us; receivers discard the short file) and say so.
+            let _ = ack.send(Err(ChatError::FileError {
+                path: file.path.display().to_string(),
+                message: "the file changed while it was being sent; nothing was delivered".into(),
+            }));
+            return send(ws, Message::text(file.end_frame().to_string())).await;
         }
         self.waiters.insert(file.msg_id.clone(), Waiter::File(ack));
         send(ws, Message::text(file.end_frame().to_string())).await

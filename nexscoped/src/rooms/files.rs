@@ -267,9 +267,17 @@ impl Incoming {
                 return fail(format!("{name}: sha256 mismatch; discarded"));
             }
         }
-        if let Err(e) = std::fs::rename(&part, &dest) {
-            return fail(format!("cannot save {name}: {e}"));
+        // A link, not a rename: it fails instead of replacing a file already
+        // received (a peer reusing a msgId must not swap its contents).
+        if let Err(e) = std::fs::hard_link(&part, &dest) {
+            let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                "a file of that name was already received".to_string()
+            } else {
+                e.to_string()
+            };
+            return fail(format!("cannot save {name}: {why}; discarded"));
         }
+        let _ = std::fs::remove_file(&part);
         Ok(ReceivedFile {
             msg_id,
             from: from.into(),

@@ -29,6 +29,8 @@ use crate::store::{self, Store, StoreError};
 
 /// How long Start waits for the relay to accept us (v1: 6 s).
 const START_TIMEOUT: Duration = Duration::from_secs(6);
+/// How long Stop waits for the room's socket to close.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 /// How long a message waits for its ack (v1: 15 s).
 const ACK_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a file waits for its ack, from its file-start (v1: 90 s).
@@ -89,6 +91,8 @@ pub struct Room {
     pub commands: mpsc::Sender<Command>,
     pub events: broadcast::Sender<Event>,
     stop: watch::Sender<bool>,
+    /// Set when the connection task has ended (its socket closed).
+    finished: watch::Sender<bool>,
 }
 
 impl Room {
@@ -123,6 +127,16 @@ impl Room {
             let _ = self.events.send(event);
         }
     }
+}
+
+/// What Start asks for; None: the stored membership, else the config.
+#[derive(Debug, Clone, Default)]
+pub struct JoinRequest {
+    pub project: String,
+    pub name: Option<String>,
+    pub mode: Option<String>,
+    pub relay: Option<String>,
+    pub room: Option<String>,
 }
 
 /// What every room shares.
@@ -206,7 +220,12 @@ impl Rooms {
     }
 
     pub fn get(&self, project: &str) -> Result<Arc<Room>, ChatError> {
-        let root = project_root(project)?;
+        let root = match project_root(project) {
+            Ok(root) => root,
+            // The directory is gone or renamed: its room can still be found
+            // (and stopped) by the path it had.
+            Err(error) => return self.map().get(project).cloned().ok_or(error),
+        };
         let key = root.to_string_lossy();
         if let Some(room) = self.map().get(key.as_ref()) {
             return Ok(room.clone());
@@ -231,12 +250,17 @@ impl Rooms {
     pub async fn start(
         self: &Arc<Self>,
         config: &Config,
-        project: &str,
-        name: Option<String>,
-        mode: Option<String>,
-        relay: Option<String>,
-        room: Option<String>,
+        request: JoinRequest,
+        keep_trying: bool,
     ) -> Result<RoomState, ChatError> {
+        let JoinRequest {
+            project,
+            name,
+            mode,
+            relay,
+            room,
+        } = request;
+        let project = project.as_str();
         let root = project_root(project)?;
         let key = root.to_string_lossy().into_owned();
         let settings = config.settings_for(&root).clone();
@@ -317,6 +341,7 @@ impl Rooms {
             commands,
             events: broadcast::channel(EVENT_BUFFER).0,
             stop: watch::channel(false).0,
+            finished: watch::channel(false).0,
         });
         let (ready_tx, ready_rx) = oneshot::channel();
         self.map().insert(key.clone(), room.clone());
@@ -324,10 +349,13 @@ impl Rooms {
             let rooms = self.clone();
             let room = room.clone();
             let stop = room.stop.subscribe();
-            self.tasks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .spawn(async move { client::run(rooms, room, commands_rx, stop, ready_tx).await });
+            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            // Finished connection tasks (stopped rooms) are reaped here.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn(async move {
+                client::run(rooms, room.clone(), commands_rx, stop, ready_tx).await;
+                room.finished.send_replace(true);
+            });
         }
         let outcome = match tokio::time::timeout(START_TIMEOUT, ready_rx).await {
             Ok(Ok(Ok(()))) => Ok(()),
@@ -341,9 +369,18 @@ impl Rooms {
                 ),
             }),
         };
-        if let Err(error) = outcome {
-            self.remove(&room);
-            return Err(error);
+        match outcome {
+            Ok(()) => {}
+            // Rejoining after a restart: a relay that is not up yet is
+            // retried with backoff (§2.5) rather than given up on.
+            Err(ChatError::JoinFailed { code, .. }) if keep_trying && code == "start_timeout" => {
+                tracing::info!(project = %room.project, "relay not reachable yet; retrying in the background");
+                return Ok(room.state());
+            }
+            Err(error) => {
+                self.remove(&room);
+                return Err(error);
+            }
         }
         let membership = store::projects::Membership {
             root: key,
@@ -371,16 +408,14 @@ impl Rooms {
             }
         };
         for m in memberships {
-            let result = self
-                .start(
-                    config,
-                    &m.root,
-                    Some(m.name.clone()),
-                    Some(m.mode.clone()),
-                    m.relay.clone(),
-                    Some(m.room.clone()),
-                )
-                .await;
+            let request = JoinRequest {
+                project: m.root.clone(),
+                name: Some(m.name.clone()),
+                mode: Some(m.mode.clone()),
+                relay: m.relay.clone(),
+                room: Some(m.room.clone()),
+            };
+            let result = self.start(config, request, true).await;
             match result {
                 Ok(_) => tracing::info!(project = %m.root, name = %m.name, "rejoined"),
                 Err(error) => {
@@ -401,7 +436,11 @@ impl Rooms {
     /// Leaves the room of `project`; what it stored stays.
     pub async fn stop(&self, project: &str) -> Result<String, ChatError> {
         let room = self.get(project)?;
+        let mut finished = room.finished.subscribe();
         self.remove(&room);
+        // Wait (briefly) for the close to reach the relay, so that a Start
+        // right after this one is not refused as name_taken.
+        let _ = tokio::time::timeout(STOP_WAIT, finished.wait_for(|done| *done)).await;
         let key = room.project.clone();
         self.ctx
             .store
@@ -726,6 +765,16 @@ impl Rooms {
             .ctx
             .store
             .run(move |c| store::events::drain(c, &key, &consumer))
+            .await?)
+    }
+
+    /// The number of the newest event already committed for `room`.
+    pub async fn last_event(&self, room: &Room) -> Result<i64, ChatError> {
+        let key = room.project.clone();
+        Ok(self
+            .ctx
+            .store
+            .run(move |c| store::events::last_seq(c, &key))
             .await?)
     }
 

@@ -86,3 +86,10 @@ pub fn prune(conn: &Connection, project: &str) -> Result<(), StoreError> {
 pub fn after(conn: &Connection, project: &str, seq: i64) -> Result<Vec<Event>, StoreError> {
     since(conn, project, seq)
 }
+
+/// The newest event's number (0 when there is none).
+pub fn last_seq(conn: &Connection, project: &str) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE project = ?1")?
+        .query_row([project], |r| r.get(0))?)
+}

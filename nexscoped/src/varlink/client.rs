@@ -59,6 +59,14 @@ impl Connection {
         })
     }
 
+    /// Changes how long reads and writes may take from now on.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
+        self.stream.set_read_timeout(timeout)?;
+        self.stream.set_write_timeout(timeout)?;
+        self.timeout = timeout;
+        Ok(())
+    }
+
     /// Writes a call without waiting: several may be pipelined, their replies
     /// then come back in order.
     pub fn send(&mut self, call: &Call) -> Result<(), ClientError> {

@@ -300,3 +300,99 @@ fn the_daemon_refuses_to_start_on_a_bad_file() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("key `mode`"));
     assert!(!env.socket().exists());
 }
+
+#[test]
+fn a_v1_config_json_is_imported_on_request() {
+    let env = Env::new("importv1");
+    let project = env.root.path().join("proj");
+    let v1 = project.join(".claude/plugin-data/nexscope");
+    std::fs::create_dir_all(&v1).unwrap();
+    std::fs::write(
+        v1.join("config.json"),
+        r#"{"relayUrl":"wss://relay.example.com/ws","token":"t0k-secret","defaultName":"alice","mode":"auto","hopLimit":5,"peerIndexMap":{"bob":2}}"#,
+    )
+    .unwrap();
+    env.write_config("# mine\nlog_level = \"debug\"\n");
+    let project = std::fs::canonicalize(project).unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--project", project.to_str().unwrap()];
+        all.extend_from_slice(args);
+        env.ctl(&all)
+    };
+    let output = run(&["config", "import-v1"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(env.config_file()).unwrap();
+    assert!(
+        text.starts_with("# mine\nlog_level = \"debug\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("[projects.\"{}\"]", project.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("relay_url = \"wss://relay.example.com/ws\"")
+            && text.contains("name = \"alice\"")
+            && text.contains("hop_limit = 5"),
+        "{text}"
+    );
+    assert!(!text.contains("t0k-secret"), "the token is not inline");
+    let token_file = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token_file = \""))
+        .unwrap()
+        .trim_end_matches('"');
+    assert_eq!(std::fs::read_to_string(token_file).unwrap(), "t0k-secret");
+    assert_eq!(
+        nexscope_tests::mode_of(std::path::Path::new(token_file)) & 0o777,
+        0o600
+    );
+    let check = env
+        .command(bin("nexscoped"))
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let again = run(&["config", "import-v1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        "nothing to do: already imported"
+    );
+}
+
+#[test]
+fn a_bad_v1_value_names_the_file_and_the_key() {
+    let env = Env::new("importbad");
+    let project = env.root.path().join("proj");
+    let v1 = project.join(".claude/plugin-data/nexscope");
+    std::fs::create_dir_all(&v1).unwrap();
+    std::fs::write(
+        v1.join("config.json"),
+        r#"{"relayUrl":"wss://REPLACE_ME/ws","mode":"loud"}"#,
+    )
+    .unwrap();
+    let output = env.ctl(&[
+        "--project",
+        project.to_str().unwrap(),
+        "config",
+        "import-v1",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "config.json: key `mode`: \"loud\" is not allowed; use \"manual\" or \"auto\""
+        ),
+        "{stderr}"
+    );
+    assert!(!env.config_file().exists(), "nothing written");
+}

@@ -6,6 +6,7 @@
 //! of subcommands; exit codes are in `exit`.
 
 pub mod chat;
+pub mod config;
 pub mod connect;
 pub mod daemon;
 pub mod exit;
@@ -59,6 +60,9 @@ pub enum Command {
     Daemon(daemon::DaemonCommand),
     #[command(flatten)]
     Chat(chat::ChatCommand),
+    /// The configuration: import a project's nexscope v1 settings.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Serve MCP on stdin/stdout: the nexscope_* tools, for Codex and other MCP clients.
     Mcp,
     /// Wire an agent up to nexscope (Claude Code).
@@ -87,6 +91,8 @@ pub fn run() -> ExitCode {
         Command::Status => daemon::status(&options, out),
         Command::Daemon(command) => daemon::command(command, &options, out),
         Command::Hook(command) => return hook::run(command, &options.socket),
+        Command::Config(command) => chat::project(cli.project.as_ref())
+            .and_then(|project| config::command(command, &project, out)),
         Command::Mcp => {
             let project = match chat::project(cli.project.as_ref()) {
                 Ok(project) => project,

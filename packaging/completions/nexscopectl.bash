@@ -25,6 +25,9 @@ _nexscopectl() {
             nexscopectl,completions)
                 cmd="nexscopectl__subcmd__completions"
                 ;;
+            nexscopectl,config)
+                cmd="nexscopectl__subcmd__config"
+                ;;
             nexscopectl,daemon)
                 cmd="nexscopectl__subcmd__daemon"
                 ;;
@@ -76,6 +79,18 @@ _nexscopectl() {
             nexscopectl,who)
                 cmd="nexscopectl__subcmd__who"
                 ;;
+            nexscopectl__subcmd__config,help)
+                cmd="nexscopectl__subcmd__config__subcmd__help"
+                ;;
+            nexscopectl__subcmd__config,import-v1)
+                cmd="nexscopectl__subcmd__config__subcmd__import__subcmd__v1"
+                ;;
+            nexscopectl__subcmd__config__subcmd__help,help)
+                cmd="nexscopectl__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            nexscopectl__subcmd__config__subcmd__help,import-v1)
+                cmd="nexscopectl__subcmd__config__subcmd__help__subcmd__import__subcmd__v1"
+                ;;
             nexscopectl__subcmd__daemon,help)
                 cmd="nexscopectl__subcmd__daemon__subcmd__help"
                 ;;
@@ -114,6 +129,9 @@ _nexscopectl() {
                 ;;
             nexscopectl__subcmd__help,completions)
                 cmd="nexscopectl__subcmd__help__subcmd__completions"
+                ;;
+            nexscopectl__subcmd__help,config)
+                cmd="nexscopectl__subcmd__help__subcmd__config"
                 ;;
             nexscopectl__subcmd__help,daemon)
                 cmd="nexscopectl__subcmd__help__subcmd__daemon"
@@ -165,6 +183,9 @@ _nexscopectl() {
                 ;;
             nexscopectl__subcmd__help,who)
                 cmd="nexscopectl__subcmd__help__subcmd__who"
+                ;;
+            nexscopectl__subcmd__help__subcmd__config,import-v1)
+                cmd="nexscopectl__subcmd__help__subcmd__config__subcmd__import__subcmd__v1"
                 ;;
             nexscopectl__subcmd__help__subcmd__daemon,restart)
                 cmd="nexscopectl__subcmd__help__subcmd__daemon__subcmd__restart"
@@ -242,7 +263,7 @@ _nexscopectl() {
 
     case "${cmd}" in
         nexscopectl)
-            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch mcp install hook completions help"
+            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch config mcp install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,6 +331,92 @@ _nexscopectl() {
         nexscopectl__subcmd__completions)
             opts="-h --json --socket --no-autostart --project --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__config)
+            opts="-h --json --socket --no-autostart --project --help import-v1 help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__config__subcmd__help)
+            opts="import-v1 help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__config__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__config__subcmd__help__subcmd__import__subcmd__v1)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__config__subcmd__import__subcmd__v1)
+            opts="-h --dry-run --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -546,7 +653,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help)
-            opts="ping status daemon start stop say who inbox accept reject append mode history files watch mcp install hook completions help"
+            opts="ping status daemon start stop say who inbox accept reject append mode history files watch config mcp install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -590,6 +697,34 @@ _nexscopectl() {
         nexscopectl__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__config)
+            opts="import-v1"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__config__subcmd__import__subcmd__v1)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -111,3 +111,13 @@ impl Member {
         self.daemon = Some(self.env.daemon());
     }
 }
+
+impl Drop for Member {
+    /// A test may have had nexscopectl restart the daemon (detached, not our
+    /// child): stop whatever serves this member's socket.
+    fn drop(&mut self) {
+        if self.env.socket().exists() {
+            let _ = self.env.ctl(&["--no-autostart", "daemon", "stop"]);
+        }
+    }
+}

@@ -555,7 +555,23 @@ fn kill_9_during_a_burst_of_1000_messages_loses_nothing_committed() {
     );
     bob.restart();
     wait_until(|| bob.chat("Status", json!({}))["parameters"]["state"]["ready"] == true);
-    let after = history_ids(&bob);
+    // Everything stored, straight from the daemon's SQLite file (History
+    // shows at most the latest 500, and the burst goes on arriving).
+    let db = bob.env.state_dir().join("nexscope.db");
+    let stored = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=10); print('\\n'.join(r[0] for r in c.execute(\"SELECT msg_id FROM messages WHERE dir = 'in'\")))"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        stored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stored.stderr)
+    );
+    let after: Vec<String> = String::from_utf8_lossy(&stored.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
     for id in &committed {
         assert_eq!(
             after.iter().filter(|a| *a == id).count(),

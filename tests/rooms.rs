@@ -503,7 +503,7 @@ fn a_30_mib_file_arrives_identical_and_its_sha256_is_checked() {
         "dump",
     ]);
     assert!(
-        said.starts_with("sent file \"big.bin\" (31457280 bytes) to bob — delivered: [bob]"),
+        said.starts_with("sent file \"big.bin\" (31457280 bytes) to [bob] — delivered: [bob]"),
         "{said}"
     );
     bob.wait_line("(file received) big.bin saved to");

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use nexscope::api::chat::*;
-use nexscope::rooms::labels::{iso, render};
+use nexscope::rooms::labels::{history_line, iso, render};
 use serde_json::{Value, json};
 
 use crate::connect::{Options, Session};
@@ -105,7 +105,7 @@ pub fn project(dir: Option<&PathBuf>) -> Result<String, CtlError> {
     Ok(root.to_string_lossy().into_owned())
 }
 
-fn list(names: &[String]) -> String {
+pub fn list(names: &[String]) -> String {
     format!("[{}]", names.join(", "))
 }
 
@@ -284,7 +284,7 @@ pub fn command(
     Ok(())
 }
 
-fn offline(names: &[String]) -> String {
+pub fn offline(names: &[String]) -> String {
     if names.is_empty() {
         String::new()
     } else {
@@ -352,40 +352,38 @@ fn say(
         serde_json::to_value(input).unwrap_or_default(),
         timeout,
     )?;
-    out.result(&json!(said), || {
-        let targets = if targets.is_empty() {
-            "<broadcast>".to_string()
-        } else {
-            targets.join(", ")
-        };
-        match (&said.file_name, said.file_size) {
-            (Some(name), Some(size)) => format!(
-                "sent file \"{name}\" ({size} bytes) to {} — delivered: {}{} (thread={})",
-                if said.delivered.is_empty() && said.offline.is_empty() {
-                    "[broadcast]".to_string()
-                } else {
-                    targets.clone()
-                },
+    out.result(&json!(said), || said_text(&said, &targets));
+    Ok(())
+}
+
+/// What a Say reports (§4, and the MCP shim's nexscope_say).
+pub fn said_text(said: &SayOut, targets: &[String]) -> String {
+    let targets = if targets.is_empty() {
+        "<broadcast>".to_string()
+    } else {
+        targets.join(", ")
+    };
+    match (&said.file_name, said.file_size) {
+        (Some(name), Some(size)) => format!(
+            "sent file \"{name}\" ({size} bytes) to [{targets}] — delivered: {}{} (thread={})",
+            list(&said.delivered),
+            offline(&said.offline),
+            said.thread_id
+        ),
+        _ => {
+            let auto = if said.auto_reply {
+                format!(" [auto-reply, hop={}]", said.hop_count)
+            } else {
+                String::new()
+            };
+            format!(
+                "delivered to {}{} (thread={}, targets={targets}){auto}",
                 list(&said.delivered),
                 offline(&said.offline),
                 said.thread_id
-            ),
-            _ => {
-                let auto = if said.auto_reply {
-                    format!(" [auto-reply, hop={}]", said.hop_count)
-                } else {
-                    String::new()
-                };
-                format!(
-                    "delivered to {}{} (thread={}, targets={targets}){auto}",
-                    list(&said.delivered),
-                    offline(&said.offline),
-                    said.thread_id
-                )
-            }
+            )
         }
-    });
-    Ok(())
+    }
 }
 
 fn render_inbox(items: &[InboxItem]) -> String {
@@ -458,53 +456,9 @@ fn render_history(items: &[Value]) -> String {
     }
     items
         .iter()
-        .map(|m| {
-            let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
-            let inbound = m["dir"] == "in";
-            let to: Vec<String> = m["to"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let to = if to.is_empty() {
-                "[broadcast]".to_string()
-            } else {
-                format!("[{}]", to.join(","))
-            };
-            let who = if inbound { s("from") } else { "me".into() };
-            let body = if m["type"] == "file-start" {
-                format!(
-                    "(file) {} ({}B) thread={}",
-                    s_attachment(m, "name"),
-                    m["attachment"]["size"].as_u64().unwrap_or(0),
-                    s("threadId")
-                )
-            } else {
-                format!(
-                    "thread={}: {}",
-                    s("threadId"),
-                    s("text").replace('\n', "\n  ")
-                )
-            };
-            format!(
-                "{} {} {who} {to} {} {body}",
-                iso(m["ts"].as_i64().unwrap_or(0)),
-                if inbound { "←" } else { "→" },
-                s("role")
-            )
-        })
+        .map(|m| history_line(m, false))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn s_attachment(m: &Value, key: &str) -> String {
-    m["attachment"][key]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn watch(project: &str, options: &Options, out: Output) -> Result<(), CtlError> {

@@ -9,9 +9,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::chat::{list, offline};
 use nexscope::api::chat::*;
 use nexscope::api::daemon::{STATUS as DAEMON_STATUS, StatusOut};
-use nexscope::rooms::labels::{iso, render_mcp};
+use nexscope::rooms::labels::{history_line, iso, render_mcp};
 use nexscope::varlink::client::{ClientError, Connection};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -80,18 +81,6 @@ fn finish(outcome: Outcome) -> CallToolResult {
 
 fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
-}
-
-fn list(names: &[String]) -> String {
-    format!("[{}]", names.join(", "))
-}
-
-fn offline(names: &[String]) -> String {
-    if names.is_empty() {
-        String::new()
-    } else {
-        format!(", offline: {}", list(names))
-    }
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -310,32 +299,7 @@ impl Shim {
                 timeout,
             )
             .await?;
-        let targets = if to.is_empty() {
-            "<broadcast>".to_string()
-        } else {
-            to.join(", ")
-        };
-        Ok(match (said.file_name, said.file_size) {
-            (Some(name), Some(size)) => format!(
-                "sent file \"{name}\" ({size} bytes) to [{targets}] — delivered: {}{} (thread={})",
-                list(&said.delivered),
-                offline(&said.offline),
-                said.thread_id
-            ),
-            _ => {
-                let auto = if said.auto_reply {
-                    format!(" [auto-reply, hop={}]", said.hop_count)
-                } else {
-                    String::new()
-                };
-                format!(
-                    "delivered to {}{} (thread={}, targets={targets}){auto}",
-                    list(&said.delivered),
-                    offline(&said.offline),
-                    said.thread_id
-                )
-            }
-        })
+        Ok(crate::chat::said_text(&said, &to))
     }
 
     async fn history(&self, args: HistoryArgs) -> Outcome {
@@ -353,38 +317,7 @@ impl Shim {
         Ok(history
             .items
             .iter()
-            .map(|m| {
-                let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
-                let inbound = m["dir"] == "in";
-                let to = match m["to"].as_array() {
-                    Some(a) if a.is_empty() => "[broadcast]".to_string(),
-                    Some(a) => format!(
-                        "[{}]",
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    ),
-                    None => "[?]".to_string(),
-                };
-                let who = if inbound { s("from") } else { "me".into() };
-                let body = if m["type"] == "file-start" {
-                    format!(
-                        "(file) {} ({}B) thread={}",
-                        m["attachment"]["name"].as_str().unwrap_or_default(),
-                        m["attachment"]["size"].as_u64().unwrap_or(0),
-                        s("threadId")
-                    )
-                } else {
-                    format!("thread={}: {}", s("threadId"), s("text"))
-                };
-                format!(
-                    "{} {} {who} {to} {} {body}",
-                    iso(m["ts"].as_i64().unwrap_or(0)),
-                    if inbound { "<-" } else { "->" },
-                    s("role")
-                )
-            })
+            .map(|m| history_line(m, true))
             .collect::<Vec<_>>()
             .join("\n"))
     }

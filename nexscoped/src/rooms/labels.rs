@@ -23,6 +23,59 @@ pub fn target(to: &[String], me: &str) -> String {
     names.join(",")
 }
 
+/// The `users` of a presence row, as `a, b`.
+fn online(row: &Value) -> String {
+    row["users"]
+        .as_array()
+        .map(|u| {
+            u.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// One history row (§4): `<ISO> ←|→ <from|me> [<to>|[broadcast]] <role> …`;
+/// `ascii` gives the MCP shim's `<-`/`->`.
+pub fn history_line(m: &Value, ascii: bool) -> String {
+    let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+    let inbound = m["dir"] == "in";
+    let to = match m["to"].as_array() {
+        Some(a) if a.is_empty() => "[broadcast]".to_string(),
+        Some(a) => format!(
+            "[{}]",
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        None => "[?]".to_string(),
+    };
+    let who = if inbound { s("from") } else { "me".into() };
+    let body = if m["type"] == "file-start" {
+        format!(
+            "(file) {} ({}B) thread={}",
+            m["attachment"]["name"].as_str().unwrap_or_default(),
+            m["attachment"]["size"].as_u64().unwrap_or(0),
+            s("threadId")
+        )
+    } else {
+        format!("thread={}: {}", s("threadId"), indent(&s("text")))
+    };
+    let arrow = match (inbound, ascii) {
+        (true, false) => "←",
+        (false, false) => "→",
+        (true, true) => "<-",
+        (false, true) => "->",
+    };
+    format!(
+        "{} {arrow} {who} {to} {} {body}",
+        iso(m["ts"].as_i64().unwrap_or(0)),
+        s("role")
+    )
+}
+
 fn indent(text: &str) -> String {
     text.replace('\n', "\n  ")
 }
@@ -32,15 +85,7 @@ pub fn render(row: &Value) -> String {
     let s = |key: &str| row[key].as_str().unwrap_or_default();
     match s("kind") {
         "presence" => {
-            let online = row["users"]
-                .as_array()
-                .map(|u| {
-                    u.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+            let online = online(row);
             match s("event") {
                 "snapshot" => format!("[nexscope presence] online: {online}"),
                 event => format!(
@@ -158,15 +203,7 @@ pub fn render_mcp(row: &Value) -> String {
     let s = |key: &str| row[key].as_str().unwrap_or_default();
     match s("kind") {
         "presence" => {
-            let online = row["users"]
-                .as_array()
-                .map(|u| {
-                    u.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+            let online = online(row);
             match s("event") {
                 "snapshot" => format!("[presence snapshot] online: {online}"),
                 event => format!("[presence] {} {event} | online: {online}", s("user")),

@@ -166,19 +166,17 @@ pub async fn wait_for(mut shutdown: watch::Receiver<bool>) {
 /// Runs the daemon until SIGTERM, SIGINT or a Shutdown call; returns once
 /// every task has stopped.
 pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()> {
+    let handlers = crate::signals::install()?;
     let (probe_tx, probe_rx) = mpsc::channel(1);
     let server = tokio::spawn(control::serve(listener, daemon.clone(), probe_rx));
     let signals = {
         let (stop, reload) = (daemon.clone(), daemon.clone());
-        tokio::spawn(async move {
-            crate::signals::handle(
-                move || stop.request_shutdown(),
-                move || {
-                    let _ = reload.reload();
-                },
-            )
-            .await
-        })
+        tokio::spawn(handlers.handle(
+            move || stop.request_shutdown(),
+            move || {
+                let _ = reload.reload();
+            },
+        ))
     };
     let watchdog = notify::watchdog_interval().map(|interval| {
         tokio::spawn(watchdog(

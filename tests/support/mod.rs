@@ -117,6 +117,17 @@ impl Env {
             .expect("run nexscopectl")
     }
 
+    /// nexscopectl, asserting success; its stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let output = self.ctl(args);
+        assert!(
+            output.status.success(),
+            "nexscopectl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Starts nexscoped in the foreground and waits until it answers.
     pub fn daemon(&self) -> Daemon {
         let child = self

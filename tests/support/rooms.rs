@@ -46,13 +46,9 @@ impl Member {
 
     /// Like `ctl`, asserting success; stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let output = self.ctl(args);
-        assert!(
-            output.status.success(),
-            "nexscopectl {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        let mut all = vec!["--project", self.project.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.env.ctl_ok(&all)
     }
 
     pub fn json(&self, args: &[&str]) -> Value {

@@ -94,10 +94,7 @@ fn install_claude_for_a_project_and_without_prior_settings() {
     let project = env.root.path().join("proj");
     std::fs::create_dir_all(&project).unwrap();
     let before = snapshot(env.root.path());
-    ok(
-        &env,
-        &["install", "claude", "--project", project.to_str().unwrap()],
-    );
+    env.ctl_ok(&["install", "claude", "--project", project.to_str().unwrap()]);
     let settings: Value =
         serde_json::from_slice(&std::fs::read(project.join(".claude/settings.json")).unwrap())
             .unwrap();
@@ -105,16 +102,13 @@ fn install_claude_for_a_project_and_without_prior_settings() {
         settings["enabledPlugins"],
         json!({"nexscope@nexscope": true})
     );
-    ok(
-        &env,
-        &[
-            "--project",
-            project.to_str().unwrap(),
-            "install",
-            "claude",
-            "--uninstall",
-        ],
-    );
+    env.ctl_ok(&[
+        "--project",
+        project.to_str().unwrap(),
+        "install",
+        "claude",
+        "--uninstall",
+    ]);
     assert!(
         !project.join(".claude/settings.json").exists(),
         "a file we created is removed"

@@ -109,7 +109,7 @@ pub fn list(names: &[String]) -> String {
     format!("[{}]", names.join(", "))
 }
 
-fn call<T: serde::de::DeserializeOwned>(
+pub(crate) fn call<T: serde::de::DeserializeOwned>(
     options: &Options,
     method: &str,
     params: Value,
@@ -119,7 +119,7 @@ fn call<T: serde::de::DeserializeOwned>(
 
 /// A call that may take longer than most: a Say waits for the relay's ack
 /// (15 s), a file for its transfer (90 s).
-fn call_within<T: serde::de::DeserializeOwned>(
+pub(crate) fn call_within<T: serde::de::DeserializeOwned>(
     options: &Options,
     method: &str,
     params: Value,

@@ -5,6 +5,7 @@
 //! clap definitions (`Cli`); `main.rs` only calls `run`. One module per group
 //! of subcommands; exit codes are in `exit`.
 
+pub mod agent;
 pub mod chat;
 pub mod config;
 pub mod connect;
@@ -60,6 +61,8 @@ pub enum Command {
     Daemon(daemon::DaemonCommand),
     #[command(flatten)]
     Chat(chat::ChatCommand),
+    #[command(flatten)]
+    Agent(agent::AgentCommand),
     /// The configuration: import a project's nexscope v1 settings.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -111,6 +114,7 @@ pub fn run() -> ExitCode {
             );
             Ok(())
         }
+        Command::Agent(command) => agent::command(command, &options, out),
         Command::Chat(command) => chat::project(cli.project.as_ref())
             .and_then(|project| chat::command(command, &project, &options, out)),
     };

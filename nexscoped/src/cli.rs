@@ -27,11 +27,19 @@ pub struct Cli {
     /// Log level [default: the config's log_level, else info].
     #[arg(long, global = true, env = "NEXSCOPE_LOG_LEVEL", value_name = "LEVEL", value_parser = clap::builder::PossibleValuesParser::new(logging::LEVELS))]
     pub log_level: Option<String>,
+    /// Serve the nx-ce agent WebSocket API on this loopback address (nx-ce's
+    /// port is 43720), overriding [agents] listen.
+    #[arg(long, env = "NEXSCOPE_AGENTS_LISTEN", value_name = "ADDR", value_parser = parse_agents_listen)]
+    pub agents_listen: Option<SocketAddr>,
     /// Check the configuration, print what is wrong, and exit.
     #[arg(long)]
     pub check_config: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+fn parse_agents_listen(text: &str) -> Result<SocketAddr, String> {
+    crate::config::check_agents_listen(text)
 }
 
 #[derive(Subcommand, Debug)]

@@ -19,8 +19,12 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::api::agent::{Backend, PERMISSION_MODES};
 
 use toml::{Table, Value};
 
@@ -99,6 +103,56 @@ impl Default for Settings {
     }
 }
 
+/// The agent host (`[agents]`) and its nx-ce WebSocket gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSettings {
+    /// The `claude` and `codex` executables (a name is looked up in PATH).
+    pub claude: PathBuf,
+    pub codex: PathBuf,
+    pub backend: Backend,
+    pub claude_model: Option<String>,
+    pub codex_model: Option<String>,
+    pub permission_mode: String,
+    /// Agent processes alive at once; the longest idle one is stopped to
+    /// make room.
+    pub max_live: usize,
+    pub idle_timeout: Duration,
+    /// A turn running longer is interrupted (both CLIs retry a dead model
+    /// endpoint for minutes or forever).
+    pub turn_timeout: Duration,
+    /// Where sessions of WebSocket clients that give no cwd run; None: HOME.
+    pub cwd: Option<PathBuf>,
+    /// The nx-ce gateway's address; None: off.
+    pub listen: Option<SocketAddr>,
+    pub token: Option<Secret>,
+    pub allow_unauthenticated_loopback: bool,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            claude: PathBuf::from("claude"),
+            codex: PathBuf::from("codex"),
+            backend: Backend::Claude,
+            claude_model: Some(DEFAULT_CLAUDE_MODEL.into()),
+            codex_model: None,
+            permission_mode: "bypassPermissions".into(),
+            max_live: 8,
+            idle_timeout: Duration::from_secs(300),
+            turn_timeout: Duration::from_secs(3600),
+            cwd: None,
+            listen: None,
+            token: None,
+            allow_unauthenticated_loopback: false,
+        }
+    }
+}
+
+/// nx-ce's default model.
+pub const DEFAULT_CLAUDE_MODEL: &str = "claude-sonnet-4-6";
+/// nx-ce's default port.
+pub const DEFAULT_AGENTS_PORT: u16 = 43720;
+
 /// A loaded, valid configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -110,6 +164,7 @@ pub struct Config {
     /// Overrides per project root (canonical absolute path), already merged
     /// over the defaults.
     pub projects: BTreeMap<PathBuf, Settings>,
+    pub agents: AgentSettings,
 }
 
 /// Where a bad value came from.
@@ -175,6 +230,23 @@ const TOP_KEYS: &[&str] = &[
     "peer_index",
     "log_level",
     "projects",
+    "agents",
+];
+const AGENT_KEYS: &[&str] = &[
+    "claude",
+    "codex",
+    "backend",
+    "claude_model",
+    "codex_model",
+    "permission_mode",
+    "max_live",
+    "idle_timeout",
+    "turn_timeout",
+    "cwd",
+    "listen",
+    "token",
+    "token_file",
+    "allow_unauthenticated_loopback",
 ];
 const PROJECT_KEYS: &[&str] = &[
     "relay_url",
@@ -268,6 +340,51 @@ pub fn check_max_file(value: i64) -> Check<u64> {
 
 fn check_peer_index(value: i64) -> Check<u32> {
     check_range(value, 1, 999, "").map(|v| v as u32)
+}
+
+/// The gateway speaks plain ws:// and trusts its peer's machine: it may only
+/// listen on loopback.
+pub fn check_agents_listen(text: &str) -> Check<SocketAddr> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|_| "it must be an address such as \"127.0.0.1:43720\"".to_string())?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err("the agent gateway listens on loopback only (127.0.0.1 or [::1])".into())
+    }
+}
+
+fn check_backend(text: &str) -> Check<Backend> {
+    Backend::parse(text).map_err(|_| "use \"claude\" or \"codex\"".to_string())
+}
+
+fn check_permission_mode(text: &str) -> Check<String> {
+    if PERMISSION_MODES.contains(&text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("use one of: {}", PERMISSION_MODES.join(", ")))
+    }
+}
+
+fn check_model(text: &str) -> Check<String> {
+    if text.trim().is_empty() {
+        Err("it must be a model name such as \"claude-sonnet-4-6\"".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+fn check_program(text: &str) -> Check<PathBuf> {
+    if text.trim().is_empty() {
+        Err("it must be a program name or path".into())
+    } else {
+        Ok(expand_home(text))
+    }
+}
+
+fn check_seconds(low: u64, high: u64) -> impl Fn(i64) -> Check<Duration> {
+    move |n| check_range(n, low, high, " (seconds)").map(Duration::from_secs)
 }
 
 fn check_log_level(level: &str) -> Check<String> {
@@ -391,6 +508,69 @@ impl<'a> Section<'a> {
                 .map_err(|allowed| self.invalid(key, value, allowed)),
             Some(value) => Err(self.invalid(key, value, "it must be an integer".into())),
         }
+    }
+
+    fn boolean(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
+            Some(value) => Err(self.invalid(key, value, "it must be true or false".into())),
+        }
+    }
+
+    /// `[agents]`.
+    fn agents(&self) -> Result<AgentSettings, ConfigError> {
+        self.only_keys(AGENT_KEYS)?;
+        let mut a = AgentSettings::default();
+        if let Some(path) = self.string("claude", check_program)? {
+            a.claude = path;
+        }
+        if let Some(path) = self.string("codex", check_program)? {
+            a.codex = path;
+        }
+        if let Some(backend) = self.string("backend", check_backend)? {
+            a.backend = backend;
+        }
+        if let Some(model) = self.string("claude_model", check_model)? {
+            a.claude_model = Some(model);
+        }
+        if let Some(model) = self.string("codex_model", check_model)? {
+            a.codex_model = Some(model);
+        }
+        if let Some(mode) = self.string("permission_mode", check_permission_mode)? {
+            a.permission_mode = mode;
+        }
+        if let Some(n) = self.integer("max_live", |n| check_range(n, 1, 256, " (processes)"))? {
+            a.max_live = n as usize;
+        }
+        if let Some(d) = self.integer("idle_timeout", check_seconds(1, 86_400))? {
+            a.idle_timeout = d;
+        }
+        if let Some(d) = self.integer("turn_timeout", check_seconds(1, 86_400))? {
+            a.turn_timeout = d;
+        }
+        if let Some(dir) = self.string("cwd", |p| Ok(expand_home(p)))? {
+            a.cwd = Some(dir);
+        }
+        if let Some(addr) = self.string("listen", check_agents_listen)? {
+            a.listen = Some(addr);
+        }
+        let token = self.string("token", check_token)?;
+        let token_file = self.string("token_file", |p| read_token_file(&expand_home(p)))?;
+        a.token = match (token, token_file) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "token_file",
+                    &self.table["token_file"],
+                    "set either token or token_file, not both".into(),
+                ));
+            }
+            (t, f) => t.or(f),
+        };
+        if let Some(allow) = self.boolean("allow_unauthenticated_loopback")? {
+            a.allow_unauthenticated_loopback = allow;
+        }
+        Ok(a)
     }
 
     fn table(&self, key: &str) -> Result<Option<Section<'a>>, ConfigError> {
@@ -541,6 +721,7 @@ impl Config {
                 log_level: None,
                 defaults: Settings::default(),
                 projects: BTreeMap::new(),
+                agents: AgentSettings::default(),
             },
         };
         apply_env(&mut config.defaults)?;
@@ -592,12 +773,17 @@ impl Config {
                 projects.insert(root, project.settings(&defaults, "name")?);
             }
         }
+        let agents = match top.table("agents")? {
+            Some(section) => section.agents()?,
+            None => AgentSettings::default(),
+        };
         Ok(Config {
             file: file.to_path_buf(),
             found: true,
             log_level,
             defaults,
             projects,
+            agents,
         })
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::agents::{Agents, gateway};
 use crate::api::daemon::DaemonStatus;
 use crate::api::service::VERSION;
 use crate::config::{Config, ConfigError};
@@ -30,6 +31,8 @@ pub enum StartError {
     Paths(#[from] PathError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot start the agent gateway on {addr}: {message}")]
+    Gateway { addr: String, message: String },
 }
 
 /// How long connections get to finish their calls once shutdown begins.
@@ -46,6 +49,9 @@ pub struct Daemon {
     /// The relay this daemon runs for projects with no relay_url.
     embedded: Embedded,
     pub rooms: Arc<Rooms>,
+    pub agents: Arc<Agents>,
+    /// The nx-ce gateway's socket and who may use it, when enabled.
+    gateway: std::sync::Mutex<Option<(tokio::net::TcpListener, gateway::Access)>>,
     embedded_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -62,6 +68,11 @@ impl Daemon {
         paths::ensure_private_dir(&state_dir)?;
         let store = Store::open(&state_dir.join(store::FILE_NAME))?;
         let files_root = paths::data_dir()?.join("files");
+        let agents = Agents::new(store.clone(), config.agents.clone(), shutdown.subscribe());
+        let gateway = match config.agents.listen {
+            Some(addr) => Some(open_gateway(addr, &config.agents).await?),
+            None => None,
+        };
         let rooms = Rooms::new(rooms::Context {
             store,
             files_root,
@@ -80,6 +91,8 @@ impl Daemon {
             embedded,
             embedded_task: std::sync::Mutex::new(Some(task)),
             rooms,
+            agents,
+            gateway: std::sync::Mutex::new(gateway),
         }))
     }
 
@@ -97,6 +110,7 @@ impl Daemon {
 
     pub fn status(&self) -> DaemonStatus {
         let config = self.config();
+        let (agent_sessions, live_agents) = self.agents.counts();
         DaemonStatus {
             version: VERSION.to_string(),
             pid: std::process::id(),
@@ -107,10 +121,8 @@ impl Daemon {
             config_found: config.found,
             projects: self.rooms.list().len() as u64,
             rooms: self.rooms.list().iter().filter(|r| r.live().ready).count() as u64,
-            // Agent sessions are held by the agent host; until it exists the
-            // daemon holds none.
-            agent_sessions: 0,
-            live_agents: 0,
+            agent_sessions,
+            live_agents,
         }
     }
 
@@ -121,6 +133,7 @@ impl Daemon {
         match &result {
             Ok(config) => {
                 *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config.clone());
+                self.agents.set_settings(config.agents.clone());
                 tracing::info!(file = %self.config_path.display(), found = config.found, "configuration reloaded");
                 self.changed();
             }
@@ -158,6 +171,64 @@ impl Daemon {
     }
 }
 
+/// Binds the nx-ce gateway and decides who may use it: the configured
+/// token; nobody checked when the user allowed unauthenticated loopback; else
+/// a generated token in a private file next to the control socket.
+async fn open_gateway(
+    addr: std::net::SocketAddr,
+    settings: &crate::config::AgentSettings,
+) -> Result<(tokio::net::TcpListener, gateway::Access), StartError> {
+    let failed = |message: String| StartError::Gateway {
+        addr: addr.to_string(),
+        message,
+    };
+    let access = match (&settings.token, settings.allow_unauthenticated_loopback) {
+        (Some(token), _) => gateway::Access::Token(
+            crate::relay::auth::Auth::new(Some(token.expose()), None)
+                .map_err(|e| failed(e.to_string()))?,
+        ),
+        (None, true) => {
+            tracing::warn!(%addr, "the agent gateway accepts connections without a token (allow_unauthenticated_loopback): any local user or web page can drive your agents");
+            gateway::Access::Open
+        }
+        (None, false) => {
+            let file = gateway_token_file().map_err(|e| failed(e.to_string()))?;
+            let token = crate::relay::auth::random_token();
+            write_private(&file, &token)
+                .map_err(|e| failed(format!("cannot write {}: {e}", file.display())))?;
+            tracing::info!(%addr, token_file = %file.display(), "agent gateway token written");
+            gateway::Access::Token(
+                crate::relay::auth::Auth::new(Some(&token), None)
+                    .map_err(|e| failed(e.to_string()))?,
+            )
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "agent gateway listening");
+    Ok((listener, access))
+}
+
+/// Where a generated gateway token is kept: `$XDG_RUNTIME_DIR/nexscope/agents.token`.
+pub fn gateway_token_file() -> Result<PathBuf, PathError> {
+    let dir = paths::runtime_dir().join("nexscope");
+    paths::ensure_private_dir(&dir)?;
+    Ok(dir.join("agents.token"))
+}
+
+fn write_private(file: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(file);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)?;
+    f.write_all(text.as_bytes())
+}
+
 /// Waits until `shutdown` is set.
 pub async fn wait_for(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
@@ -189,6 +260,20 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
     tracing::info!(socket = %daemon.socket, version = VERSION, "nexscoped ready");
     // Rooms the daemon was in come back after READY: a relay that is slow
     // to answer must not hold up the control socket.
+    let gateway =
+        daemon
+            .gateway
+            .lock()
+            .ok()
+            .and_then(|mut g| g.take())
+            .map(|(listener, access)| {
+                tokio::spawn(gateway::serve(
+                    listener,
+                    daemon.agents.clone(),
+                    access,
+                    daemon.shutdown_signal(),
+                ))
+            });
     let rejoin = {
         let (rooms, config) = (daemon.rooms.clone(), daemon.config());
         tokio::spawn(async move { rooms.rejoin(&config).await })
@@ -199,6 +284,12 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
     tracing::info!("shutting down");
     rejoin.abort();
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, daemon.rooms.join_all()).await;
+    // Agents finish their turn's interrupt and stop their processes; their
+    // records stay, so the next start resumes them.
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT * 3, daemon.agents.join_all()).await;
+    if let Some(gateway) = gateway {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT * 2, gateway).await;
+    }
     if tokio::time::timeout(DRAIN_TIMEOUT * 2, server)
         .await
         .is_err()

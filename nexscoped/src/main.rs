@@ -56,10 +56,13 @@ fn daemon_main(cli: &Cli) -> ExitCode {
         Ok(path) => path,
         Err(error) => return fail(1, &error),
     };
-    let config = match Config::load(&config_path) {
+    let mut config = match Config::load(&config_path) {
         Ok(config) => config,
         Err(error) => return fail(EX_CONFIG, &error),
     };
+    if let Some(addr) = cli.agents_listen {
+        config.agents.listen = Some(addr);
+    }
     if cli.check_config {
         let state = if config.found {
             "is valid"

@@ -6,6 +6,7 @@
 //! pending bytes, write time) and runs in its own task; a task that panics is
 //! logged and forgotten. Handlers live one module per interface.
 
+mod agent;
 mod chat;
 mod daemon;
 mod listener;
@@ -287,6 +288,7 @@ async fn dispatch(
         crate::varlink::SERVICE => Ok(service::call(call, member)?),
         crate::api::daemon::INTERFACE => daemon::call(daemon, call, member, replies).await,
         crate::api::chat::INTERFACE => chat::call(daemon, call, member, replies).await,
+        crate::api::agent::INTERFACE => agent::call(daemon, call, member, replies).await,
         _ => Err(VarlinkError::interface_not_found(interface).into()),
     }
 }

@@ -5,8 +5,10 @@
 //! savepoint so that one failing job does not undo the others. A job's
 //! result is handed back only after its transaction committed, so nothing is
 //! reported that a kill -9 could take back. Tables live one family per
-//! module: `schema` (migrations), `messages`, `inbox`, `events`, `projects`.
+//! module: `schema` (migrations), `messages`, `inbox`, `events`, `projects`,
+//! `agents`.
 
+pub mod agents;
 pub mod events;
 pub mod inbox;
 pub mod messages;

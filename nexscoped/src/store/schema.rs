@@ -77,6 +77,44 @@ const MIGRATIONS: &[&str] = &[
         file TEXT NOT NULL,
         PRIMARY KEY (project, msg_id)
     );",
+    // 2: agent sessions (issue 6).
+    "CREATE TABLE agent_sessions (
+        name TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        agent_id TEXT,
+        model TEXT,
+        permission_mode TEXT NOT NULL,
+        skills TEXT NOT NULL,
+        metadata TEXT,
+        turns INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cache_creation_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        started_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_error TEXT,
+        PRIMARY KEY (name, cwd)
+    );
+    CREATE TABLE agent_turns (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        turn TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL,
+        model TEXT,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cache_creation_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        error TEXT,
+        cancelled INTEGER NOT NULL
+    );
+    CREATE INDEX agent_turns_session ON agent_turns (name, cwd, id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

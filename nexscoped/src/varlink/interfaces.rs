@@ -4,12 +4,14 @@
 pub const SERVICE: &str = include_str!("../../interfaces/org.varlink.service.varlink");
 pub const DAEMON: &str = include_str!("../../interfaces/io.nexscope.Daemon.varlink");
 pub const CHAT: &str = include_str!("../../interfaces/io.nexscope.Chat.varlink");
+pub const AGENT: &str = include_str!("../../interfaces/io.nexscope.Agent.varlink");
 
 /// Every interface of nexscoped, by name, in the order GetInfo lists them.
 pub const ALL: &[(&str, &str)] = &[
     ("org.varlink.service", SERVICE),
     ("io.nexscope.Daemon", DAEMON),
     ("io.nexscope.Chat", CHAT),
+    ("io.nexscope.Agent", AGENT),
 ];
 
 pub fn description(interface: &str) -> Option<&'static str> {

@@ -1,0 +1,407 @@
+//! Codex through `codex app-server` (spec/agent-clis.md §3.2; observed on
+//! 0.169.0 in spec/agent-cli-observed.md §3.2): JSON-RPC lines without the
+//! "jsonrpc" field. One process and one thread per live session; a turn is
+//! `turn/start` … `turn/completed`; cancel is `turn/interrupt`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::process::Command;
+
+use super::claude::str_field;
+use super::process::{AgentProcess, Lines};
+use super::{Output, SpawnSpec};
+use crate::api::agent::Usage;
+
+/// How long the app-server gets to answer a request of ours.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Codex {
+    process: AgentProcess,
+    lines: Lines,
+    next_id: u64,
+    /// Notifications that arrived while we waited for a response.
+    buffered: VecDeque<Value>,
+    pub thread_id: String,
+    turn_id: Option<String>,
+    thread: Value,
+    sandbox: &'static str,
+    /// The thread's token total as last reported; a turn's usage is what the
+    /// total grew by (after a resume the server replays the stored total).
+    total: Usage,
+    turn_usage: Usage,
+    turn_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodexError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("codex app-server refused {method}: {message}")]
+    Refused { method: String, message: String },
+    #[error("codex app-server did not answer {method} within {}s", REQUEST_TIMEOUT.as_secs())]
+    Timeout { method: String },
+    #[error("codex app-server exited: {0}")]
+    Exited(String),
+}
+
+impl Codex {
+    /// Starts the app-server, initializes it and starts (or resumes) the
+    /// session's thread.
+    pub async fn spawn(spec: &SpawnSpec, known_total: Usage) -> Result<Codex, CodexError> {
+        let mut command = Command::new(&spec.program);
+        command.arg("app-server").current_dir(&spec.cwd);
+        let (process, lines) = AgentProcess::spawn(command, format!("codex:{}", spec.label))?;
+        let mut codex = Codex {
+            process,
+            lines,
+            next_id: 0,
+            buffered: VecDeque::new(),
+            thread_id: String::new(),
+            turn_id: None,
+            thread: Value::Null,
+            sandbox: sandbox_for(&spec.permission_mode),
+            total: known_total,
+            turn_usage: Usage::default(),
+            turn_error: None,
+        };
+        codex
+            .request(
+                "initialize",
+                json!({"clientInfo": {"name": "nexscoped", "title": "nexscope", "version": crate::api::service::VERSION}}),
+            )
+            .await?;
+        codex
+            .process
+            .send(&json!({"method": "initialized"}))
+            .await?;
+        let mut params = json!({
+            "cwd": spec.cwd,
+            "approvalPolicy": "never",
+            "sandbox": codex.sandbox,
+        });
+        if let Some(model) = &spec.model {
+            params["model"] = json!(model);
+        }
+        let result = match &spec.resume {
+            Some(thread) => {
+                params["threadId"] = json!(thread);
+                codex.request("thread/resume", params).await?
+            }
+            None => codex.request("thread/start", params).await?,
+        };
+        codex.thread = result.get("thread").cloned().unwrap_or(Value::Null);
+        codex.thread_id = str_field(&codex.thread, "id").unwrap_or_default();
+        Ok(codex)
+    }
+
+    pub fn process(&mut self) -> &mut AgentProcess {
+        &mut self.process
+    }
+
+    pub fn into_process(self) -> AgentProcess {
+        self.process
+    }
+
+    /// nx-ce's init fields, as far as a Codex thread has them.
+    pub fn metadata(&self, cwd: &str, permission_mode: &str) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("sessionId".into(), json!(self.thread_id));
+        m.insert(
+            "model".into(),
+            self.thread.get("model").cloned().unwrap_or(Value::Null),
+        );
+        m.insert("cwd".into(), json!(cwd));
+        for key in [
+            "skills",
+            "tools",
+            "slashCommands",
+            "agents",
+            "mcpServers",
+            "plugins",
+            "betas",
+        ] {
+            m.insert(key.into(), json!([]));
+        }
+        m.insert("claudeCodeVersion".into(), Value::Null);
+        m.insert("permissionMode".into(), json!(permission_mode));
+        m.insert("apiKeySource".into(), Value::Null);
+        m.insert("outputStyle".into(), Value::Null);
+        m.insert("fastModeState".into(), Value::Null);
+        m
+    }
+
+    async fn send_request(&mut self, method: &str, params: Value) -> std::io::Result<u64> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.process
+            .send(&json!({"id": id, "method": method, "params": params}))
+            .await?;
+        Ok(id)
+    }
+
+    /// Sends a request and waits for its response, keeping notifications
+    /// for `next`.
+    async fn request(&mut self, method: &str, params: Value) -> Result<Value, CodexError> {
+        let id = self.send_request(method, params).await?;
+        let wait = async {
+            loop {
+                let Some(line) = self.lines.recv().await else {
+                    return Err(CodexError::Exited(self.process.wait_exit().await));
+                };
+                if line.get("id").and_then(Value::as_u64) == Some(id)
+                    && line.get("method").is_none()
+                {
+                    return match line.get("error") {
+                        Some(error) => Err(CodexError::Refused {
+                            method: method.to_string(),
+                            message: str_field(error, "message")
+                                .unwrap_or_else(|| error.to_string()),
+                        }),
+                        None => Ok(line.get("result").cloned().unwrap_or(Value::Null)),
+                    };
+                }
+                self.buffered.push_back(line);
+            }
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, wait)
+            .await
+            .map_err(|_| CodexError::Timeout {
+                method: method.to_string(),
+            })?
+    }
+
+    pub async fn start_turn(
+        &mut self,
+        prompt: &str,
+        model: Option<&str>,
+        permission_mode: Option<&str>,
+    ) -> Result<(), CodexError> {
+        self.turn_usage = Usage::default();
+        self.turn_error = None;
+        let mut params = json!({
+            "threadId": self.thread_id,
+            "input": [{"type": "text", "text": prompt}],
+        });
+        if let Some(model) = model {
+            params["model"] = json!(model);
+        }
+        if let Some(mode) = permission_mode {
+            let sandbox = sandbox_for(mode);
+            if sandbox != self.sandbox {
+                self.sandbox = sandbox;
+                params["sandboxPolicy"] = json!({"type": sandbox_policy(sandbox)});
+            }
+        }
+        let result = self.request("turn/start", params).await?;
+        self.turn_id = result
+            .pointer("/turn/id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok(())
+    }
+
+    /// Asks the running turn to stop; it then ends with `turn/completed`
+    /// status "interrupted".
+    pub async fn interrupt(&mut self) -> std::io::Result<()> {
+        let Some(turn) = self.turn_id.clone() else {
+            return Ok(());
+        };
+        self.send_request(
+            "turn/interrupt",
+            json!({"threadId": self.thread_id, "turnId": turn}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The next thing the server said; None once its stdout closed.
+    pub async fn next(&mut self) -> Option<Vec<Output>> {
+        let line = match self.buffered.pop_front() {
+            Some(line) => line,
+            None => self.lines.recv().await?,
+        };
+        Some(self.translate(line).await)
+    }
+
+    async fn translate(&mut self, line: Value) -> Vec<Output> {
+        let Some(method) = line.get("method").and_then(Value::as_str) else {
+            // Responses to our fire-and-forget requests (turn/interrupt).
+            if let Some(error) = line.get("error") {
+                tracing::debug!(agent = %self.process.label, %error, "codex refused a request");
+            }
+            return Vec::new();
+        };
+        if let Some(id) = line.get("id").cloned() {
+            // A request to us (an approval): nobody is there to answer, and
+            // the approval policy is "never", so refuse rather than hang.
+            let _ = self
+                .process
+                .send(&json!({"id": id, "error": {"code": -32601, "message": format!("nexscope does not answer {method}")}}))
+                .await;
+            return Vec::new();
+        }
+        let params = line.get("params").cloned().unwrap_or(Value::Null);
+        match method {
+            "item/started" => item_started(&params).into_iter().collect(),
+            "item/completed" => item_completed(&params).into_iter().collect(),
+            "thread/tokenUsage/updated" => {
+                self.count_tokens(&params);
+                Vec::new()
+            }
+            "error" => {
+                self.turn_error = params
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                Vec::new()
+            }
+            "turn/completed" => {
+                self.turn_id = None;
+                let turn = params.get("turn").cloned().unwrap_or(Value::Null);
+                let status = turn.get("status").and_then(Value::as_str).unwrap_or("");
+                let error = match status {
+                    "failed" => Some(
+                        turn.pointer("/error/message")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                            .or(self.turn_error.take())
+                            .unwrap_or_else(|| "the turn failed".into()),
+                    ),
+                    "interrupted" => Some("interrupted".into()),
+                    _ => None,
+                };
+                vec![Output::TurnDone {
+                    usage: self.turn_usage,
+                    error,
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn count_tokens(&mut self, params: &Value) {
+        let Some(total) = params.pointer("/tokenUsage/total") else {
+            return;
+        };
+        let read = |key: &str| total.get(key).and_then(Value::as_u64).unwrap_or(0);
+        let now = Usage {
+            input_tokens: read("inputTokens"),
+            output_tokens: read("outputTokens"),
+            cache_read_input_tokens: read("cachedInputTokens"),
+            cache_creation_input_tokens: 0,
+            cost_usd: 0.0,
+        };
+        self.turn_usage.input_tokens += now.input_tokens.saturating_sub(self.total.input_tokens);
+        self.turn_usage.output_tokens += now.output_tokens.saturating_sub(self.total.output_tokens);
+        self.turn_usage.cache_read_input_tokens += now
+            .cache_read_input_tokens
+            .saturating_sub(self.total.cache_read_input_tokens);
+        self.total = now;
+    }
+}
+
+/// The sandbox a permission mode maps to: Codex has no per-tool prompts in a
+/// headless session, so the mode decides what commands may touch.
+fn sandbox_for(mode: &str) -> &'static str {
+    match mode {
+        "plan" => "read-only",
+        "default" | "acceptEdits" => "workspace-write",
+        _ => "danger-full-access",
+    }
+}
+
+fn sandbox_policy(sandbox: &str) -> &'static str {
+    match sandbox {
+        "read-only" => "readOnly",
+        "workspace-write" => "workspaceWrite",
+        _ => "dangerFullAccess",
+    }
+}
+
+fn item_started(params: &Value) -> Option<Output> {
+    let item = params.get("item")?;
+    let id = str_field(item, "id").unwrap_or_default();
+    let kind = item.get("type").and_then(Value::as_str)?;
+    let input = match kind {
+        "commandExecution" => json!({"command": item.get("command"), "cwd": item.get("cwd")}),
+        "fileChange" => json!({"changes": item.get("changes")}),
+        "mcpToolCall" => {
+            json!({"server": item.get("server"), "tool": item.get("tool"), "arguments": item.get("arguments")})
+        }
+        "webSearch" => json!({"query": item.get("query")}),
+        _ => return None,
+    };
+    Some(Output::ToolUse {
+        id,
+        name: kind.to_string(),
+        input,
+    })
+}
+
+fn item_completed(params: &Value) -> Option<Output> {
+    let item = params.get("item")?;
+    let id = str_field(item, "id").unwrap_or_default();
+    let kind = item.get("type").and_then(Value::as_str)?;
+    let failed = item.get("status").and_then(Value::as_str) == Some("failed");
+    match kind {
+        "agentMessage" => Some(Output::Text(str_field(item, "text")?)),
+        "reasoning" => {
+            let text = ["summary", "content"]
+                .iter()
+                .filter_map(|k| item.get(*k).and_then(Value::as_array))
+                .flatten()
+                .filter_map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .or_else(|| str_field(v, "text"))
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (!text.is_empty()).then_some(Output::Thinking(text))
+        }
+        "commandExecution" => Some(Output::ToolResult {
+            id,
+            content: str_field(item, "aggregatedOutput").unwrap_or_default(),
+            is_error: failed
+                || item
+                    .get("exitCode")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|c| c != 0),
+        }),
+        "fileChange" | "mcpToolCall" | "webSearch" => Some(Output::ToolResult {
+            id,
+            content: item
+                .get("result")
+                .or_else(|| item.get("changes"))
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            is_error: failed,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_become_events() {
+        let text =
+            item_completed(&json!({"item": {"type": "agentMessage", "id": "m", "text": "apple"}}));
+        assert!(matches!(text, Some(Output::Text(t)) if t == "apple"));
+        let run = item_started(
+            &json!({"item": {"type": "commandExecution", "id": "c", "command": "ls"}}),
+        );
+        assert!(matches!(run, Some(Output::ToolUse { name, .. }) if name == "commandExecution"));
+        let done = item_completed(&json!({"item": {"type": "commandExecution", "id": "c",
+            "aggregatedOutput": "x\n", "exitCode": 1, "status": "completed"}}));
+        assert!(matches!(
+            done,
+            Some(Output::ToolResult { is_error: true, .. })
+        ));
+        assert!(item_completed(&json!({"item": {"type": "userMessage", "id": "u"}})).is_none());
+    }
+}

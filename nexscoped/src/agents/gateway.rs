@@ -1,0 +1,455 @@
+//! The nx-ce-compatible WebSocket gateway (spec/nx-ce.md §2–§3): every
+//! client→server and server→client message with nx-ce's fields, so that an
+//! existing nx-ce client works unchanged, over the same agent host as
+//! `io.nexscope.Agent`.
+//!
+//! Differences an old client does not notice: a query's `id` is echoed on
+//! every frame of its turn; `done` carries `usage` (and `error`); tool results
+//! arrive as `tool_result`; a cancel really interrupts the turn. Off by
+//! default, loopback only, and a token (`Authorization: Bearer` or
+//! `?token=`) is required unless the user allowed unauthenticated loopback.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use super::Agents;
+use crate::api::agent::*;
+use crate::relay::auth::Auth;
+use crate::relay::frame::now_ms;
+use crate::relay::http;
+
+/// nx-ce frames are small; a prompt may be long.
+const MAX_FRAME: usize = 10 * 1024 * 1024;
+/// Frames waiting for a slow client before it is dropped.
+const OUTBOX: usize = 8192;
+/// Open connections at once.
+const MAX_CONNECTIONS: usize = 256;
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Who may connect.
+pub enum Access {
+    Token(Auth),
+    /// `allow_unauthenticated_loopback = true`, for old nx-ce clients.
+    Open,
+}
+
+/// Accepts until shutdown; closes clients with 1001 "server shutting down".
+pub async fn serve(
+    listener: TcpListener,
+    agents: Arc<Agents>,
+    access: Access,
+    shutdown: watch::Receiver<bool>,
+) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let context = Arc::new(Context {
+        agents,
+        access,
+        port,
+        host: hostname(),
+        machine_id: machine_id(),
+        shutdown: shutdown.clone(),
+    });
+    let mut connections = JoinSet::new();
+    let stop = crate::daemon::wait_for(shutdown);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if connections.len() >= MAX_CONNECTIONS {
+                        tracing::warn!(limit = MAX_CONNECTIONS, "too many agent gateway connections; refusing one");
+                        continue;
+                    }
+                    connections.spawn(connection(context.clone(), stream, peer));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "agent gateway accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    let _ = tokio::time::timeout(crate::daemon::DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+struct Context {
+    agents: Arc<Agents>,
+    access: Access,
+    port: u16,
+    host: String,
+    machine_id: String,
+    shutdown: watch::Receiver<bool>,
+}
+
+async fn connection(context: Arc<Context>, mut stream: TcpStream, peer: SocketAddr) {
+    // Loopback only, whatever address the listener was given.
+    if !peer.ip().is_loopback() {
+        return;
+    }
+    let request = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await {
+        Ok(Ok(request)) => request,
+        _ => return,
+    };
+    if !request.is_websocket_upgrade() {
+        return http::respond(
+            &mut stream,
+            "426 Upgrade Required",
+            "text/plain",
+            "nexscope agent gateway: connect with a WebSocket (nx-ce protocol)\n",
+        )
+        .await;
+    }
+    if !allowed(&context.access, &request) {
+        tracing::warn!(%peer, "agent gateway connection without a valid token refused");
+        return http::respond(
+            &mut stream,
+            "401 Unauthorized",
+            "text/plain",
+            "a token is required: send Authorization: Bearer <token> or ?token=<token> (see [agents] token_file)\n",
+        )
+        .await;
+    }
+    let key = request
+        .header("sec-websocket-key")
+        .unwrap_or_default()
+        .to_string();
+    if http::switching_protocols(&mut stream, &key).await.is_err() {
+        return;
+    }
+    let mut config = WebSocketConfig::default();
+    config.max_message_size = Some(MAX_FRAME);
+    config.max_frame_size = Some(MAX_FRAME);
+    let ws = WebSocketStream::from_partially_read(stream, request.rest, Role::Server, Some(config))
+        .await;
+    client(context, ws).await;
+}
+
+fn allowed(access: &Access, request: &http::Request) -> bool {
+    match access {
+        Access::Open => true,
+        Access::Token(auth) => {
+            let bearer = request
+                .header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            let token = bearer.or_else(|| request.query.param("token"));
+            auth.allows(None, token)
+        }
+    }
+}
+
+/// One client: frames in, handled in order; frames out through one writer.
+async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    context: Arc<Context>,
+    ws: WebSocketStream<S>,
+) {
+    let (mut sink, mut incoming) = ws.split();
+    let (out, mut outbox) = mpsc::channel::<Value>(OUTBOX);
+    let shutdown = context.shutdown.clone();
+    let writer = tokio::spawn(async move {
+        let stop = crate::daemon::wait_for(shutdown);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                frame = outbox.recv() => match frame {
+                    Some(frame) => {
+                        if sink.send(Message::text(frame.to_string())).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                _ = &mut stop => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame {
+                        code: CloseCode::Away,
+                        reason: "server shutting down".into(),
+                    }))).await;
+                    return;
+                }
+            }
+        }
+    });
+    let _ = out.try_send(json!({
+        "type": "connected",
+        "port": context.port,
+        "host": context.host,
+        "machineId": context.machine_id,
+        "serverTime": now_ms(),
+    }));
+    let mut turns = JoinSet::new();
+    while let Some(message) = incoming.next().await {
+        let text = match message {
+            Ok(Message::Text(text)) => text.to_string(),
+            Ok(Message::Binary(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        if writer.is_finished() {
+            break;
+        }
+        let reply = match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(frame)) => handle(&context, frame, &out, &mut turns).await,
+            _ => Some(error_frame("invalid JSON")),
+        };
+        if let Some(reply) = reply {
+            if out.try_send(reply).is_err() {
+                break;
+            }
+        }
+    }
+    // Turns of this client go on without it; their output is dropped.
+    turns.abort_all();
+    drop(out);
+    let _ = writer.await;
+}
+
+fn error_frame(content: &str) -> Value {
+    json!({"type": "error", "content": content})
+}
+
+fn text_field(frame: &Map<String, Value>, key: &str) -> Option<String> {
+    frame.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn target(frame: &Map<String, Value>) -> SessionRef {
+    SessionRef {
+        session: text_field(frame, "session"),
+        cwd: text_field(frame, "cwd").filter(|c| !c.is_empty()),
+    }
+}
+
+/// Answers one client frame; turn events go out from their own task.
+async fn handle(
+    context: &Context,
+    frame: Map<String, Value>,
+    out: &mpsc::Sender<Value>,
+    turns: &mut JoinSet<()>,
+) -> Option<Value> {
+    let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
+    let agents = &context.agents;
+    match kind {
+        "ping" => Some(json!({"type": "pong", "serverTime": now_ms()})),
+        "query" => {
+            let prompt = frame.get("prompt").and_then(Value::as_str).unwrap_or("");
+            if let Err(error) =
+                validate_query(prompt, frame.get("model"), frame.get("permissionMode"))
+            {
+                return Some(error_frame(&error.to_string()));
+            }
+            let id = frame.get("id").cloned().filter(|v| !v.is_null());
+            let skills = frame.get("skills").and_then(Value::as_array).map(|list| {
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            });
+            let backend = match frame.get("backend").and_then(Value::as_str) {
+                Some(b) => match Backend::parse(b) {
+                    Ok(b) => Some(b),
+                    Err(error) => return Some(error_frame(&error.to_string())),
+                },
+                None => None,
+            };
+            let input = QueryIn {
+                target: target(&frame),
+                prompt: prompt.to_string(),
+                model: text_field(&frame, "model"),
+                permission_mode: text_field(&frame, "permissionMode"),
+                backend,
+                skills,
+                id: None,
+            };
+            match agents.query(input).await {
+                Ok(stream) => {
+                    turns.spawn(forward_turn(stream, id, out.clone()));
+                    None
+                }
+                Err(error @ AgentError::CreateFailed { .. }) => {
+                    Some(error_frame(&error.to_string()))
+                }
+                Err(error) => Some(error_frame(&format!("session create failed: {error}"))),
+            }
+        }
+        "getSkills" => {
+            let key = match agents.key(&target(&frame)) {
+                Ok(key) => key,
+                Err(error) => return Some(error_frame(&format!("getSkills failed: {error}"))),
+            };
+            match agents.skills(&key, None).await {
+                Ok(mut metadata) => {
+                    metadata.insert("type".into(), json!("skills"));
+                    metadata.insert(
+                        "note".into(),
+                        json!("skills/tools/agents are name-only; description requires SDK supportedCommands() (not exposed)"),
+                    );
+                    Some(Value::Object(metadata))
+                }
+                Err(error) => Some(error_frame(&format!("getSkills failed: {error}"))),
+            }
+        }
+        "getStatus" => {
+            let name = text_field(&frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into());
+            let cwd = text_field(&frame, "cwd")
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| agents.default_cwd().display().to_string());
+            let info = match agents.key(&target(&frame)) {
+                Ok(key) => agents.status(&key).await.ok().flatten(),
+                Err(_) => None,
+            };
+            let info = info.as_ref();
+            Some(json!({
+                "type": "status",
+                "session": name,
+                "cwd": cwd,
+                "sessionId": info.and_then(|i| i.session_id.clone()),
+                "lifecycleState": if info.is_some_and(|i| i.live) { "running" } else { "stopped" },
+                "isActive": info.is_some_and(|i| i.processing),
+                "queueLength": info.map(|i| i.queue_length).unwrap_or(0),
+                "processing": info.is_some_and(|i| i.processing),
+                "model": info.and_then(|i| i.model.clone()),
+                "backend": info.map(|i| i.backend),
+                "usage": info.map(|i| i.usage),
+            }))
+        }
+        "cancel" => {
+            let result = match agents.key(&target(&frame)) {
+                Ok(key) => agents.cancel(&key).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(_) => {
+                    let mut reply = json!({"type": "cancelled", "session": text_field(&frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into())});
+                    if let Some(cwd) = text_field(&frame, "cwd") {
+                        reply["cwd"] = json!(cwd);
+                    }
+                    Some(reply)
+                }
+                Err(_) => Some(
+                    json!({"type": "cancel_failed", "content": AgentError::NoActiveTurn.to_string()}),
+                ),
+            }
+        }
+        "closeSession" => {
+            let name = text_field(&frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into());
+            let cwd = text_field(&frame, "cwd").filter(|c| !c.is_empty());
+            let key = match &cwd {
+                Some(_) => agents.key(&target(&frame)).ok(),
+                None => None,
+            };
+            if cwd.is_none() || key.is_some() {
+                if let Err(error) = agents.close(&name, key.as_ref(), false).await {
+                    tracing::warn!(%error, "closeSession failed");
+                }
+            }
+            let mut reply = json!({"type": "session_closed", "session": name});
+            if let Some(cwd) = cwd {
+                reply["cwd"] = json!(cwd);
+            }
+            Some(reply)
+        }
+        "listSessions" => match agents.sessions().await {
+            Ok(sessions) => Some(json!({
+                "type": "session_list",
+                "sessions": sessions.iter().map(session_row).collect::<Vec<_>>(),
+            })),
+            Err(error) => Some(error_frame(&error.to_string())),
+        },
+        other => Some(error_frame(&format!("unknown type: {other}"))),
+    }
+}
+
+/// nx-ce's `session_list` row, plus backend and usage.
+fn session_row(info: &SessionInfo) -> Value {
+    json!({
+        "key": format!("{}:{}", info.name, info.cwd),
+        "name": info.name,
+        "cwd": info.cwd,
+        "sessionId": info.session_id,
+        "model": info.model,
+        "queueLength": info.queue_length,
+        "processing": info.processing,
+        "lifecycleState": if info.live { "active" } else { "stopped" },
+        "startedAt": info.started_at,
+        "updatedAt": info.updated_at,
+        "backend": info.backend,
+        "turns": info.turns,
+        "usage": info.usage,
+    })
+}
+
+/// Sends one turn's events to its client, with the query's `id` on each.
+/// A cancelled turn's `done` is not sent: an nx-ce client does not expect
+/// one after `cancelled`.
+async fn forward_turn(mut stream: super::TurnStream, id: Option<Value>, out: mpsc::Sender<Value>) {
+    while let Some(event) = stream.recv().await {
+        let done = matches!(event, TurnEvent::Done { .. });
+        if let TurnEvent::Done {
+            cancelled: true, ..
+        } = event
+        {
+            return;
+        }
+        if let TurnEvent::Done {
+            error: Some(error),
+            time,
+            ..
+        } = &event
+        {
+            let mut frame = json!({"type": "error", "content": error, "time": time});
+            if let Some(id) = &id {
+                frame["id"] = id.clone();
+            }
+            if out.send(frame).await.is_err() {
+                return;
+            }
+        }
+        let Ok(mut frame) = serde_json::to_value(&event) else {
+            continue;
+        };
+        if let Some(id) = &id {
+            frame["id"] = id.clone();
+        }
+        if out.send(frame).await.is_err() || done {
+            return;
+        }
+    }
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A stable id of this machine, in nx-ce's 8-4-4-4-4 shape.
+fn machine_id() -> String {
+    use sha2::Digest;
+    let source = std::fs::read_to_string("/etc/machine-id").unwrap_or_else(|_| hostname());
+    let digest = sha2::Sha256::digest(source.trim().as_bytes());
+    let hex = crate::relay::auth::hex(&digest[..12]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..24]
+    )
+}

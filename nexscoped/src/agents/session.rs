@@ -1,0 +1,868 @@
+//! One session's actor: its FIFO queue, one turn at a time, its agent
+//! process (started on demand, stopped when idle), its record.
+//!
+//! Everything about a session changes here and only here, in one task, so
+//! there is no lock to hold across an await: callers send commands and read a
+//! published snapshot (`SessionInfo`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::claude::{self, Claude};
+use super::codex::Codex;
+use super::process::AgentProcess;
+use super::{Key, Output, Shared, SpawnSpec};
+use crate::api::agent::*;
+use crate::relay::frame::now_ms;
+use crate::store::agents::{self as records, AgentRecord};
+
+/// Events of one turn waiting for a slow reader; past this the reader is
+/// dropped (the turn goes on).
+pub const EVENT_BUFFER: usize = 4096;
+/// Queued turns per session.
+const MAX_QUEUE: usize = 256;
+/// Commands waiting for the actor.
+const COMMANDS: usize = 64;
+/// How long a turn gets after an interrupt before its process is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+/// How long a query waits for a free process slot.
+const SLOT_WAIT: Duration = Duration::from_secs(30);
+
+pub type TurnStream = mpsc::Receiver<TurnEvent>;
+
+/// A query waiting for its turn.
+pub struct Queued {
+    pub prompt: String,
+    pub model: Option<String>,
+    pub permission_mode: Option<String>,
+    pub skills: Option<Vec<String>>,
+    pub events: mpsc::Sender<TurnEvent>,
+}
+
+pub enum Command {
+    Query(Queued),
+    Cancel(oneshot::Sender<Result<SessionInfo, AgentError>>),
+    Close {
+        forget: bool,
+        reply: oneshot::Sender<SessionInfo>,
+    },
+    Skills(oneshot::Sender<Result<Map<String, Value>, AgentError>>),
+    /// Stop the process if idle, to free its slot.
+    StopIdle,
+}
+
+#[derive(Clone)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    info: Arc<Mutex<SessionInfo>>,
+    pub generation: u64,
+    done: watch::Receiver<bool>,
+}
+
+impl Handle {
+    pub fn info(&self) -> SessionInfo {
+        self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Hands a command to the actor; gives it back if the actor has ended.
+    pub fn send(&self, command: Command) -> Result<(), Command> {
+        match self.commands.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(c)) => Err(c),
+            Err(mpsc::error::TrySendError::Full(c)) => {
+                // A flood of commands: refuse queries rather than block the
+                // caller (the queue limit would refuse them anyway).
+                if let Command::Query(q) = c {
+                    let _ =
+                        q.events
+                            .try_send(failed_done(None, 0, "the session is busy; try again"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn stop_idle(&self) -> bool {
+        self.commands.try_send(Command::StopIdle).is_ok()
+    }
+
+    pub async fn stopped(mut self) {
+        let _ = self.done.wait_for(|d| *d).await;
+    }
+}
+
+/// A `done` for a turn that never ran.
+fn failed_done(session_id: Option<String>, time: u64, error: &str) -> TurnEvent {
+    TurnEvent::Done {
+        session_id,
+        time,
+        usage: Usage::default(),
+        error: Some(error.to_string()),
+        cancelled: false,
+    }
+}
+
+/// The snapshot of a stored session that no actor holds.
+pub fn info(record: &AgentRecord, live: bool) -> SessionInfo {
+    SessionInfo {
+        name: record.name.clone(),
+        cwd: record.cwd.clone(),
+        backend: record.backend,
+        session_id: record.agent_id.clone(),
+        model: record.model.clone(),
+        permission_mode: record.permission_mode.clone(),
+        queue_length: 0,
+        processing: false,
+        lifecycle_state: if live { "running" } else { "stopped" }.into(),
+        live,
+        turns: record.turns,
+        usage: record.usage,
+        started_at: record.started_at,
+        updated_at: record.updated_at,
+        last_error: record.last_error.clone(),
+    }
+}
+
+pub fn start(shared: Arc<Shared>, key: Key, record: AgentRecord, generation: u64) -> Handle {
+    let (commands, rx) = mpsc::channel(COMMANDS);
+    let info = Arc::new(Mutex::new(info(&record, false)));
+    let (done_tx, done) = watch::channel(false);
+    let session = Session {
+        shared,
+        key,
+        record,
+        driver: None,
+        slot: None,
+        queue: VecDeque::new(),
+        current: None,
+        clock: 0,
+        info: info.clone(),
+        pending_skills: Vec::new(),
+        skills_request: None,
+        idle_since: Instant::now(),
+        generation,
+    };
+    tokio::spawn(async move {
+        let key = session.key.clone();
+        let shared = session.shared.clone();
+        // A panic in one session ends that session, not the daemon.
+        let outcome = tokio::spawn(session.run(rx)).await;
+        if let Err(error) = outcome {
+            if error.is_panic() {
+                tracing::error!(session = %key, "agent session panicked; it was dropped");
+            }
+        }
+        shared.remove(&key, generation);
+        let _ = done_tx.send(true);
+    });
+    Handle {
+        commands,
+        info,
+        generation,
+        done,
+    }
+}
+
+enum Driver {
+    Claude(Claude),
+    Codex(Codex),
+}
+
+impl Driver {
+    async fn next(&mut self) -> Option<Vec<Output>> {
+        match self {
+            Driver::Claude(c) => c.next().await,
+            Driver::Codex(c) => c.next().await,
+        }
+    }
+
+    fn process(&mut self) -> &mut AgentProcess {
+        match self {
+            Driver::Claude(c) => c.process(),
+            Driver::Codex(c) => c.process(),
+        }
+    }
+
+    async fn interrupt(&mut self) -> std::io::Result<()> {
+        match self {
+            Driver::Claude(c) => c.interrupt().await.map(|_| ()),
+            Driver::Codex(c) => c.interrupt().await,
+        }
+    }
+
+    async fn stop(self) {
+        let process = match self {
+            Driver::Claude(c) => c.into_process(),
+            Driver::Codex(c) => c.into_process(),
+        };
+        process.stop().await;
+    }
+}
+
+struct Current {
+    turn: String,
+    events: Option<mpsc::Sender<TurnEvent>>,
+    started_at: u64,
+    deadline: Instant,
+    model: Option<String>,
+    cancelled: bool,
+    /// Why the turn was interrupted by us, if it was (a timeout).
+    interrupted: Option<String>,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    key: Key,
+    record: AgentRecord,
+    driver: Option<Driver>,
+    slot: Option<OwnedSemaphorePermit>,
+    queue: VecDeque<Queued>,
+    current: Option<Current>,
+    /// Last `time` handed out: epoch ms forced strictly increasing (nx-ce).
+    clock: u64,
+    info: Arc<Mutex<SessionInfo>>,
+    pending_skills: Vec<oneshot::Sender<Result<Map<String, Value>, AgentError>>>,
+    skills_request: Option<u64>,
+    idle_since: Instant,
+    generation: u64,
+}
+
+impl Session {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let shutdown = self.shared.shutdown.clone();
+        tracing::debug!(session = %self.key, generation = self.generation, "agent session started");
+        loop {
+            self.dispatch().await;
+            self.publish();
+            let idle_timeout = self.shared.settings().idle_timeout;
+            let idle = self.driver.is_some() && self.current.is_none() && self.queue.is_empty();
+            let idle_deadline = self.idle_since + idle_timeout;
+            let turn_deadline = self.current.as_ref().map(|c| c.deadline);
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => if self.command(command).await { break },
+                    None => break,
+                },
+                output = next_output(&mut self.driver) => match output {
+                    Some(outputs) => for output in outputs { self.output(output).await },
+                    None => self.crashed().await,
+                },
+                _ = tokio::time::sleep_until(idle_deadline), if idle => {
+                    tracing::info!(session = %self.key, "agent idle; stopping its process (the session is kept)");
+                    self.stop_process().await;
+                    // Nothing left to hold: the next query starts a new actor.
+                    if self.queue.is_empty() && self.pending_skills.is_empty() {
+                        break;
+                    }
+                }
+                _ = sleep_until_opt(turn_deadline) => self.turn_timed_out().await,
+                _ = crate::daemon::wait_for(shutdown.clone()) => break,
+            }
+        }
+        self.finish("the session was closed").await;
+    }
+
+    /// Handles a command; true when the actor should end.
+    async fn command(&mut self, command: Command) -> bool {
+        match command {
+            Command::Query(item) => {
+                if self.queue.len() >= MAX_QUEUE {
+                    let time = self.tick();
+                    let _ = item.events.try_send(failed_done(
+                        self.record.agent_id.clone(),
+                        time,
+                        &format!("{MAX_QUEUE} turns are already queued in this session; wait for some to finish"),
+                    ));
+                } else {
+                    self.queue.push_back(item);
+                }
+                false
+            }
+            Command::Cancel(reply) => {
+                let _ = reply.send(self.cancel().await);
+                false
+            }
+            Command::Close { forget, reply } => {
+                self.interrupt_current().await;
+                self.stop_process().await;
+                let mut info = self.snapshot();
+                info.lifecycle_state = "stopped".into();
+                info.live = false;
+                if forget {
+                    let (name, cwd) = (self.key.name.clone(), self.key.cwd.clone());
+                    let _ = self
+                        .shared
+                        .store
+                        .run(move |conn| records::delete(conn, &name, &cwd))
+                        .await;
+                }
+                let _ = reply.send(info);
+                true
+            }
+            Command::Skills(reply) => {
+                self.skills(reply).await;
+                false
+            }
+            Command::StopIdle => {
+                if self.current.is_none() && self.queue.is_empty() {
+                    self.stop_process().await;
+                }
+                false
+            }
+        }
+    }
+
+    async fn cancel(&mut self) -> Result<SessionInfo, AgentError> {
+        match &mut self.current {
+            Some(current) if !current.cancelled => {
+                current.cancelled = true;
+                current.deadline = Instant::now() + INTERRUPT_GRACE;
+            }
+            _ => return Err(AgentError::NoActiveTurn),
+        }
+        if let Some(driver) = &mut self.driver {
+            if let Err(error) = driver.interrupt().await {
+                tracing::warn!(session = %self.key, %error, "could not send the interrupt");
+            }
+        }
+        Ok(self.snapshot())
+    }
+
+    async fn interrupt_current(&mut self) {
+        if self.current.is_some() {
+            let _ = self.cancel().await;
+        }
+    }
+
+    /// Starts the next queued turn when none is running.
+    async fn dispatch(&mut self) {
+        while self.current.is_none() {
+            let Some(item) = self.queue.pop_front() else {
+                return;
+            };
+            // Its client left before its turn: nobody waits for the answer.
+            if item.events.is_closed() {
+                continue;
+            }
+            if let Err(message) = self.start_turn(&item).await {
+                let time = self.tick();
+                let _ = item.events.try_send(failed_done(
+                    self.record.agent_id.clone(),
+                    time,
+                    &format!("session create failed: {message}"),
+                ));
+                self.record.last_error = Some(message);
+                self.save().await;
+            }
+        }
+    }
+
+    async fn start_turn(&mut self, item: &Queued) -> Result<(), String> {
+        self.apply_skills(item.skills.as_deref()).await;
+        let fresh_process = self.driver.is_none();
+        if fresh_process {
+            // A new process starts with the wanted model and mode directly.
+            if let Some(model) = &item.model {
+                self.record.model = Some(model.clone());
+            }
+            if let Some(mode) = &item.permission_mode {
+                self.record.permission_mode = mode.clone();
+            }
+        }
+        self.ensure_driver().await?;
+        let turn = super::turn_id();
+        let time = self.tick();
+        let _ = item.events.try_send(TurnEvent::TurnStart {
+            turn: turn.clone(),
+            time,
+        });
+        let prompt = with_skills(&self.record.skills, &item.prompt);
+        let model_change = item
+            .model
+            .clone()
+            .filter(|m| Some(m) != self.record.model.as_ref());
+        let mode_change = item
+            .permission_mode
+            .clone()
+            .filter(|m| *m != self.record.permission_mode);
+        let session_id = self.record.agent_id.clone().unwrap_or_default();
+        let started = match self.driver.as_mut() {
+            Some(Driver::Claude(claude)) => {
+                if let Some(model) = &model_change {
+                    claude.set_model(model).await.map_err(|e| e.to_string())?;
+                }
+                if let Some(mode) = &mode_change {
+                    claude
+                        .set_permission_mode(mode)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                claude
+                    .send_prompt(&prompt, &session_id)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Some(Driver::Codex(codex)) => codex
+                .start_turn(&prompt, model_change.as_deref(), mode_change.as_deref())
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("no agent process".into()),
+        };
+        if let Some(model) = model_change {
+            self.record.model = Some(model);
+        }
+        if let Some(mode) = mode_change {
+            self.record.permission_mode = mode;
+        }
+        self.current = Some(Current {
+            turn,
+            events: Some(item.events.clone()),
+            started_at: now_ms(),
+            deadline: Instant::now() + self.shared.settings().turn_timeout,
+            model: self.record.model.clone(),
+            cancelled: false,
+            interrupted: None,
+        });
+        if let Err(message) = started {
+            // The process is gone or broken: end this turn like a crash.
+            tracing::warn!(session = %self.key, %message, "could not start the turn");
+            self.crashed().await;
+            return Ok(());
+        }
+        // Codex has no init line: its metadata comes with the thread.
+        if let Some(Driver::Codex(codex)) = &self.driver {
+            let metadata = codex.metadata(&self.key.cwd, &self.record.permission_mode);
+            self.forward_init(metadata);
+        }
+        Ok(())
+    }
+
+    /// A different non-empty skills list starts a fresh conversation with
+    /// it (nx-ce's rule); an empty or absent one keeps what there is.
+    async fn apply_skills(&mut self, skills: Option<&[String]>) {
+        let Some(skills) = skills.filter(|s| !s.is_empty()) else {
+            return;
+        };
+        let same = skills.len() == self.record.skills.len()
+            && skills.iter().all(|s| self.record.skills.contains(s));
+        if same {
+            return;
+        }
+        self.stop_process().await;
+        self.record.skills = skills.to_vec();
+        self.record.agent_id = None;
+        self.record.metadata = None;
+    }
+
+    /// Starts the agent process if there is none, within the live limit.
+    async fn ensure_driver(&mut self) -> Result<(), String> {
+        if self.driver.is_some() {
+            return Ok(());
+        }
+        let slot = self.take_slot().await?;
+        let settings = self.shared.settings();
+        let spec = SpawnSpec {
+            program: match self.record.backend {
+                Backend::Claude => settings.claude.clone(),
+                Backend::Codex => settings.codex.clone(),
+            },
+            cwd: self.key.cwd.clone(),
+            model: self.record.model.clone(),
+            permission_mode: self.record.permission_mode.clone(),
+            resume: self.record.agent_id.clone(),
+            new_id: super::uuid_v4(),
+            label: self.key.to_string(),
+        };
+        let program = spec.program.display().to_string();
+        let driver = match self.record.backend {
+            Backend::Claude => Claude::spawn(&spec)
+                .map(Driver::Claude)
+                .map_err(|e| spawn_error(&program, e))?,
+            Backend::Codex => {
+                let codex = Codex::spawn(&spec, self.record.usage)
+                    .await
+                    .map_err(|e| match e {
+                        super::codex::CodexError::Io(e) => spawn_error(&program, e),
+                        other => other.to_string(),
+                    })?;
+                if self.record.agent_id.as_deref() != Some(codex.thread_id.as_str()) {
+                    self.record.agent_id = Some(codex.thread_id.clone());
+                }
+                self.record.metadata =
+                    Some(codex.metadata(&self.key.cwd, &self.record.permission_mode));
+                Driver::Codex(codex)
+            }
+        };
+        tracing::info!(session = %self.key, backend = self.record.backend.as_str(), resume = spec.resume.is_some(), "agent process started");
+        self.driver = Some(driver);
+        self.slot = Some(slot);
+        self.idle_since = Instant::now();
+        self.save().await;
+        Ok(())
+    }
+
+    async fn take_slot(&mut self) -> Result<OwnedSemaphorePermit, String> {
+        let slots = self.shared.slots.clone();
+        if let Ok(slot) = slots.clone().try_acquire_owned() {
+            return Ok(slot);
+        }
+        self.shared.evict_idle(&self.key);
+        match tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(slot),
+            _ => Err(format!(
+                "{} agent processes are busy (agents.max_live) and none became free within {}s",
+                self.shared.max_live,
+                SLOT_WAIT.as_secs()
+            )),
+        }
+    }
+
+    async fn skills(&mut self, reply: oneshot::Sender<Result<Map<String, Value>, AgentError>>) {
+        if let Some(metadata) = &self.record.metadata {
+            let _ = reply.send(Ok(metadata.clone()));
+            return;
+        }
+        if let Err(message) = self.ensure_driver().await {
+            let _ = reply.send(Err(AgentError::CreateFailed { message }));
+            return;
+        }
+        match &mut self.driver {
+            Some(Driver::Claude(claude)) => {
+                if self.skills_request.is_none() {
+                    match claude.initialize(&self.record.skills).await {
+                        Ok(id) => self.skills_request = Some(id),
+                        Err(error) => {
+                            let _ = reply.send(Err(AgentError::CreateFailed {
+                                message: error.to_string(),
+                            }));
+                            return;
+                        }
+                    }
+                }
+                self.pending_skills.push(reply);
+            }
+            _ => {
+                let metadata = self.record.metadata.clone().unwrap_or_default();
+                let _ = reply.send(Ok(metadata));
+            }
+        }
+    }
+
+    async fn output(&mut self, output: Output) {
+        match output {
+            Output::Init { agent_id, metadata } => {
+                let changed = agent_id.is_some() && agent_id != self.record.agent_id;
+                if let Some(id) = agent_id {
+                    self.record.agent_id = Some(id);
+                }
+                if let Some(model) = metadata.get("model").and_then(Value::as_str) {
+                    self.record.model = Some(model.to_string());
+                }
+                self.record.metadata = Some(metadata.clone());
+                for waiter in self.pending_skills.drain(..) {
+                    let _ = waiter.send(Ok(metadata.clone()));
+                }
+                if changed {
+                    self.save().await;
+                }
+                self.forward_init(metadata);
+            }
+            Output::Text(content) => self.forward(|time| TurnEvent::Text { content, time }),
+            Output::Thinking(content) => self.forward(|time| TurnEvent::Thinking { content, time }),
+            Output::ToolUse { id, name, input } => self.forward(|time| TurnEvent::ToolUse {
+                name,
+                input,
+                id,
+                time,
+            }),
+            Output::ToolResult {
+                id,
+                content,
+                is_error,
+            } => self.forward(|time| TurnEvent::ToolResult {
+                id,
+                content,
+                is_error,
+                time,
+            }),
+            Output::TurnDone { usage, error } => self.turn_done(usage, error).await,
+            Output::Reply { id, result } => {
+                if Some(id) == self.skills_request {
+                    self.skills_request = None;
+                    let metadata = result
+                        .map(|r| {
+                            claude::initialize_metadata(
+                                &r,
+                                self.record.agent_id.as_deref().unwrap_or(""),
+                                &self.key.cwd,
+                            )
+                        })
+                        .map_err(|message| AgentError::CreateFailed { message });
+                    for waiter in self.pending_skills.drain(..) {
+                        let _ = waiter.send(metadata.clone());
+                    }
+                } else if let Err(message) = result {
+                    tracing::warn!(session = %self.key, %message, "the agent refused a control request");
+                }
+            }
+        }
+    }
+
+    fn forward_init(&mut self, metadata: Map<String, Value>) {
+        let time = self.tick();
+        if let Some(current) = &mut self.current {
+            if !current.cancelled {
+                send(&mut current.events, TurnEvent::Init { metadata, time });
+            }
+        }
+    }
+
+    /// Sends a turn event to the turn's client; after a cancel nothing but
+    /// the final `done` goes out (nx-ce drops the rest).
+    fn forward(&mut self, event: impl FnOnce(u64) -> TurnEvent) {
+        let time = self.tick();
+        if let Some(current) = &mut self.current {
+            if !current.cancelled {
+                send(&mut current.events, event(time));
+            }
+        }
+    }
+
+    async fn turn_done(&mut self, usage: Usage, error: Option<String>) {
+        // A result with no turn of ours (an interrupt while idle): nothing
+        // to finish.
+        let Some(mut current) = self.current.take() else {
+            return;
+        };
+        let error = match (&current.interrupted, current.cancelled) {
+            (Some(why), _) => Some(why.clone()),
+            (None, true) => None,
+            (None, false) => error,
+        };
+        self.record.usage.add(&usage);
+        self.record.turns += 1;
+        self.record.last_error = error.clone();
+        self.record.updated_at = now_ms();
+        let turn = TurnRecord {
+            turn: current.turn.clone(),
+            started_at: current.started_at,
+            finished_at: now_ms(),
+            model: current.model.clone(),
+            usage,
+            error: error.clone(),
+            cancelled: current.cancelled,
+        };
+        self.save_turn(turn).await;
+        let time = self.tick();
+        send(
+            &mut current.events,
+            TurnEvent::Done {
+                session_id: self.record.agent_id.clone(),
+                time,
+                usage,
+                error,
+                cancelled: current.cancelled,
+            },
+        );
+        self.idle_since = Instant::now();
+    }
+
+    async fn turn_timed_out(&mut self) {
+        let timeout = self.shared.settings().turn_timeout;
+        let Some(current) = &mut self.current else {
+            return;
+        };
+        if current.interrupted.is_none() && !current.cancelled {
+            current.interrupted = Some(format!(
+                "the turn ran longer than agents.turn_timeout ({}s) and was interrupted",
+                timeout.as_secs()
+            ));
+            current.deadline = Instant::now() + INTERRUPT_GRACE;
+            if let Some(driver) = &mut self.driver {
+                let _ = driver.interrupt().await;
+            }
+            return;
+        }
+        // The interrupt did not end the turn: the process is stuck.
+        tracing::warn!(session = %self.key, "the agent did not stop after an interrupt; killing it");
+        self.stop_process().await;
+        self.end_turn_with_error("the agent did not stop after an interrupt and was killed".into())
+            .await;
+    }
+
+    /// The agent process ended on its own (or had to be killed).
+    async fn crashed(&mut self) {
+        let Some(mut driver) = self.driver.take() else {
+            return;
+        };
+        let report = driver.process().wait_exit().await;
+        self.slot = None;
+        tracing::warn!(session = %self.key, report = %report, "agent process exited");
+        // A conversation the CLI does not have cannot be resumed; the next
+        // query starts a new one rather than failing forever.
+        if report.contains("No conversation found") {
+            self.record.agent_id = None;
+        }
+        let message = format!("the agent process exited ({report})");
+        for waiter in self.pending_skills.drain(..) {
+            let _ = waiter.send(Err(AgentError::CreateFailed {
+                message: message.clone(),
+            }));
+        }
+        self.skills_request = None;
+        self.end_turn_with_error(message).await;
+    }
+
+    async fn end_turn_with_error(&mut self, message: String) {
+        if self.current.is_some() {
+            // Cancelled or not, the turn ends with the error that ended it.
+            if let Some(current) = &mut self.current {
+                current.cancelled = false;
+                current.interrupted = None;
+            }
+            self.turn_done(Usage::default(), Some(message)).await;
+        } else {
+            self.record.last_error = Some(message);
+            self.save().await;
+        }
+    }
+
+    async fn stop_process(&mut self) {
+        if let Some(driver) = self.driver.take() {
+            driver.stop().await;
+            tracing::debug!(session = %self.key, "agent process stopped");
+        }
+        self.slot = None;
+        self.skills_request = None;
+        self.publish();
+    }
+
+    /// The actor ends: the running turn is interrupted, the process stopped,
+    /// and queued turns answered.
+    async fn finish(&mut self, why: &str) {
+        self.interrupt_current().await;
+        if self.current.is_some() {
+            // Give the interrupt a moment to produce the turn's end.
+            let wait = async {
+                while self.current.is_some() {
+                    match next_output(&mut self.driver).await {
+                        Some(outputs) => {
+                            for output in outputs {
+                                self.output(output).await;
+                            }
+                        }
+                        None => break,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(3), wait).await;
+        }
+        self.stop_process().await;
+        if self.current.is_some() {
+            self.end_turn_with_error(why.to_string()).await;
+        }
+        for item in self.queue.drain(..) {
+            let _ = item
+                .events
+                .try_send(failed_done(self.record.agent_id.clone(), now_ms(), why));
+        }
+        for waiter in self.pending_skills.drain(..) {
+            let _ = waiter.send(Err(AgentError::Stopped));
+        }
+        self.save().await;
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock = now_ms().max(self.clock + 1);
+        self.clock
+    }
+
+    fn snapshot(&self) -> SessionInfo {
+        let mut info = info(&self.record, self.driver.is_some());
+        info.queue_length = self.queue.len() as u64;
+        info.processing = self.current.is_some();
+        info
+    }
+
+    fn publish(&self) {
+        *self.info.lock().unwrap_or_else(|p| p.into_inner()) = self.snapshot();
+    }
+
+    async fn save(&mut self) {
+        self.record.updated_at = now_ms();
+        let record = self.record.clone();
+        if let Err(error) = self
+            .shared
+            .store
+            .run(move |conn| records::save(conn, &record))
+            .await
+        {
+            tracing::error!(session = %self.key, %error, "could not save the agent session");
+        }
+    }
+
+    async fn save_turn(&mut self, turn: TurnRecord) {
+        let record = self.record.clone();
+        let result = self
+            .shared
+            .store
+            .run(move |conn| {
+                records::save(conn, &record)?;
+                records::add_turn(conn, &record.name, &record.cwd, &turn)
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!(session = %self.key, %error, "could not save the turn");
+        }
+    }
+}
+
+/// Sends to a turn's client without waiting; a client that cannot keep up
+/// is dropped, the turn goes on.
+fn send(events: &mut Option<mpsc::Sender<TurnEvent>>, event: TurnEvent) {
+    let Some(tx) = events else { return };
+    if tx.try_send(event).is_err() {
+        *events = None;
+    }
+}
+
+async fn next_output(driver: &mut Option<Driver>) -> Option<Vec<Output>> {
+    match driver {
+        Some(driver) => driver.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn spawn_error(program: &str, error: std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "{program} was not found; install it or set its path in config.toml ([agents] claude = / codex =)"
+        ),
+        _ => format!("cannot start {program}: {error}"),
+    }
+}
+
+/// nx-ce's skills instruction in front of each prompt while a session has
+/// skills, so the agent runs them before it answers.
+fn with_skills(skills: &[String], prompt: &str) -> String {
+    if skills.is_empty() {
+        return prompt.to_string();
+    }
+    let list: Vec<String> = skills.iter().map(|s| format!("/{s}")).collect();
+    format!(
+        "[You must call the Skill tool to run these skills: {}, then answer the user's question following the skill instructions]\n\n{prompt}",
+        list.join(" ")
+    )
+}

@@ -1,0 +1,145 @@
+//! `io.nexscope.Agent`: thin handlers over `agents`.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::service::to_value;
+use super::{Failure, Replies};
+use crate::api::agent::*;
+use crate::daemon::Daemon;
+use crate::varlink::{Call, VarlinkError};
+
+impl From<AgentError> for Failure {
+    fn from(error: AgentError) -> Self {
+        Failure::Error(error.into())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefIn {
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+}
+
+impl RefIn {
+    fn target(self) -> SessionRef {
+        SessionRef {
+            session: self.session,
+            cwd: self.cwd,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseParams {
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    forget: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageParams {
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    turns: Option<u32>,
+}
+
+pub async fn call(
+    daemon: &Arc<Daemon>,
+    call: &Call,
+    member: &str,
+    replies: &mut Replies<'_>,
+) -> Result<Value, Failure> {
+    let agents = &daemon.agents;
+    match member {
+        "Query" => {
+            if !call.more {
+                return Err(VarlinkError::expected_more().into());
+            }
+            let input: QueryIn = call.decode()?;
+            let id = input.id.clone();
+            let mut stream = agents.query(input).await?;
+            while let Some(event) = stream.recv().await {
+                let last = matches!(event, TurnEvent::Done { .. });
+                let out = to_value(QueryOut {
+                    event,
+                    id: id.clone(),
+                })?;
+                if last {
+                    return Ok(out);
+                }
+                replies.send(out, true).await?;
+            }
+            Err(AgentError::Stopped.into())
+        }
+        "Cancel" => {
+            let input: RefIn = call.decode()?;
+            let key = agents.key(&input.target())?;
+            Ok(to_value(CancelOut {
+                session: agents.cancel(&key).await?,
+            })?)
+        }
+        "Sessions" => {
+            call.decode::<crate::api::daemon::Empty>()?;
+            Ok(to_value(SessionsOut {
+                sessions: agents.sessions().await?,
+            })?)
+        }
+        "Status" => {
+            let input: RefIn = call.decode()?;
+            let key = agents.key(&input.target())?;
+            Ok(to_value(StatusOut {
+                session: agents.status(&key).await?,
+            })?)
+        }
+        "Close" => {
+            let input: CloseParams = call.decode()?;
+            let name = input
+                .session
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SESSION.into());
+            let key = match &input.cwd {
+                Some(_) => Some(agents.key(&SessionRef {
+                    session: input.session,
+                    cwd: input.cwd,
+                })?),
+                None => None,
+            };
+            let closed = agents
+                .close(&name, key.as_ref(), input.forget.unwrap_or(false))
+                .await?;
+            Ok(to_value(CloseOut { closed })?)
+        }
+        "Skills" => {
+            let input: RefIn = call.decode()?;
+            let key = agents.key(&input.target())?;
+            Ok(to_value(SkillsOut {
+                metadata: agents.skills(&key, None).await?,
+            })?)
+        }
+        "Usage" => {
+            let input: UsageParams = call.decode()?;
+            let key = agents.key(&SessionRef {
+                session: input.session,
+                cwd: input.cwd,
+            })?;
+            Ok(to_value(
+                agents.usage(&key, input.turns.unwrap_or(0)).await?,
+            )?)
+        }
+        _ => Err(VarlinkError::method_not_found(&call.method).into()),
+    }
+}

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod agent_clis;
 pub mod docs;
+pub mod mock_model;
 pub mod relay;
 pub mod rooms;
 

@@ -168,9 +168,10 @@ pub fn start(shared: Arc<Shared>, key: Key, record: AgentRecord, generation: u64
     }
 }
 
+/// Boxed: the actor keeps one for hours, and the two differ in size.
 enum Driver {
-    Claude(Claude),
-    Codex(Codex),
+    Claude(Box<Claude>),
+    Codex(Box<Codex>),
 }
 
 impl Driver {
@@ -481,7 +482,7 @@ impl Session {
         let program = spec.program.display().to_string();
         let driver = match self.record.backend {
             Backend::Claude => Claude::spawn(&spec)
-                .map(Driver::Claude)
+                .map(|c| Driver::Claude(Box::new(c)))
                 .map_err(|e| spawn_error(&program, e))?,
             Backend::Codex => {
                 let codex = Codex::spawn(&spec, self.record.usage)
@@ -495,7 +496,7 @@ impl Session {
                 }
                 self.record.metadata =
                     Some(codex.metadata(&self.key.cwd, &self.record.permission_mode));
-                Driver::Codex(codex)
+                Driver::Codex(Box::new(codex))
             }
         };
         tracing::info!(session = %self.key, backend = self.record.backend.as_str(), resume = spec.resume.is_some(), "agent process started");

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod agent_clis;
+pub mod agents;
 pub mod docs;
 pub mod mock_model;
 pub mod relay;
@@ -132,8 +133,14 @@ impl Env {
 
     /// Starts nexscoped in the foreground and waits until it answers.
     pub fn daemon(&self) -> Daemon {
+        self.daemon_with(&[])
+    }
+
+    /// `daemon`, with `env` added to its environment (what its agents see).
+    pub fn daemon_with(&self, env: &[(String, String)]) -> Daemon {
         let child = self
             .command(bin("nexscoped"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,424 @@
+//! Agent sessions end to end: the real nexscoped hosting the real, pinned
+//! `claude` and `codex` against the mock model API on loopback, driven over
+//! `io.nexscope.Agent` and `nexscopectl`. Every test runs for both backends:
+//! a turn, memory across turns, resume after kill -9 of the daemon, a tool
+//! that writes a file, an interrupt the model sees as a hang-up, an error
+//! turn, a crashed agent replaced, idle stop, and the live-process cap.
+
+use std::time::Duration;
+
+use nexscope_tests::agents::{AgentWorld, children_of, done, requests_with, serial, text};
+use nexscope_tests::mock_model::{INPUT_TOKENS, OUTPUT_TOKENS};
+use nexscope_tests::wait_until;
+use serde_json::{Value, json};
+
+fn world(tag: &str, backend: &str, extra: &str) -> Option<AgentWorld> {
+    AgentWorld::new(tag, backend, extra)
+}
+
+fn status(w: &AgentWorld, session: &str) -> Value {
+    let reply = w.call(
+        "io.nexscope.Agent.Status",
+        json!({"session": session, "cwd": w.work}),
+    );
+    reply["parameters"]["session"].clone()
+}
+
+fn a_turn_and_memory(backend: &str) {
+    let _serial = serial();
+    let Some(w) = world("agent-turn", backend, "") else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let events = w.ask(json!({"prompt": "[[mock:say hello there]]", "id": "q1"}));
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"turn_start"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"init"),
+        "init comes in the first turn: {kinds:?}"
+    );
+    assert_eq!(text(&events), "hello there");
+    let first = done(&events).clone();
+    let session_id = first["sessionId"]
+        .as_str()
+        .expect("done names the agent's session")
+        .to_string();
+    assert_eq!(first["usage"]["inputTokens"], INPUT_TOKENS);
+    assert_eq!(first["usage"]["outputTokens"], OUTPUT_TOKENS);
+    // Times increase strictly within the session.
+    let times: Vec<u64> = events.iter().filter_map(|e| e["time"].as_u64()).collect();
+    assert!(times.windows(2).all(|t| t[0] < t[1]), "{times:?}");
+
+    let events = w.ask(json!({"prompt": "[[mock:count]]"}));
+    assert_eq!(text(&events), "prompts=2", "the second turn sees the first");
+    assert_eq!(done(&events)["sessionId"], session_id.as_str());
+
+    let usage: Value = serde_json::from_str(&w.env.ctl_ok(&[
+        "--json",
+        "usage",
+        "--cwd",
+        w.work.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(usage["session"]["turns"], 2);
+    assert_eq!(usage["session"]["usage"]["inputTokens"], 2 * INPUT_TOKENS);
+    assert_eq!(usage["session"]["usage"]["outputTokens"], 2 * OUTPUT_TOKENS);
+    assert_eq!(usage["turns"].as_array().map(Vec::len), Some(2));
+    let daemon_status = w.call("io.nexscope.Daemon.Status", json!({}));
+    assert_eq!(daemon_status["parameters"]["status"]["liveAgents"], 1);
+    assert_eq!(daemon_status["parameters"]["status"]["agentSessions"], 1);
+    let listed = w.env.ctl_ok(&["sessions"]);
+    assert!(
+        listed.contains("default") && listed.contains(backend),
+        "{listed}"
+    );
+}
+
+#[test]
+fn claude_a_turn_and_memory() {
+    a_turn_and_memory("claude");
+}
+
+#[test]
+fn codex_a_turn_and_memory() {
+    a_turn_and_memory("codex");
+}
+
+fn resume_after_kill_9(backend: &str) {
+    let _serial = serial();
+    let Some(w) = world("agent-resume", backend, "") else {
+        return;
+    };
+    let daemon = w.daemon();
+    let events = w.ask(json!({"prompt": "[[mock:say remember me]]"}));
+    let session_id = done(&events)["sessionId"].clone();
+    let agents = children_of(daemon.pid());
+    assert_eq!(agents.len(), 1, "one agent process: {agents:?}");
+    daemon.signal(libc::SIGKILL);
+    drop(daemon);
+    // The agent does not outlive its daemon.
+    wait_until(|| {
+        !std::path::Path::new(&format!("/proc/{}", agents[0])).exists() || is_zombie(agents[0])
+    });
+
+    let _daemon = w.daemon();
+    let before = status(&w, "default");
+    assert_eq!(before["live"], false);
+    assert_eq!(before["sessionId"], session_id);
+    let events = w.ask(json!({"prompt": "[[mock:count]]"}));
+    assert_eq!(text(&events), "prompts=2", "the conversation was resumed");
+    assert_eq!(done(&events)["sessionId"], session_id);
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| s.contains("State:\tZ"))
+        .unwrap_or(true)
+}
+
+#[test]
+fn claude_resume_after_kill_9() {
+    resume_after_kill_9("claude");
+}
+
+#[test]
+fn codex_resume_after_kill_9() {
+    resume_after_kill_9("codex");
+}
+
+fn tool_writes_a_file(backend: &str) {
+    let _serial = serial();
+    let Some(w) = world("agent-tool", backend, "") else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let events = w.ask(json!({"prompt": "[[mock:tool echo from-the-tool > out.txt]]"}));
+    let tool = events
+        .iter()
+        .find(|e| e["type"] == "tool_use")
+        .expect("a tool_use event");
+    let result = events
+        .iter()
+        .find(|e| e["type"] == "tool_result")
+        .expect("a tool_result event");
+    assert_eq!(tool["id"], result["id"], "the result answers the call");
+    assert_eq!(result["isError"], false);
+    assert_eq!(text(&events), "tool done");
+    assert_eq!(
+        std::fs::read_to_string(w.work.join("out.txt")).unwrap(),
+        "from-the-tool\n"
+    );
+}
+
+#[test]
+fn claude_tool_writes_a_file() {
+    tool_writes_a_file("claude");
+}
+
+#[test]
+fn codex_tool_writes_a_file() {
+    tool_writes_a_file("codex");
+}
+
+fn interrupt_mid_stream(backend: &str) {
+    let _serial = serial();
+    let Some(w) = world("agent-cancel", backend, "") else {
+        return;
+    };
+    let _daemon = w.daemon();
+    // Nothing runs yet: nothing to cancel.
+    let idle = w.call("io.nexscope.Agent.Cancel", json!({"cwd": w.work}));
+    assert_eq!(idle["error"], "io.nexscope.Agent.NoActiveTurn");
+    assert_eq!(idle["parameters"]["message"], "no active turn to cancel");
+
+    let held = std::thread::scope(|scope| {
+        let turn = scope.spawn(|| w.query(json!({"prompt": "[[mock:hold]]"})));
+        wait_until(|| requests_with(&w.mock, "[[mock:hold]]") == 1);
+        // Let the CLI read the start of the stream before it is interrupted.
+        std::thread::sleep(Duration::from_millis(300));
+        let cancelled = w.call("io.nexscope.Agent.Cancel", json!({"cwd": w.work}));
+        assert!(cancelled.get("error").is_none(), "{cancelled}");
+        turn.join().unwrap().expect("the held query ends")
+    });
+    let end = done(&held);
+    assert_eq!(end["cancelled"], true, "{end}");
+    assert!(
+        end.get("error").is_none(),
+        "a cancel is not an error: {end}"
+    );
+    // The model stream was hung up: tokens stopped being spent.
+    wait_until(|| w.mock.hangups() == 1);
+    // The session stays usable.
+    let events = w.ask(json!({"prompt": "[[mock:say still here]]"}));
+    assert_eq!(text(&events), "still here");
+    let usage = w.call(
+        "io.nexscope.Agent.Usage",
+        json!({"cwd": w.work, "turns": 5}),
+    );
+    let turns = usage["parameters"]["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 2);
+    assert_eq!(turns[0]["cancelled"], true);
+}
+
+#[test]
+fn claude_interrupt_mid_stream() {
+    interrupt_mid_stream("claude");
+}
+
+#[test]
+fn codex_interrupt_mid_stream() {
+    interrupt_mid_stream("codex");
+}
+
+fn error_turn(backend: &str) {
+    let _serial = serial();
+    let Some(w) = world("agent-error", backend, "") else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let events = w
+        .query(json!({"prompt": "[[mock:error 400 boom]]"}))
+        .unwrap();
+    let end = done(&events);
+    let error = end["error"].as_str().expect("the turn reports its error");
+    assert!(error.contains("boom"), "{error}");
+    let events = w.ask(json!({"prompt": "[[mock:say recovered]]"}));
+    assert_eq!(text(&events), "recovered");
+    assert_eq!(status(&w, "default")["turns"], 2);
+}
+
+#[test]
+fn claude_error_turn() {
+    error_turn("claude");
+}
+
+#[test]
+fn codex_error_turn() {
+    error_turn("codex");
+}
+
+fn crashed_agent_is_reported_and_replaced(backend: &str) {
+    let _serial = serial();
+    let Some(w) = world("agent-crash", backend, "") else {
+        return;
+    };
+    let daemon = w.daemon();
+    w.ask(json!({"prompt": "[[mock:say first]]"}));
+    let outcome = std::thread::scope(|scope| {
+        let turn = scope.spawn(|| w.query(json!({"prompt": "[[mock:hold]]"})));
+        wait_until(|| requests_with(&w.mock, "[[mock:hold]]") >= 1);
+        for pid in children_of(daemon.pid()) {
+            // SAFETY: kill(2) on a child of our daemon.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        turn.join().unwrap().expect("the query ends")
+    });
+    let error = done(&outcome)["error"]
+        .as_str()
+        .expect("the crash is reported")
+        .to_string();
+    assert!(error.contains("exited"), "{error}");
+    let after = status(&w, "default");
+    assert_eq!(after["live"], false, "no zombie session: {after}");
+    // The next query starts a new process that resumes the conversation.
+    let events = w.ask(json!({"prompt": "[[mock:count]]"}));
+    assert!(text(&events).starts_with("prompts="), "{events:?}");
+    assert_eq!(children_of(daemon.pid()).len(), 1);
+}
+
+#[test]
+fn claude_crashed_agent_is_reported_and_replaced() {
+    crashed_agent_is_reported_and_replaced("claude");
+}
+
+#[test]
+fn codex_crashed_agent_is_reported_and_replaced() {
+    crashed_agent_is_reported_and_replaced("codex");
+}
+
+#[test]
+fn idle_agents_stop_and_resume_and_the_live_cap_holds() {
+    let _serial = serial();
+    let Some(w) = world("agent-idle", "claude", "idle_timeout = 1\nmax_live = 1\n") else {
+        return;
+    };
+    let daemon = w.daemon();
+    w.ask(json!({"prompt": "[[mock:say one]]"}));
+    // Stopped for idleness, record kept.
+    wait_until(|| status(&w, "default")["live"] == false);
+    assert!(children_of(daemon.pid()).is_empty());
+    let events = w.ask(json!({"prompt": "[[mock:count]]"}));
+    assert_eq!(text(&events), "prompts=2", "resumed after the idle stop");
+
+    // With one slot, a second session takes it from the idle first one.
+    let other = w.dir("other");
+    let events = w.ask(json!({"prompt": "[[mock:say two]]", "session": "second", "cwd": other}));
+    assert_eq!(text(&events), "two");
+    assert!(
+        children_of(daemon.pid()).len() <= 1,
+        "the cap of one live agent holds"
+    );
+}
+
+#[test]
+fn sessions_are_isolated_by_name_and_cwd() {
+    let _serial = serial();
+    let Some(w) = world("agent-isolated", "claude", "") else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let other = w.dir("elsewhere");
+    w.ask(json!({"prompt": "[[mock:say a]]"}));
+    w.ask(json!({"prompt": "[[mock:say b]]", "session": "b"}));
+    let in_a = w.ask(json!({"prompt": "[[mock:count]]"}));
+    let in_b = w.ask(json!({"prompt": "[[mock:count]]", "session": "b"}));
+    let in_other = w.ask(json!({"prompt": "[[mock:count]]", "cwd": other}));
+    assert_eq!(text(&in_a), "prompts=2");
+    assert_eq!(text(&in_b), "prompts=2");
+    assert_eq!(
+        text(&in_other),
+        "prompts=1",
+        "same name, other cwd: another conversation"
+    );
+    let sessions = w.call("io.nexscope.Agent.Sessions", json!({}));
+    assert_eq!(
+        sessions["parameters"]["sessions"].as_array().map(Vec::len),
+        Some(3)
+    );
+}
+
+#[test]
+fn model_and_permission_mode_are_validated_and_applied() {
+    let _serial = serial();
+    let Some(w) = world("agent-model", "claude", "") else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let refused = w
+        .query(json!({"prompt": "hi", "permissionMode": "yolo"}))
+        .unwrap_err();
+    assert_eq!(refused["error"], "io.nexscope.Agent.BadArgs");
+    assert_eq!(
+        refused["parameters"]["message"],
+        "Invalid permissionMode: \"yolo\". Must be one of: default, acceptEdits, bypassPermissions, plan, dontAsk, auto"
+    );
+    let refused = w.query(json!({"prompt": "hi", "model": "  "})).unwrap_err();
+    assert_eq!(
+        refused["parameters"]["message"],
+        "model must be a non-empty string"
+    );
+    let refused = w.query(json!({"prompt": ""})).unwrap_err();
+    assert_eq!(refused["parameters"]["message"], "query missing prompt");
+    let refused = w
+        .query(json!({"prompt": "hi", "cwd": "/no/such/dir"}))
+        .unwrap_err();
+    assert!(
+        refused["parameters"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{refused}"
+    );
+
+    w.ask(json!({"prompt": "[[mock:say first]]"}));
+    w.ask(json!({"prompt": "[[mock:say second]]", "model": "claude-haiku-4-5", "permissionMode": "plan"}));
+    let last = w
+        .mock
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.body.to_string().contains("[[mock:say second]]"))
+        .unwrap();
+    assert_eq!(
+        last.body["model"], "claude-haiku-4-5",
+        "the model was switched for the turn"
+    );
+    let now = status(&w, "default");
+    assert_eq!(now["model"], "claude-haiku-4-5");
+    assert_eq!(now["permissionMode"], "plan");
+}
+
+#[test]
+fn nexscopectl_query_streams_the_answer() {
+    let _serial = serial();
+    let Some(w) = world("agent-ctl", "claude", "") else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let work = w.work.to_str().unwrap();
+    let out = w
+        .env
+        .ctl_ok(&["query", "--cwd", work, "[[mock:say", "from", "ctl]]"]);
+    assert_eq!(out, "from ctl\n");
+    let json_out = w.env.ctl_ok(&[
+        "--json",
+        "query",
+        "--cwd",
+        work,
+        "-s",
+        "j",
+        "[[mock:say x]]",
+    ]);
+    let events: Vec<Value> = json_out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.last().unwrap()["event"]["type"], "done");
+    let failed = w
+        .env
+        .ctl(&["query", "--cwd", work, "[[mock:error 400 nope]]"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("nope"));
+    let closed = w.env.ctl_ok(&["close", "--cwd", work]);
+    assert!(closed.contains("closed default"), "{closed}");
+    assert_eq!(status(&w, "default")["live"], false);
+    let forgotten = w.env.ctl_ok(&["close", "--cwd", work, "--forget"]);
+    assert!(forgotten.contains("forgotten"), "{forgotten}");
+    assert!(
+        status(&w, "default").is_null(),
+        "a forgotten session has no record"
+    );
+    let cancel = w.env.ctl(&["cancel", "--cwd", work]);
+    assert_eq!(cancel.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&cancel.stderr).contains("no active turn to cancel"));
+}

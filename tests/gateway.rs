@@ -1,0 +1,1 @@
+//! The nx-ce gateway, placeholder replaced below.

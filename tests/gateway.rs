@@ -1,1 +1,400 @@
-//! The nx-ce gateway, placeholder replaced below.
+//! The nx-ce WebSocket gateway with a plain WebSocket client, as an nx-ce
+//! client would use it (spec/nx-ce.md §2–§3), against the real `claude`
+//! and the mock model API: connect, ping, errors with nx-ce's exact texts,
+//! queries with their id echoed and usage on done, isolated and concurrent
+//! sessions, memory across connections, listSessions, closeSession,
+//! getSkills, getStatus, cancel, and who may connect.
+
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use nexscope_tests::agents::{AgentWorld, TURN_WAIT, requests_with, serial};
+use nexscope_tests::mock_model::INPUT_TOKENS;
+use nexscope_tests::{bin, mode_of, wait_until};
+use serde_json::{Value, json};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+const TOKEN: &str = "gateway-test-token";
+
+struct Gw {
+    ws: WebSocket<TcpStream>,
+}
+
+impl Gw {
+    /// Connects with `token` as a bearer header; the handshake's error otherwise.
+    fn connect(port: u16, token: Option<&str>, query: &str) -> Result<Gw, tungstenite::Error> {
+        let mut request = format!("ws://127.0.0.1:{port}/{query}").into_client_request()?;
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the gateway");
+        stream.set_read_timeout(Some(TURN_WAIT)).unwrap();
+        let (ws, _) = tungstenite::client::client(request, stream).map_err(|e| match e {
+            tungstenite::HandshakeError::Failure(e) => e,
+            tungstenite::HandshakeError::Interrupted(_) => tungstenite::Error::ConnectionClosed,
+        })?;
+        Ok(Gw { ws })
+    }
+
+    fn open(port: u16) -> Gw {
+        let mut gw = Gw::connect(port, Some(TOKEN), "").expect("gateway handshake");
+        assert_eq!(gw.next()["type"], "connected");
+        gw
+    }
+
+    fn send(&mut self, frame: Value) {
+        self.ws.send(Message::text(frame.to_string())).unwrap();
+    }
+
+    fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text.to_string())).unwrap();
+    }
+
+    fn next(&mut self) -> Value {
+        loop {
+            match self.ws.read().expect("a frame from the gateway") {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Close(frame) => panic!("the gateway closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends and returns the reply (the next frame).
+    fn ask(&mut self, frame: Value) -> Value {
+        self.send(frame);
+        self.next()
+    }
+
+    /// Frames until the `done` of the query with `id`, grouped by id.
+    fn until_done(&mut self, ids: &[&str]) -> HashMap<String, Vec<Value>> {
+        let mut turns: HashMap<String, Vec<Value>> = HashMap::new();
+        let deadline = Instant::now() + TURN_WAIT;
+        while !ids.iter().all(|id| {
+            turns
+                .get(*id)
+                .and_then(|t| t.last())
+                .is_some_and(|f| f["type"] == "done")
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "turns {ids:?} did not finish: {turns:?}"
+            );
+            let frame = self.next();
+            let id = frame["id"].as_str().unwrap_or("").to_string();
+            turns.entry(id).or_default().push(frame);
+        }
+        turns
+    }
+}
+
+fn text(frames: &[Value]) -> String {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "text")
+        .filter_map(|f| f["content"].as_str())
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A world whose daemon serves the gateway on a free port.
+fn gateway_world(tag: &str, access: &str) -> Option<(AgentWorld, u16)> {
+    let port = free_port();
+    let w = AgentWorld::new(
+        tag,
+        "claude",
+        &format!("listen = \"127.0.0.1:{port}\"\n{access}"),
+    )?;
+    Some((w, port))
+}
+
+#[test]
+fn connect_ping_and_nx_ce_error_texts() {
+    let _serial = serial();
+    let Some((w, port)) = gateway_world("gw-basics", &format!("token = \"{TOKEN}\"\n")) else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let mut gw = Gw::connect(port, Some(TOKEN), "").unwrap();
+    let connected = gw.next();
+    assert_eq!(connected["type"], "connected");
+    assert_eq!(connected["port"], port);
+    assert!(connected["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_eq!(connected["machineId"].as_str().map(str::len), Some(28));
+    assert!(connected["serverTime"].as_u64().unwrap() > 1_700_000_000_000);
+    assert_eq!(gw.ask(json!({"type": "ping"}))["type"], "pong");
+    gw.send_text("this is not json");
+    assert_eq!(
+        gw.next(),
+        json!({"type": "error", "content": "invalid JSON"})
+    );
+    assert_eq!(
+        gw.ask(json!({"type": "nope"})),
+        json!({"type": "error", "content": "unknown type: nope"})
+    );
+    assert_eq!(
+        gw.ask(json!({"type": "query"})),
+        json!({"type": "error", "content": "query missing prompt"})
+    );
+    assert_eq!(
+        gw.ask(json!({"type": "query", "prompt": "hi", "permissionMode": "yolo"})),
+        json!({"type": "error", "content": "Invalid permissionMode: \"yolo\". Must be one of: default, acceptEdits, bypassPermissions, plan, dontAsk, auto"})
+    );
+    for bad in [json!(""), json!("   "), json!(123), Value::Null] {
+        assert_eq!(
+            gw.ask(json!({"type": "query", "prompt": "hi", "model": bad})),
+            json!({"type": "error", "content": "model must be a non-empty string"})
+        );
+    }
+    assert!(
+        w.mock.requests().is_empty(),
+        "refused queries never reach the model"
+    );
+}
+
+#[test]
+fn a_query_echoes_its_id_and_done_carries_usage() {
+    let _serial = serial();
+    let Some((w, port)) = gateway_world("gw-query", &format!("token = \"{TOKEN}\"\n")) else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let mut gw = Gw::open(port);
+    gw.send(json!({"type": "query", "prompt": "[[mock:say hello gateway]]", "id": "q-1"}));
+    let turns = gw.until_done(&["q-1"]);
+    let frames = &turns["q-1"];
+    assert!(
+        turns.keys().all(|k| k == "q-1"),
+        "every frame carries the id: {turns:?}"
+    );
+    assert_eq!(frames[0]["type"], "turn_start");
+    assert!(frames[0]["turn"].as_str().unwrap().starts_with("turn_"));
+    let init = frames
+        .iter()
+        .find(|f| f["type"] == "init")
+        .expect("init in the first turn");
+    assert_eq!(init["model"], "claude-sonnet-4-6");
+    assert_eq!(init["cwd"], w.work.to_str().unwrap());
+    assert!(init["tools"].as_array().is_some_and(|t| !t.is_empty()));
+    assert_eq!(text(frames), "hello gateway");
+    let done = frames.last().unwrap();
+    assert_eq!(done["sessionId"], init["sessionId"]);
+    assert_eq!(done["usage"]["inputTokens"], INPUT_TOKENS);
+}
+
+#[test]
+fn sessions_are_isolated_concurrent_and_remembered_across_connections() {
+    let _serial = serial();
+    let Some((w, port)) = gateway_world("gw-sessions", &format!("token = \"{TOKEN}\"\n")) else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let mut gw = Gw::open(port);
+    for n in 1..=3 {
+        gw.send(json!({"type": "query", "session": format!("s{n}"), "prompt": format!("[[mock:say answer {n}]]"), "id": format!("c{n}")}));
+    }
+    let turns = gw.until_done(&["c1", "c2", "c3"]);
+    for n in 1..=3 {
+        assert_eq!(text(&turns[&format!("c{n}")]), format!("answer {n}"));
+    }
+    gw.send(json!({"type": "query", "session": "s1", "prompt": "[[mock:count]]", "id": "m1"}));
+    let turns = gw.until_done(&["m1"]);
+    assert_eq!(
+        text(&turns["m1"]),
+        "prompts=2",
+        "s1 sees only its own history"
+    );
+    drop(gw);
+
+    let mut again = Gw::open(port);
+    again.send(json!({"type": "query", "session": "s2", "prompt": "[[mock:count]]", "id": "m2"}));
+    let turns = again.until_done(&["m2"]);
+    assert_eq!(text(&turns["m2"]), "prompts=2", "memory across connections");
+}
+
+#[test]
+fn list_status_skills_and_close() {
+    let _serial = serial();
+    let Some((w, port)) = gateway_world("gw-admin", &format!("token = \"{TOKEN}\"\n")) else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let mut gw = Gw::open(port);
+    gw.send(json!({"type": "query", "session": "work", "prompt": "[[mock:say ok]]", "id": "a", "model": "claude-haiku-4-5"}));
+    gw.until_done(&["a"]);
+
+    let status = gw.ask(json!({"type": "getStatus", "session": "work"}));
+    assert_eq!(status["type"], "status");
+    assert_eq!(status["session"], "work");
+    assert_eq!(status["model"], "claude-haiku-4-5");
+    assert_eq!(status["lifecycleState"], "running");
+    assert_eq!(status["processing"], false);
+    assert_eq!(status["queueLength"], 0);
+    assert!(status["sessionId"].is_string());
+
+    let list = gw.ask(json!({"type": "listSessions"}));
+    assert_eq!(list["type"], "session_list");
+    let rows = list["sessions"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one row per session: {rows:?}");
+    assert_eq!(rows[0]["key"], format!("work:{}", w.work.display()));
+    assert_eq!(rows[0]["lifecycleState"], "active");
+
+    let requests = w.mock.requests().len();
+    let skills = gw.ask(json!({"type": "getSkills", "session": "work"}));
+    assert_eq!(skills["type"], "skills");
+    assert!(
+        skills["tools"].as_array().is_some_and(|t| !t.is_empty()),
+        "{skills}"
+    );
+    assert!(skills["note"].is_string());
+    // A session with no turn yet: metadata without a model turn.
+    let fresh = gw.ask(json!({"type": "getSkills", "session": "fresh"}));
+    assert_eq!(fresh["type"], "skills", "{fresh}");
+    assert!(
+        fresh["claudeCodeVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("2.")),
+        "{fresh}"
+    );
+    assert!(
+        fresh["slashCommands"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "{fresh}"
+    );
+    assert_eq!(
+        w.mock.requests().len(),
+        requests,
+        "getSkills made no model call"
+    );
+
+    let cwd = w.work.to_str().unwrap();
+    let closed = gw.ask(json!({"type": "closeSession", "session": "work", "cwd": cwd}));
+    assert_eq!(
+        closed,
+        json!({"type": "session_closed", "session": "work", "cwd": cwd})
+    );
+    let status = gw.ask(json!({"type": "getStatus", "session": "work"}));
+    assert_eq!(status["lifecycleState"], "stopped");
+    let closed = gw.ask(json!({"type": "closeSession", "session": "nobody"}));
+    assert_eq!(
+        closed,
+        json!({"type": "session_closed", "session": "nobody"})
+    );
+}
+
+#[test]
+fn cancel_an_active_turn_and_an_idle_session() {
+    let _serial = serial();
+    let Some((w, port)) = gateway_world("gw-cancel", &format!("token = \"{TOKEN}\"\n")) else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let mut gw = Gw::open(port);
+    assert_eq!(
+        gw.ask(json!({"type": "cancel"})),
+        json!({"type": "cancel_failed", "content": "no active turn to cancel"})
+    );
+    gw.send(json!({"type": "query", "prompt": "[[mock:hold]]", "id": "held"}));
+    assert_eq!(gw.next()["type"], "turn_start");
+    wait_until(|| requests_with(&w.mock, "[[mock:hold]]") == 1);
+    std::thread::sleep(Duration::from_millis(300));
+    gw.send(json!({"type": "cancel"}));
+    // What arrives until `cancelled`: at most the turn's early frames.
+    loop {
+        let frame = gw.next();
+        if frame["type"] == "cancelled" {
+            assert_eq!(frame, json!({"type": "cancelled", "session": "default"}));
+            break;
+        }
+        assert_ne!(frame["type"], "done", "{frame}");
+    }
+    wait_until(|| w.mock.hangups() == 1);
+    // The session takes the next query; the cancelled turn sends nothing more.
+    gw.send(json!({"type": "query", "prompt": "[[mock:say next]]", "id": "after"}));
+    let turns = gw.until_done(&["after"]);
+    assert_eq!(text(&turns["after"]), "next");
+    assert!(
+        !turns.contains_key("held"),
+        "nothing of the cancelled turn after cancelled: {turns:?}"
+    );
+    assert_eq!(
+        gw.ask(json!({"type": "cancel"})),
+        json!({"type": "cancel_failed", "content": "no active turn to cancel"})
+    );
+}
+
+#[test]
+fn only_token_holders_connect_unless_loopback_is_opened() {
+    let _serial = serial();
+    let Some((w, port)) = gateway_world("gw-token", &format!("token = \"{TOKEN}\"\n")) else {
+        return;
+    };
+    let daemon = w.daemon();
+    let status = |e: tungstenite::Error| match e {
+        tungstenite::Error::Http(response) => response.status().as_u16(),
+        other => panic!("not an HTTP refusal: {other}"),
+    };
+    assert_eq!(Gw::connect(port, None, "").err().map(status), Some(401));
+    assert_eq!(
+        Gw::connect(port, Some("wrong"), "").err().map(status),
+        Some(401)
+    );
+    assert!(Gw::connect(port, None, &format!("?token={TOKEN}")).is_ok());
+    drop(daemon);
+
+    // No token configured: one is generated, in a private file.
+    let (open_world, open_port) = gateway_world("gw-open", "").unwrap();
+    let daemon = open_world.daemon();
+    let file = open_world.env.runtime_dir().join("nexscope/agents.token");
+    assert_eq!(mode_of(&file), 0o600);
+    let token = std::fs::read_to_string(&file).unwrap();
+    assert!(Gw::connect(open_port, None, "").is_err());
+    assert!(Gw::connect(open_port, Some(&token), "").is_ok());
+    drop(daemon);
+
+    // The user's explicit choice: unauthenticated loopback, with a warning.
+    let (old, old_port) =
+        gateway_world("gw-old", "allow_unauthenticated_loopback = true\n").unwrap();
+    let daemon = old.daemon();
+    let mut gw = Gw::connect(old_port, None, "").expect("an old nx-ce client connects");
+    assert_eq!(gw.next()["type"], "connected");
+    daemon.signal(libc::SIGTERM);
+    let (_, stderr) = daemon.wait_exit();
+    assert!(stderr.contains("without a token"), "{stderr}");
+}
+
+#[test]
+fn the_gateway_listens_on_loopback_only() {
+    let env = nexscope_tests::Env::new("gw-loopback");
+    env.write_config("[agents]\nlisten = \"0.0.0.0:43720\"\n");
+    let output = env
+        .command(bin("nexscoped"))
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("agents.listen") && stderr.contains("loopback only"),
+        "{stderr}"
+    );
+    let output = env
+        .command(bin("nexscoped"))
+        .args(["--agents-listen", "192.0.2.1:43720", "--check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("loopback only"));
+}

@@ -210,9 +210,10 @@ async fn open_gateway(
     Ok((listener, access))
 }
 
-/// Where a generated gateway token is kept: `$XDG_RUNTIME_DIR/nexscope/agents.token`.
+/// Where a generated gateway token is kept: next to the control socket,
+/// `$XDG_RUNTIME_DIR/nexscope/agents.token`.
 pub fn gateway_token_file() -> Result<PathBuf, PathError> {
-    let dir = paths::runtime_dir().join("nexscope");
+    let dir = paths::runtime_dir();
     paths::ensure_private_dir(&dir)?;
     Ok(dir.join("agents.token"))
 }

@@ -102,11 +102,17 @@ fn find(name: &str, variable: &str, candidates: &[String]) -> Option<PathBuf> {
     {
         return Some(path);
     }
-    eprintln!(
-        "skipping: {name} not found under {} (install with: npm install --prefix target/agent-clis \
+    let why = format!(
+        "{name} not found under {} (install with: npm install --prefix target/agent-clis \
          @anthropic-ai/claude-code@{CLAUDE_VERSION} @openai/codex@{CODEX_VERSION}, or set {variable})",
         prefix.display()
     );
+    // CI installs both: there a missing binary is a failure, not a skip.
+    assert!(
+        std::env::var_os("NEXSCOPE_REQUIRE_AGENT_CLIS").is_none(),
+        "NEXSCOPE_REQUIRE_AGENT_CLIS is set and {why}"
+    );
+    eprintln!("skipping: {why}");
     None
 }
 

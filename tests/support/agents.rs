@@ -38,6 +38,17 @@ impl AgentWorld {
             "claude" => (Some(claude_bin()?), codex_bin()),
             _ => (claude_bin(), Some(codex_bin()?)),
         };
+        Some(AgentWorld::with_programs(tag, backend, claude, codex, extra))
+    }
+
+    /// A world whose daemon runs these programs as `claude` and `codex`.
+    pub fn with_programs(
+        tag: &str,
+        backend: &str,
+        claude: Option<PathBuf>,
+        codex: Option<PathBuf>,
+        extra: &str,
+    ) -> AgentWorld {
         let mock = MockModel::start();
         let env = Env::new(tag);
         let home = env.root.path().join("home");
@@ -45,10 +56,7 @@ impl AgentWorld {
         std::fs::create_dir_all(&work).unwrap();
         let mut agent_env = claude_env(&mock, &home);
         agent_env.extend(codex_env(&mock, &home));
-        let mut config = format!(
-            "[agents]\nbackend = \"{backend}\"\ncwd = \"{}\"\n",
-            work.display()
-        );
+        let mut config = format!("[agents]\nbackend = \"{backend}\"\ncwd = \"{}\"\n", work.display());
         if let Some(path) = claude {
             config.push_str(&format!("claude = \"{}\"\n", path.display()));
         }
@@ -57,12 +65,12 @@ impl AgentWorld {
         }
         config.push_str(extra);
         env.write_config(&config);
-        Some(AgentWorld {
+        AgentWorld {
             mock,
             env,
             work,
             agent_env,
-        })
+        }
     }
 
     pub fn daemon(&self) -> Daemon {

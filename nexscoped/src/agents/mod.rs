@@ -113,6 +113,18 @@ impl Shared {
         }
     }
 
+    /// (idle timeout, turn timeout), read without copying the settings: the
+    /// actor asks on every event.
+    fn timeouts(&self) -> (std::time::Duration, std::time::Duration) {
+        match self.settings.read() {
+            Ok(s) => (s.idle_timeout, s.turn_timeout),
+            Err(poisoned) => {
+                let s = poisoned.into_inner();
+                (s.idle_timeout, s.turn_timeout)
+            }
+        }
+    }
+
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Key, session::Handle>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -146,6 +146,7 @@ pub fn start(shared: Arc<Shared>, key: Key, record: AgentRecord, generation: u64
         skills_request: None,
         idle_since: Instant::now(),
         generation,
+        dirty: true,
     };
     tokio::spawn(async move {
         let key = session.key.clone();
@@ -231,6 +232,9 @@ struct Session {
     skills_request: Option<u64>,
     idle_since: Instant,
     generation: u64,
+    /// The published snapshot is stale: set by anything but a plain turn
+    /// event, so streaming text does not rebuild it each time.
+    dirty: bool,
 }
 
 impl Session {
@@ -239,8 +243,10 @@ impl Session {
         tracing::debug!(session = %self.key, generation = self.generation, "agent session started");
         loop {
             self.dispatch().await;
-            self.publish();
-            let idle_timeout = self.shared.settings().idle_timeout;
+            if self.dirty {
+                self.publish();
+            }
+            let (idle_timeout, _) = self.shared.timeouts();
             let idle = self.driver.is_some() && self.current.is_none() && self.queue.is_empty();
             let idle_deadline = self.idle_since + idle_timeout;
             let turn_deadline = self.current.as_ref().map(|c| c.deadline);
@@ -270,6 +276,7 @@ impl Session {
 
     /// Handles a command; true when the actor should end.
     async fn command(&mut self, command: Command) -> bool {
+        self.dirty = true;
         match command {
             Command::Query(item) => {
                 if self.queue.len() >= MAX_QUEUE {
@@ -424,7 +431,7 @@ impl Session {
             turn,
             events: Some(item.events.clone()),
             started_at: now_ms(),
-            deadline: Instant::now() + self.shared.settings().turn_timeout,
+            deadline: Instant::now() + self.shared.timeouts().1,
             model: self.record.model.clone(),
             cancelled: false,
             interrupted: None,
@@ -555,6 +562,9 @@ impl Session {
     }
 
     async fn output(&mut self, output: Output) {
+        if matches!(output, Output::Init { .. } | Output::TurnDone { .. } | Output::Reply { .. }) {
+            self.dirty = true;
+        }
         match output {
             Output::Init { agent_id, metadata } => {
                 let changed = agent_id.is_some() && agent_id != self.record.agent_id;
@@ -635,6 +645,7 @@ impl Session {
     }
 
     async fn turn_done(&mut self, usage: Usage, error: Option<String>) {
+        self.dirty = true;
         // A result with no turn of ours (an interrupt while idle): nothing
         // to finish.
         let Some(mut current) = self.current.take() else {
@@ -674,7 +685,7 @@ impl Session {
     }
 
     async fn turn_timed_out(&mut self) {
-        let timeout = self.shared.settings().turn_timeout;
+        let (_, timeout) = self.shared.timeouts();
         let Some(current) = &mut self.current else {
             return;
         };
@@ -698,6 +709,7 @@ impl Session {
 
     /// The agent process ended on its own (or had to be killed).
     async fn crashed(&mut self) {
+        self.dirty = true;
         let Some(mut driver) = self.driver.take() else {
             return;
         };
@@ -790,8 +802,9 @@ impl Session {
         info
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
         *self.info.lock().unwrap_or_else(|p| p.into_inner()) = self.snapshot();
+        self.dirty = false;
     }
 
     async fn save(&mut self) {

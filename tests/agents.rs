@@ -7,8 +7,11 @@
 
 use std::time::Duration;
 
+use nexscope_tests::agent_clis::{claude_bin, claude_env};
 use nexscope_tests::agents::{AgentWorld, children_of, done, requests_with, serial, text};
-use nexscope_tests::mock_model::{INPUT_TOKENS, OUTPUT_TOKENS};
+use nexscope_tests::mock_model::{INPUT_TOKENS, MockModel, OUTPUT_TOKENS};
+use nexscope_tests::relay::Relay;
+use nexscope_tests::rooms::Member;
 use nexscope_tests::wait_until;
 use serde_json::{Value, json};
 
@@ -421,4 +424,91 @@ fn nexscopectl_query_streams_the_answer() {
     let cancel = w.env.ctl(&["cancel", "--cwd", work]);
     assert_eq!(cancel.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&cancel.stderr).contains("no active turn to cancel"));
+}
+
+#[test]
+fn the_headless_responder_answers_mentions_until_the_hop_limit() {
+    let _serial = serial();
+    let Some(claude) = claude_bin() else { return };
+    let mock = MockModel::start();
+    let relay = Relay::start(&[]);
+    let config = format!(
+        "mode = \"auto\"\nhop_limit = 2\nresponder = \"agent\"\n[agents]\nclaude = \"{}\"\n",
+        claude.display()
+    );
+    let mut alice = Member::with_env("responder-a", &relay.url, &config, |env| {
+        claude_env(&mock, &env.root.path().join("home"))
+    });
+    let mut bob = Member::new("responder-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    bob.wait_line("alice");
+
+    let first = bob.json(&["say", "@alice", "[[mock:say pong one]]"]);
+    let thread = first["threadId"].as_str().unwrap().to_string();
+    let line = bob.wait_line("pong one");
+    assert!(
+        line.contains(&format!("(thread={thread}) hop=1: pong one")),
+        "{line}"
+    );
+    assert!(
+        line.contains("alice"),
+        "the answer comes from alice: {line}"
+    );
+    let history = bob.json(&["history"]);
+    let reply = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["text"] == "pong one")
+        .cloned()
+        .unwrap();
+    assert_eq!(reply["role"], "userAgent");
+    assert_eq!(reply["threadId"], thread.as_str());
+
+    bob.json(&[
+        "say",
+        "--thread",
+        &thread,
+        "@alice",
+        "[[mock:say pong two]]",
+    ]);
+    // A person's mention carries hop 0, so each answer is hop 1; the limit
+    // counts alice's auto replies on the thread.
+    let line = bob.wait_line("pong two");
+    assert!(
+        line.contains(&format!("(thread={thread}) hop=1: pong two")),
+        "{line}"
+    );
+    alice.wait_line("reached hop limit (2)");
+    // Past the hop limit the mention waits in alice's inbox, unanswered.
+    bob.json(&[
+        "say",
+        "--thread",
+        &thread,
+        "@alice",
+        "[[mock:say pong three]]",
+    ]);
+    wait_until(|| {
+        alice.json(&["inbox"])["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i["text"] == "[[mock:say pong three]]"))
+    });
+    assert_eq!(
+        requests_with(&mock, "pong three"),
+        0,
+        "no agent turn past the hop limit"
+    );
+    assert_eq!(requests_with(&mock, "pong two"), 1);
+    let agent = alice.env.ctl_ok(&[
+        "--json",
+        "usage",
+        "-s",
+        "nexscope-responder",
+        "--cwd",
+        alice.project.to_str().unwrap(),
+    ]);
+    let usage: Value = serde_json::from_str(&agent).unwrap();
+    assert_eq!(usage["session"]["turns"], 2);
 }

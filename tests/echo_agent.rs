@@ -20,7 +20,10 @@ fn main() {
         };
         let replies = match message["type"].as_str() {
             Some("user") => {
-                let prompt = message["message"]["content"].as_str().unwrap_or("").to_string();
+                let prompt = message["message"]["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 vec![
                     json!({"type": "system", "subtype": "init", "session_id": session, "model": "echo", "tools": []}),
                     json!({"type": "assistant", "session_id": session, "message": {"role": "assistant", "content": [{"type": "text", "text": prompt}]}}),

@@ -86,6 +86,17 @@ pub struct Settings {
     pub max_payload: u64,
     pub max_file: u64,
     pub peer_index: BTreeMap<String, u32>,
+    /// Who answers @mentions in auto mode.
+    pub responder: Responder,
+}
+
+/// Who answers a project's @mentions in auto mode: the person's own agent
+/// through the hooks and MCP tools (v1), or an agent session the daemon
+/// hosts, headless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Responder {
+    Hooks,
+    Agent,
 }
 
 impl Default for Settings {
@@ -99,6 +110,7 @@ impl Default for Settings {
             max_payload: DEFAULT_MAX_PAYLOAD,
             max_file: DEFAULT_MAX_FILE,
             peer_index: BTreeMap::new(),
+            responder: Responder::Hooks,
         }
     }
 }
@@ -228,6 +240,7 @@ const TOP_KEYS: &[&str] = &[
     "max_payload",
     "max_file",
     "peer_index",
+    "responder",
     "log_level",
     "projects",
     "agents",
@@ -258,6 +271,7 @@ const PROJECT_KEYS: &[&str] = &[
     "max_payload",
     "max_file",
     "peer_index",
+    "responder",
 ];
 const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
@@ -305,6 +319,14 @@ pub fn check_name(name: &str) -> Check<String> {
         Ok(name.to_string())
     } else {
         Err("use 1 to 32 characters from a-z, A-Z, 0-9, _ and -".into())
+    }
+}
+
+fn check_responder(text: &str) -> Check<Responder> {
+    match text {
+        "hooks" => Ok(Responder::Hooks),
+        "agent" => Ok(Responder::Agent),
+        _ => Err("use \"hooks\" (the person's agent answers) or \"agent\" (an agent session of the daemon answers)".into()),
     }
 }
 
@@ -619,6 +641,9 @@ impl<'a> Section<'a> {
         }
         if let Some(max_file) = self.integer("max_file", check_max_file)? {
             s.max_file = max_file;
+        }
+        if let Some(responder) = self.string("responder", check_responder)? {
+            s.responder = responder;
         }
         if let Some(peers) = self.table("peer_index")? {
             for key in peers.table.keys() {

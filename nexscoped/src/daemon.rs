@@ -275,6 +275,13 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
                     daemon.shutdown_signal(),
                 ))
             });
+    // Subscribed before the rejoin, so rejoined rooms are answered too.
+    let responder = tokio::spawn(crate::agents::responder::run(
+        daemon.rooms.clone(),
+        daemon.agents.clone(),
+        daemon.rooms.subscribe_started(),
+        daemon.shutdown_signal(),
+    ));
     let rejoin = {
         let (rooms, config) = (daemon.rooms.clone(), daemon.config());
         tokio::spawn(async move { rooms.rejoin(&config).await })
@@ -284,6 +291,7 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
     notify::stopping();
     tracing::info!("shutting down");
     rejoin.abort();
+    responder.abort();
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, daemon.rooms.join_all()).await;
     // Agents finish their turn's interrupt and stop their processes; their
     // records stay, so the next start resumes them.

@@ -122,14 +122,29 @@ fn added(label: &str, direct: (Duration, Duration), daemon: (Duration, Duration)
 /// CPU time (user + system) a process has used.
 fn cpu_time(pid: i32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
-    let ticks: u64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+        .sum();
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_micros(ticks * 1_000_000 / hz)
 }
 
-fn compare(world: &AgentWorld, daemon: i32, spawn: &dyn Fn(&std::path::Path) -> Cli, rounds: usize, concurrent_rounds: usize, tag: &str) -> Vec<String> {
+fn compare(
+    world: &AgentWorld,
+    daemon: i32,
+    spawn: &dyn Fn(&std::path::Path) -> Cli,
+    rounds: usize,
+    concurrent_rounds: usize,
+    tag: &str,
+) -> Vec<String> {
     let say = "[[mock:say ok]]";
     let dir = world.dir(&format!("{tag}-one"));
     let mut cli = spawn(&dir);
@@ -139,7 +154,9 @@ fn compare(world: &AgentWorld, daemon: i32, spawn: &dyn Fn(&std::path::Path) -> 
     let cwd = dir.display().to_string();
     daemon_turn(world, "one", &cwd, say);
     let cpu = cpu_time(daemon);
-    let mut through: Vec<Sample> = (0..rounds).map(|_| daemon_turn(world, "one", &cwd, say)).collect();
+    let mut through: Vec<Sample> = (0..rounds)
+        .map(|_| daemon_turn(world, "one", &cwd, say))
+        .collect();
     println!(
         "  daemon CPU per turn: {:.0} µs",
         (cpu_time(daemon) - cpu).as_secs_f64() * 1e6 / rounds as f64
@@ -151,7 +168,10 @@ fn compare(world: &AgentWorld, daemon: i32, spawn: &dyn Fn(&std::path::Path) -> 
     let cwds: Vec<String> = (0..CONCURRENT)
         .map(|i| world.dir(&format!("{tag}-s{i}")).display().to_string())
         .collect();
-    let mut clis: Vec<Cli> = cwds.iter().map(|d| spawn(std::path::Path::new(d))).collect();
+    let mut clis: Vec<Cli> = cwds
+        .iter()
+        .map(|d| spawn(std::path::Path::new(d)))
+        .collect();
     for cli in &mut clis {
         direct_turn(cli, say);
     }
@@ -171,7 +191,10 @@ fn compare(world: &AgentWorld, daemon: i32, spawn: &dyn Fn(&std::path::Path) -> 
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     drop(clis);
     for (i, cwd) in cwds.iter().enumerate() {
@@ -193,7 +216,10 @@ fn compare(world: &AgentWorld, daemon: i32, spawn: &dyn Fn(&std::path::Path) -> 
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let d20 = summary("20 sessions, direct", &mut direct);
     let t20 = summary("20 sessions, nexscoped", &mut through);
@@ -207,7 +233,13 @@ fn main() {
     // What the daemon itself adds, with an agent that answers at once: the
     // figure the 2 ms target is about.
     let echo = nexscope_tests::bin("echo-agent");
-    let world = AgentWorld::with_programs("bench-echo", "claude", Some(echo.clone()), None, "max_live = 32\n");
+    let world = AgentWorld::with_programs(
+        "bench-echo",
+        "claude",
+        Some(echo.clone()),
+        None,
+        "max_live = 32\n",
+    );
     let daemon = world.daemon();
     println!("agent turns with an instant stand-in agent (tests/echo_agent.rs):");
     compare(
@@ -229,17 +261,36 @@ fn main() {
         return;
     };
     let daemon = world.daemon();
-    println!("agent turns with the real claude {} against the mock model:", nexscope_tests::agent_clis::CLAUDE_VERSION);
-    let cwds = compare(&world, daemon.pid(), &|dir| spawn_claude(&world, dir), ROUNDS, CONCURRENT_ROUNDS, "claude");
+    println!(
+        "agent turns with the real claude {} against the mock model:",
+        nexscope_tests::agent_clis::CLAUDE_VERSION
+    );
+    let cwds = compare(
+        &world,
+        daemon.pid(),
+        &|dir| spawn_claude(&world, dir),
+        ROUNDS,
+        CONCURRENT_ROUNDS,
+        "claude",
+    );
 
     // RSS: every process stopped, records kept; then 5 live ones.
-    world.call("io.nexscope.Agent.Close", json!({"session": "one", "cwd": cwds[0]}));
+    world.call(
+        "io.nexscope.Agent.Close",
+        json!({"session": "one", "cwd": cwds[0]}),
+    );
     for (i, cwd) in cwds[1..].iter().enumerate() {
-        world.call("io.nexscope.Agent.Close", json!({"session": format!("c{i}"), "cwd": cwd}));
+        world.call(
+            "io.nexscope.Agent.Close",
+            json!({"session": format!("c{i}"), "cwd": cwd}),
+        );
     }
     wait_until(|| children_of(daemon.pid()).is_empty());
     let sessions = world.call("io.nexscope.Agent.Sessions", json!({}));
-    let records = sessions["parameters"]["sessions"].as_array().map(Vec::len).unwrap_or(0);
+    let records = sessions["parameters"]["sessions"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
     println!(
         "daemon RSS with {records} idle session records and no agent process: {:.1} MiB",
         rss_kib(daemon.pid()) as f64 / 1024.0

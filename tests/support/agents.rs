@@ -38,7 +38,9 @@ impl AgentWorld {
             "claude" => (Some(claude_bin()?), codex_bin()),
             _ => (claude_bin(), Some(codex_bin()?)),
         };
-        Some(AgentWorld::with_programs(tag, backend, claude, codex, extra))
+        Some(AgentWorld::with_programs(
+            tag, backend, claude, codex, extra,
+        ))
     }
 
     /// A world whose daemon runs these programs as `claude` and `codex`.
@@ -56,7 +58,10 @@ impl AgentWorld {
         std::fs::create_dir_all(&work).unwrap();
         let mut agent_env = claude_env(&mock, &home);
         agent_env.extend(codex_env(&mock, &home));
-        let mut config = format!("[agents]\nbackend = \"{backend}\"\ncwd = \"{}\"\n", work.display());
+        let mut config = format!(
+            "[agents]\nbackend = \"{backend}\"\ncwd = \"{}\"\n",
+            work.display()
+        );
         if let Some(path) = claude {
             config.push_str(&format!("claude = \"{}\"\n", path.display()));
         }

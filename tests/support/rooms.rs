@@ -21,6 +21,16 @@ pub struct Member {
 impl Member {
     /// A daemon whose config points at `relay_url` with the shared token.
     pub fn new(tag: &str, relay_url: &str, extra_config: &str) -> Member {
+        Member::with_env(tag, relay_url, extra_config, |_| Vec::new())
+    }
+
+    /// `new`, with `daemon_env(env)` added to the daemon's environment.
+    pub fn with_env(
+        tag: &str,
+        relay_url: &str,
+        extra_config: &str,
+        daemon_env: impl FnOnce(&Env) -> Vec<(String, String)>,
+    ) -> Member {
         let env = Env::new(tag);
         env.write_config(&format!(
             "relay_url = \"{relay_url}\"\ntoken = \"{TOKEN}\"\n{extra_config}"
@@ -28,7 +38,7 @@ impl Member {
         let project = env.root.path().join("project");
         std::fs::create_dir_all(&project).unwrap();
         let project = std::fs::canonicalize(project).unwrap();
-        let daemon = Some(env.daemon());
+        let daemon = Some(env.daemon_with(&daemon_env(&env)));
         Member {
             env,
             daemon,

@@ -12,6 +12,7 @@ pub mod claude;
 pub mod codex;
 pub mod gateway;
 mod process;
+pub mod responder;
 mod session;
 
 use std::collections::HashMap;

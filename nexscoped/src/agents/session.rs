@@ -562,7 +562,10 @@ impl Session {
     }
 
     async fn output(&mut self, output: Output) {
-        if matches!(output, Output::Init { .. } | Output::TurnDone { .. } | Output::Reply { .. }) {
+        if matches!(
+            output,
+            Output::Init { .. } | Output::TurnDone { .. } | Output::Reply { .. }
+        ) {
             self.dirty = true;
         }
         match output {

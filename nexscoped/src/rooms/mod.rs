@@ -154,6 +154,8 @@ pub struct Rooms {
     /// Rooms that stopped on their own, and why, until the next Start.
     failed: Mutex<HashMap<String, String>>,
     tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// Every room as it starts, for those who act on rooms (the responder).
+    started: broadcast::Sender<Arc<Room>>,
 }
 
 /// The canonical project root, or why it is not one.
@@ -206,7 +208,13 @@ impl Rooms {
             map: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
+            started: broadcast::channel(64).0,
         })
+    }
+
+    /// Rooms started from now on (Start and rejoin alike).
+    pub fn subscribe_started(&self) -> broadcast::Receiver<Arc<Room>> {
+        self.started.subscribe()
     }
 
     fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
@@ -345,6 +353,7 @@ impl Rooms {
         });
         let (ready_tx, ready_rx) = oneshot::channel();
         self.map().insert(key.clone(), room.clone());
+        let _ = self.started.send(room.clone());
         {
             let rooms = self.clone();
             let room = room.clone();

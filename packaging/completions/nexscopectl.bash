@@ -22,6 +22,12 @@ _nexscopectl() {
             nexscopectl,append)
                 cmd="nexscopectl__subcmd__append"
                 ;;
+            nexscopectl,cancel)
+                cmd="nexscopectl__subcmd__cancel"
+                ;;
+            nexscopectl,close)
+                cmd="nexscopectl__subcmd__close"
+                ;;
             nexscopectl,completions)
                 cmd="nexscopectl__subcmd__completions"
                 ;;
@@ -58,11 +64,20 @@ _nexscopectl() {
             nexscopectl,ping)
                 cmd="nexscopectl__subcmd__ping"
                 ;;
+            nexscopectl,query)
+                cmd="nexscopectl__subcmd__query"
+                ;;
             nexscopectl,reject)
                 cmd="nexscopectl__subcmd__reject"
                 ;;
             nexscopectl,say)
                 cmd="nexscopectl__subcmd__say"
+                ;;
+            nexscopectl,sessions)
+                cmd="nexscopectl__subcmd__sessions"
+                ;;
+            nexscopectl,skills)
+                cmd="nexscopectl__subcmd__skills"
                 ;;
             nexscopectl,start)
                 cmd="nexscopectl__subcmd__start"
@@ -72,6 +87,9 @@ _nexscopectl() {
                 ;;
             nexscopectl,stop)
                 cmd="nexscopectl__subcmd__stop"
+                ;;
+            nexscopectl,usage)
+                cmd="nexscopectl__subcmd__usage"
                 ;;
             nexscopectl,watch)
                 cmd="nexscopectl__subcmd__watch"
@@ -127,6 +145,12 @@ _nexscopectl() {
             nexscopectl__subcmd__help,append)
                 cmd="nexscopectl__subcmd__help__subcmd__append"
                 ;;
+            nexscopectl__subcmd__help,cancel)
+                cmd="nexscopectl__subcmd__help__subcmd__cancel"
+                ;;
+            nexscopectl__subcmd__help,close)
+                cmd="nexscopectl__subcmd__help__subcmd__close"
+                ;;
             nexscopectl__subcmd__help,completions)
                 cmd="nexscopectl__subcmd__help__subcmd__completions"
                 ;;
@@ -163,11 +187,20 @@ _nexscopectl() {
             nexscopectl__subcmd__help,ping)
                 cmd="nexscopectl__subcmd__help__subcmd__ping"
                 ;;
+            nexscopectl__subcmd__help,query)
+                cmd="nexscopectl__subcmd__help__subcmd__query"
+                ;;
             nexscopectl__subcmd__help,reject)
                 cmd="nexscopectl__subcmd__help__subcmd__reject"
                 ;;
             nexscopectl__subcmd__help,say)
                 cmd="nexscopectl__subcmd__help__subcmd__say"
+                ;;
+            nexscopectl__subcmd__help,sessions)
+                cmd="nexscopectl__subcmd__help__subcmd__sessions"
+                ;;
+            nexscopectl__subcmd__help,skills)
+                cmd="nexscopectl__subcmd__help__subcmd__skills"
                 ;;
             nexscopectl__subcmd__help,start)
                 cmd="nexscopectl__subcmd__help__subcmd__start"
@@ -177,6 +210,9 @@ _nexscopectl() {
                 ;;
             nexscopectl__subcmd__help,stop)
                 cmd="nexscopectl__subcmd__help__subcmd__stop"
+                ;;
+            nexscopectl__subcmd__help,usage)
+                cmd="nexscopectl__subcmd__help__subcmd__usage"
                 ;;
             nexscopectl__subcmd__help,watch)
                 cmd="nexscopectl__subcmd__help__subcmd__watch"
@@ -263,7 +299,7 @@ _nexscopectl() {
 
     case "${cmd}" in
         nexscopectl)
-            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch config mcp install hook completions help"
+            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -313,6 +349,74 @@ _nexscopectl() {
                 return 0
             fi
             case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__cancel)
+            opts="-s -h --session --cwd --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cwd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__close)
+            opts="-s -h --session --cwd --forget --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cwd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -653,7 +757,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help)
-            opts="ping status daemon start stop say who inbox accept reject append mode history files watch config mcp install hook completions help"
+            opts="ping status daemon start stop say who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -681,6 +785,34 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help__subcmd__append)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__close)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1002,6 +1134,20 @@ _nexscopectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nexscopectl__subcmd__help__subcmd__query)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nexscopectl__subcmd__help__subcmd__reject)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1017,6 +1163,34 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help__subcmd__say)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__sessions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__skills)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1059,6 +1233,20 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__usage)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1498,6 +1686,56 @@ _nexscopectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nexscopectl__subcmd__query)
+            opts="-s -h --session --cwd --model --permission-mode --backend --skill --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cwd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --permission-mode)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --skill)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nexscopectl__subcmd__reject)
             opts="-h --json --socket --no-autostart --project --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1544,6 +1782,62 @@ _nexscopectl() {
                     return 0
                     ;;
                 --hop-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__sessions)
+            opts="-h --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__skills)
+            opts="-s -h --session --cwd --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cwd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1633,6 +1927,44 @@ _nexscopectl() {
                 return 0
             fi
             case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__usage)
+            opts="-s -h --session --cwd --turns --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cwd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --turns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -50,7 +50,7 @@ _nexscoped() {
 
     case "${cmd}" in
         nexscoped)
-            opts="-h -V --config --socket --log-level --check-config --help --version relay help"
+            opts="-h -V --config --socket --log-level --agents-listen --check-config --help --version relay help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -66,6 +66,10 @@ _nexscoped() {
                     ;;
                 --log-level)
                     COMPREPLY=($(compgen -W "error warn info debug trace" -- "${cur}"))
+                    return 0
+                    ;;
+                --agents-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

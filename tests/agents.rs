@@ -512,3 +512,37 @@ fn the_headless_responder_answers_mentions_until_the_hop_limit() {
     let usage: Value = serde_json::from_str(&agent).unwrap();
     assert_eq!(usage["session"]["turns"], 2);
 }
+
+#[test]
+fn skills_start_a_fresh_conversation_and_are_named_in_each_prompt() {
+    let _serial = serial();
+    let Some(w) = world("agent-skills", "claude", "") else {
+        return;
+    };
+    let _daemon = w.daemon();
+    w.ask(json!({"prompt": "[[mock:say before skills]]"}));
+    let events = w.ask(json!({"prompt": "[[mock:count]]", "skills": ["review"]}));
+    assert_eq!(
+        text(&events),
+        "prompts=1",
+        "a new skills set: a new conversation"
+    );
+    let last = w.mock.requests().into_iter().last().unwrap();
+    assert!(
+        last.body
+            .to_string()
+            .contains("Skill tool to run these skills: /review"),
+        "the prompt names the skills"
+    );
+    // No skills given: the session keeps its conversation and its skills.
+    let events = w.ask(json!({"prompt": "[[mock:count]]"}));
+    assert_eq!(text(&events), "prompts=2");
+    let events = w.ask(json!({"prompt": "[[mock:count]]", "skills": ["review"]}));
+    assert_eq!(
+        text(&events),
+        "prompts=3",
+        "the same set: the same conversation"
+    );
+    let events = w.ask(json!({"prompt": "[[mock:count]]", "skills": ["test", "lint"]}));
+    assert_eq!(text(&events), "prompts=1");
+}

@@ -488,9 +488,17 @@ impl Session {
         };
         let program = spec.program.display().to_string();
         let driver = match self.record.backend {
-            Backend::Claude => Claude::spawn(&spec)
-                .map(|c| Driver::Claude(Box::new(c)))
-                .map_err(|e| spawn_error(&program, e))?,
+            Backend::Claude => {
+                let mut claude = Claude::spawn(&spec).map_err(|e| spawn_error(&program, e))?;
+                // Skills reach the CLI as the SDK passes them: in initialize.
+                if !self.record.skills.is_empty() {
+                    claude
+                        .initialize(&self.record.skills)
+                        .await
+                        .map_err(|e| spawn_error(&program, e))?;
+                }
+                Driver::Claude(Box::new(claude))
+            }
             Backend::Codex => {
                 let codex = Codex::spawn(&spec, self.record.usage)
                     .await

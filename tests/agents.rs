@@ -288,8 +288,7 @@ fn idle_agents_stop_and_resume_and_the_live_cap_holds() {
     let daemon = w.daemon();
     w.ask(json!({"prompt": "[[mock:say one]]"}));
     // Stopped for idleness, record kept.
-    wait_until(|| status(&w, "default")["live"] == false);
-    assert!(children_of(daemon.pid()).is_empty());
+    wait_until(|| status(&w, "default")["live"] == false && children_of(daemon.pid()).is_empty());
     let events = w.ask(json!({"prompt": "[[mock:count]]"}));
     assert_eq!(text(&events), "prompts=2", "resumed after the idle stop");
 
@@ -412,6 +411,15 @@ fn nexscopectl_query_streams_the_answer() {
         .ctl(&["query", "--cwd", work, "[[mock:error 400 nope]]"]);
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("nope"));
+    // Forgetting a live session: the next query starts a new conversation.
+    w.ask(json!({"prompt": "[[mock:say remember]]", "session": "f"}));
+    let forgotten = w
+        .env
+        .ctl_ok(&["close", "--cwd", work, "-s", "f", "--forget"]);
+    assert!(forgotten.contains("forgotten"), "{forgotten}");
+    assert!(status(&w, "f").is_null());
+    let events = w.ask(json!({"prompt": "[[mock:count]]", "session": "f"}));
+    assert_eq!(text(&events), "prompts=1", "forgotten means forgotten");
     let closed = w.env.ctl_ok(&["close", "--cwd", work]);
     assert!(closed.contains("closed default"), "{closed}");
     assert_eq!(status(&w, "default")["live"], false);
@@ -545,4 +553,25 @@ fn skills_start_a_fresh_conversation_and_are_named_in_each_prompt() {
     );
     let events = w.ask(json!({"prompt": "[[mock:count]]", "skills": ["test", "lint"]}));
     assert_eq!(text(&events), "prompts=1");
+}
+
+#[test]
+fn bypass_as_root_outside_a_sandbox_is_refused_with_the_reason() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: Claude Code refuses bypassPermissions only to root");
+        return;
+    }
+    let _serial = serial();
+    let Some(w) = world("agent-root", "claude", "") else {
+        return;
+    };
+    let _daemon = w.daemon_without("IS_SANDBOX");
+    let events = w.query(json!({"prompt": "[[mock:say hi]]"})).unwrap();
+    let error = done(&events)["error"].as_str().unwrap().to_string();
+    assert!(error.contains("IS_SANDBOX=1"), "{error}");
+    assert!(w.mock.requests().is_empty());
+    // Another mode works as root.
+    let events = w.ask(json!({"prompt": "[[mock:say as root]]", "permissionMode": "default"}));
+    assert_eq!(text(&events), "as root");
 }

@@ -25,11 +25,18 @@ struct Gw {
 impl Gw {
     /// Connects with `token` as a bearer header; the handshake's error otherwise.
     fn connect(port: u16, token: Option<&str>, query: &str) -> Result<Gw, tungstenite::Error> {
+        let auth = token.map(|t| ("Authorization", format!("Bearer {t}")));
+        Gw::connect_with(port, auth.as_slice(), query)
+    }
+
+    fn connect_with(
+        port: u16,
+        headers: &[(&'static str, String)],
+        query: &str,
+    ) -> Result<Gw, tungstenite::Error> {
         let mut request = format!("ws://127.0.0.1:{port}/{query}").into_client_request()?;
-        if let Some(token) = token {
-            request
-                .headers_mut()
-                .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().unwrap());
         }
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the gateway");
         stream.set_read_timeout(Some(TURN_WAIT)).unwrap();
@@ -85,7 +92,7 @@ impl Gw {
                 "turns {ids:?} did not finish: {turns:?}"
             );
             let frame = self.next();
-            let id = frame["id"].as_str().unwrap_or("").to_string();
+            let id = frame["queryId"].as_str().unwrap_or("").to_string();
             turns.entry(id).or_default().push(frame);
         }
         turns
@@ -370,6 +377,9 @@ fn only_token_holders_connect_unless_loopback_is_opened() {
     let daemon = old.daemon();
     let mut gw = Gw::connect(old_port, None, "").expect("an old nx-ce client connects");
     assert_eq!(gw.next()["type"], "connected");
+    // Without a token, a web page is no client: browsers send an Origin.
+    let page = Gw::connect_with(old_port, &[("Origin", "http://evil.example".into())], "");
+    assert_eq!(page.err().map(status), Some(401));
     daemon.signal(libc::SIGTERM);
     let (_, stderr) = daemon.wait_exit();
     assert!(stderr.contains("without a token"), "{stderr}");

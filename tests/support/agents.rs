@@ -82,6 +82,17 @@ impl AgentWorld {
         self.env.daemon_with(&self.agent_env)
     }
 
+    /// The daemon, without `variable` in what its agents inherit.
+    pub fn daemon_without(&self, variable: &str) -> Daemon {
+        let env: Vec<(String, String)> = self
+            .agent_env
+            .iter()
+            .filter(|(name, _)| name != variable)
+            .cloned()
+            .collect();
+        self.env.daemon_with(&env)
+    }
+
     /// A directory under the world, created.
     pub fn dir(&self, name: &str) -> PathBuf {
         let dir = self.env.root.path().join(name);

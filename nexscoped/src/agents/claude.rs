@@ -71,7 +71,9 @@ impl Claude {
         self.process
     }
 
-    async fn control(&mut self, request: Value) -> std::io::Result<u64> {
+    /// Sends a control request; its answer comes as `Output::Reply` with
+    /// the returned id.
+    pub async fn control(&mut self, request: Value) -> std::io::Result<u64> {
         self.next_request += 1;
         let id = self.next_request;
         self.process
@@ -82,16 +84,6 @@ impl Claude {
             }))
             .await?;
         Ok(id)
-    }
-
-    pub async fn set_model(&mut self, model: &str) -> std::io::Result<u64> {
-        self.control(json!({"subtype": "set_model", "model": model}))
-            .await
-    }
-
-    pub async fn set_permission_mode(&mut self, mode: &str) -> std::io::Result<u64> {
-        self.control(json!({"subtype": "set_permission_mode", "mode": mode}))
-            .await
     }
 
     pub async fn interrupt(&mut self) -> std::io::Result<u64> {
@@ -195,9 +187,17 @@ impl ResultReader {
     }
 }
 
+pub fn set_model(model: &str) -> Value {
+    json!({"subtype": "set_model", "model": model})
+}
+
+pub fn set_permission_mode(mode: &str) -> Value {
+    json!({"subtype": "set_permission_mode", "mode": mode})
+}
+
 /// True when this CLI would refuse `--allow-dangerously-skip-permissions`:
 /// running as root outside a declared sandbox.
-fn bypass_refused() -> bool {
+pub(super) fn bypass_refused() -> bool {
     crate::paths::uid() == 0 && std::env::var_os("IS_SANDBOX").is_none()
 }
 

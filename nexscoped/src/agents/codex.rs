@@ -48,7 +48,8 @@ pub enum CodexError {
 
 impl Codex {
     /// Starts the app-server, initializes it and starts (or resumes) the
-    /// session's thread.
+    /// session's thread. `known_total` is what the resumed thread has used so
+    /// far (the server replays it); a new thread starts from zero.
     pub async fn spawn(spec: &SpawnSpec, known_total: Usage) -> Result<Codex, CodexError> {
         let mut command = Command::new(&spec.program);
         command.arg("app-server").current_dir(&spec.cwd);
@@ -62,7 +63,11 @@ impl Codex {
             turn_id: None,
             thread: Value::Null,
             sandbox: sandbox_for(&spec.permission_mode),
-            total: known_total,
+            total: if spec.resume.is_some() {
+                known_total
+            } else {
+                Usage::default()
+            },
             turn_usage: Usage::default(),
             turn_error: None,
         };
@@ -86,8 +91,19 @@ impl Codex {
         }
         let result = match &spec.resume {
             Some(thread) => {
-                params["threadId"] = json!(thread);
-                codex.request("thread/resume", params).await?
+                let mut resume = params.clone();
+                resume["threadId"] = json!(thread);
+                match codex.request("thread/resume", resume).await {
+                    Ok(result) => result,
+                    // A thread Codex no longer has (its home was wiped):
+                    // a new conversation beats failing every query.
+                    Err(CodexError::Refused { message, .. }) => {
+                        tracing::warn!(agent = %codex.process.label, %thread, %message, "codex cannot resume the thread; starting a new one");
+                        codex.total = Usage::default();
+                        codex.request("thread/start", params).await?
+                    }
+                    Err(other) => return Err(other),
+                }
             }
             None => codex.request("thread/start", params).await?,
         };

@@ -36,6 +36,8 @@ const OUTBOX: usize = 8192;
 /// Open connections at once.
 const MAX_CONNECTIONS: usize = 256;
 const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// nx-ce's limit for getSkills.
+const SKILLS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Who may connect.
 pub enum Access {
@@ -142,7 +144,11 @@ async fn connection(context: Arc<Context>, mut stream: TcpStream, peer: SocketAd
 
 fn allowed(access: &Access, request: &http::Request) -> bool {
     match access {
-        Access::Open => true,
+        // No token to stop a web page (browsers send an Origin and allow
+        // cross-site WebSockets); local programs send none.
+        Access::Open => request
+            .header("origin")
+            .is_none_or(|origin| !origin.starts_with("http")),
         Access::Token(auth) => {
             let bearer = request
                 .header("authorization")
@@ -203,6 +209,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         if writer.is_finished() {
             break;
         }
+        while turns.try_join_next().is_some() {}
         let reply = match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(frame)) => handle(&context, frame, &out, &mut turns).await,
             _ => Some(error_frame("invalid JSON")),
@@ -287,21 +294,32 @@ async fn handle(
             }
         }
         "getSkills" => {
-            let key = match agents.key(&target(&frame)) {
-                Ok(key) => key,
-                Err(error) => return Some(error_frame(&format!("getSkills failed: {error}"))),
-            };
-            match agents.skills(&key, None).await {
-                Ok(mut metadata) => {
-                    metadata.insert("type".into(), json!("skills"));
-                    metadata.insert(
-                        "note".into(),
-                        json!("skills/tools/agents are name-only; description requires SDK supportedCommands() (not exposed)"),
-                    );
-                    Some(Value::Object(metadata))
-                }
-                Err(error) => Some(error_frame(&format!("getSkills failed: {error}"))),
-            }
+            // It may start the agent to ask it: answered from its own task,
+            // so this client's pings and cancels are not held up.
+            let (agents, out, target) = (context.agents.clone(), out.clone(), target(&frame));
+            turns.spawn(async move {
+                let asked = async {
+                    let key = agents.key(&target)?;
+                    agents.skills(&key, None).await
+                };
+                let reply = match tokio::time::timeout(SKILLS_TIMEOUT, asked).await {
+                    Ok(Ok(mut metadata)) => {
+                        metadata.insert("type".into(), json!("skills"));
+                        metadata.insert(
+                            "note".into(),
+                            json!("skills/tools/agents are name-only; description requires SDK supportedCommands() (not exposed)"),
+                        );
+                        Value::Object(metadata)
+                    }
+                    Ok(Err(error)) => error_frame(&format!("getSkills failed: {error}")),
+                    Err(_) => error_frame(&format!(
+                        "getSkills failed: probe timeout after {}s",
+                        SKILLS_TIMEOUT.as_secs()
+                    )),
+                };
+                let _ = out.send(reply).await;
+            });
+            None
         }
         "getStatus" => {
             let name = text_field(&frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into());
@@ -411,24 +429,30 @@ async fn forward_turn(mut stream: super::TurnStream, id: Option<Value>, out: mps
             ..
         } = &event
         {
-            let mut frame = json!({"type": "error", "content": error, "time": time});
-            if let Some(id) = &id {
-                frame["id"] = id.clone();
-            }
-            if out.send(frame).await.is_err() {
+            let frame = json!({"type": "error", "content": error, "time": time});
+            if out.send(tag(frame, id.as_ref())).await.is_err() {
                 return;
             }
         }
-        let Ok(mut frame) = serde_json::to_value(&event) else {
+        let Ok(frame) = serde_json::to_value(&event) else {
             continue;
         };
-        if let Some(id) = &id {
-            frame["id"] = id.clone();
-        }
-        if out.send(frame).await.is_err() || done {
+        if out.send(tag(frame, id.as_ref())).await.is_err() || done {
             return;
         }
     }
+}
+
+/// Marks a frame as its query's: `queryId` always, and `id` too unless the
+/// frame has its own (a tool call's id, which nx-ce clients read).
+fn tag(mut frame: Value, id: Option<&Value>) -> Value {
+    if let Some(id) = id {
+        if frame.get("id").is_none() {
+            frame["id"] = id.clone();
+        }
+        frame["queryId"] = id.clone();
+    }
+    frame
 }
 
 fn hostname() -> String {

@@ -388,22 +388,21 @@ impl Agents {
         cwd: Option<&Key>,
         forget: bool,
     ) -> Result<Vec<SessionInfo>, AgentError> {
-        let handles: Vec<(Key, session::Handle)> = {
-            let mut sessions = self.shared.sessions();
-            let keys: Vec<Key> = sessions
-                .keys()
-                .filter(|k| match cwd {
-                    Some(key) => *k == key,
-                    None => k.name == name,
-                })
-                .cloned()
-                .collect();
-            keys.into_iter()
-                .filter_map(|k| sessions.remove(&k).map(|h| (k, h)))
-                .collect()
-        };
+        // Left in the map: the actor takes itself out once its process has
+        // stopped, and hands on whatever reaches it meanwhile, so a query
+        // right after a close never runs beside the closing process.
+        let handles: Vec<session::Handle> = self
+            .shared
+            .sessions()
+            .iter()
+            .filter(|(k, _)| match cwd {
+                Some(key) => *k == key,
+                None => k.name == name,
+            })
+            .map(|(_, h)| h.clone())
+            .collect();
         let mut closed = Vec::new();
-        for (_, handle) in &handles {
+        for handle in &handles {
             let (reply, answer) = oneshot::channel();
             if handle
                 .send(session::Command::Close { forget, reply })
@@ -415,13 +414,11 @@ impl Agents {
             }
         }
         // A session with only a record: forgetting it still means something.
-        if forget {
+        if forget && handles.is_empty() {
             if let Some(key) = cwd {
-                if handles.is_empty() {
-                    if let Some(info) = self.status(key).await? {
-                        self.forget(key).await?;
-                        closed.push(info);
-                    }
+                if let Some(info) = self.status(key).await? {
+                    self.forget(key).await?;
+                    closed.push(info);
                 }
             }
         }

@@ -40,7 +40,9 @@ impl AgentProcess {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // Its own process group: a stop reaches the tools it runs too.
+            .process_group(0);
         // If the daemon dies (kill -9), its agents go too instead of
         // finishing turns nobody will read.
         #[cfg(target_os = "linux")]
@@ -89,8 +91,11 @@ impl AgentProcess {
         stdin.flush().await
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+    /// Signals the agent's process group (the agent and the tools it runs).
+    fn signal_group(&self, signal: nix::sys::signal::Signal) {
+        if let Some(pid) = self.child.id() {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), signal);
+        }
     }
 
     /// The exit status and the last stderr lines, once the process has exited.
@@ -128,15 +133,12 @@ impl AgentProcess {
         if tokio::time::timeout(GRACE, self.child.wait()).await.is_ok() {
             return;
         }
-        if let Some(pid) = self.child.id() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
+        self.signal_group(nix::sys::signal::Signal::SIGTERM);
         if tokio::time::timeout(GRACE, self.child.wait()).await.is_ok() {
+            self.signal_group(nix::sys::signal::Signal::SIGKILL);
             return;
         }
+        self.signal_group(nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.kill().await;
         tracing::warn!(agent = %self.label, "agent process did not stop; killed");
     }

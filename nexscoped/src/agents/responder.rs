@@ -6,7 +6,7 @@
 //! so the stored hop count and the hop limit apply unchanged: past the limit
 //! mentions fall to the inbox, make no task, and get no answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -57,18 +57,21 @@ async fn answer_room(rooms: Arc<Rooms>, agents: Arc<Agents>, room: Arc<Room>) {
     let mut events = room.events.subscribe();
     let stop = wait_for(room.stop_signal());
     tokio::pin!(stop);
+    // Mentions whose turn failed: not retried on every new mention (each try
+    // costs tokens); unanswered, they move to the inbox when stale.
+    let mut failed = HashSet::new();
     // Tasks left from before a restart.
-    answer_pending(&rooms, &agents, &room).await;
+    answer_pending(&rooms, &agents, &room, &mut failed).await;
     loop {
         tokio::select! {
             _ = &mut stop => return,
             event = events.recv() => match event {
                 Ok(event) if event.kind == "msg" && event.row["mentionsMe"] == Value::Bool(true) => {
-                    answer_pending(&rooms, &agents, &room).await;
+                    answer_pending(&rooms, &agents, &room, &mut failed).await;
                 }
                 Ok(_) => {}
                 // Missed events: the tasks themselves are the truth.
-                Err(RecvError::Lagged(_)) => answer_pending(&rooms, &agents, &room).await,
+                Err(RecvError::Lagged(_)) => answer_pending(&rooms, &agents, &room, &mut failed).await,
                 Err(RecvError::Closed) => return,
             },
         }
@@ -76,7 +79,7 @@ async fn answer_room(rooms: Arc<Rooms>, agents: Arc<Agents>, room: Arc<Room>) {
 }
 
 /// Answers the latest auto task of each thread (a reply clears them all).
-async fn answer_pending(rooms: &Rooms, agents: &Agents, room: &Room) {
+async fn answer_pending(rooms: &Rooms, agents: &Agents, room: &Room, failed: &mut HashSet<String>) {
     let tasks = match rooms.tasks(&room.project).await {
         Ok(tasks) => tasks,
         Err(error) => {
@@ -91,11 +94,18 @@ async fn answer_pending(rooms: &Rooms, agents: &Agents, room: &Room) {
         }
     }
     for (thread, task) in latest {
-        answer(rooms, agents, room, &thread, &task).await;
+        let msg_id = task["msgId"].as_str().unwrap_or_default().to_string();
+        if failed.contains(&msg_id) {
+            continue;
+        }
+        if !answer(rooms, agents, room, &thread, &task).await {
+            failed.insert(msg_id);
+        }
     }
 }
 
-async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task: &Value) {
+/// True once the reply is sent.
+async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task: &Value) -> bool {
     let from = task["from"].as_str().unwrap_or_default().to_string();
     let label = task["label"].as_str().unwrap_or(&from);
     let text = task["text"].as_str().unwrap_or_default();
@@ -110,13 +120,16 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
             cwd: Some(room.project.clone()),
         },
         prompt,
+        // Chat text is not the user's instruction: tools that need approval
+        // are refused (nobody is there to approve), never bypassed.
+        permission_mode: Some("default".into()),
         ..QueryIn::default()
     };
     let mut stream = match agents.query(input).await {
         Ok(stream) => stream,
         Err(error) => {
             tracing::warn!(project = %room.project, %thread, %error, "the responder cannot ask its agent");
-            return;
+            return false;
         }
     };
     // The turn's last text is its answer (earlier ones narrate tool use).
@@ -129,7 +142,7 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
             } => {
                 // The task stays; unanswered, it moves to the inbox when stale.
                 tracing::warn!(project = %room.project, %thread, %error, "the responder's turn failed");
-                return;
+                return false;
             }
             TurnEvent::Done { .. } => break,
             _ => {}
@@ -137,7 +150,7 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
     }
     let Some(reply) = reply.filter(|r| !r.trim().is_empty()) else {
         tracing::warn!(project = %room.project, %thread, "the responder's agent gave no text");
-        return;
+        return false;
     };
     let said = rooms
         .say(SayIn {
@@ -152,10 +165,12 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
         .await;
     match said {
         Ok(out) => {
-            tracing::info!(project = %room.project, %thread, hop = out.hop_count, "the responder answered")
+            tracing::info!(project = %room.project, %thread, hop = out.hop_count, "the responder answered");
+            true
         }
         Err(error) => {
-            tracing::warn!(project = %room.project, %thread, %error, "the responder's reply was not sent")
+            tracing::warn!(project = %room.project, %thread, %error, "the responder's reply was not sent");
+            false
         }
     }
 }

@@ -30,6 +30,8 @@ const MAX_QUEUE: usize = 256;
 const COMMANDS: usize = 64;
 /// How long a turn gets after an interrupt before its process is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+/// How long the agent gets to answer a control request (model, mode).
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a query waits for a free process slot.
 const SLOT_WAIT: Duration = Duration::from_secs(30);
 
@@ -147,6 +149,7 @@ pub fn start(shared: Arc<Shared>, key: Key, record: AgentRecord, generation: u64
         idle_since: Instant::now(),
         generation,
         dirty: true,
+        closing: None,
     };
     tokio::spawn(async move {
         let key = session.key.clone();
@@ -235,43 +238,120 @@ struct Session {
     /// The published snapshot is stale: set by anything but a plain turn
     /// event, so streaming text does not rebuild it each time.
     dirty: bool,
+    /// A Close being carried out: forget the record?, and whom to answer.
+    closing: Option<(bool, oneshot::Sender<SessionInfo>)>,
+}
+
+/// Why an actor ends.
+enum End {
+    Idle,
+    Closed,
+    Shutdown,
 }
 
 impl Session {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let shutdown = self.shared.shutdown.clone();
         tracing::debug!(session = %self.key, generation = self.generation, "agent session started");
-        loop {
+        let why = loop {
             self.dispatch().await;
             if self.dirty {
                 self.publish();
             }
             let (idle_timeout, _) = self.shared.timeouts();
-            let idle = self.driver.is_some() && self.current.is_none() && self.queue.is_empty();
+            // Idle with or without a process: an actor that holds nothing
+            // ends, so sessions never pile up in memory.
+            let idle =
+                self.current.is_none() && self.queue.is_empty() && self.pending_skills.is_empty();
             let idle_deadline = self.idle_since + idle_timeout;
             let turn_deadline = self.current.as_ref().map(|c| c.deadline);
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => if self.command(command).await { break },
-                    None => break,
+                    Some(command) => if self.command(command).await { break End::Closed },
+                    None => break End::Closed,
                 },
                 output = next_output(&mut self.driver) => match output {
                     Some(outputs) => for output in outputs { self.output(output).await },
                     None => self.crashed().await,
                 },
                 _ = tokio::time::sleep_until(idle_deadline), if idle => {
-                    tracing::info!(session = %self.key, "agent idle; stopping its process (the session is kept)");
-                    self.stop_process().await;
-                    // Nothing left to hold: the next query starts a new actor.
-                    if self.queue.is_empty() && self.pending_skills.is_empty() {
-                        break;
+                    if self.driver.is_some() {
+                        tracing::info!(session = %self.key, "agent idle; stopping its process (the session is kept)");
                     }
+                    break End::Idle;
                 }
                 _ = sleep_until_opt(turn_deadline) => self.turn_timed_out().await,
-                _ = crate::daemon::wait_for(shutdown.clone()) => break,
+                _ = crate::daemon::wait_for(shutdown.clone()) => break End::Shutdown,
+            }
+        };
+        // Out of the map first, so no new command can reach this actor; then
+        // what was sent meanwhile is handed to a successor (or answered).
+        self.shared.remove(&self.key, self.generation);
+        commands.close();
+        let mut leftover = Vec::new();
+        while let Ok(command) = commands.try_recv() {
+            leftover.push(command);
+        }
+        let message = match why {
+            End::Shutdown => "the daemon is shutting down",
+            _ => "the session was closed",
+        };
+        self.finish(message).await;
+        self.hand_over(leftover, matches!(why, End::Shutdown));
+    }
+
+    /// Commands that reached the actor while it ended: queries and skills go
+    /// to a new actor for the same session, the rest are answered here.
+    fn hand_over(&mut self, leftover: Vec<Command>, shutting_down: bool) {
+        let mut successor: Option<Handle> = None;
+        for command in leftover {
+            match command {
+                Command::Query(_) | Command::Skills(_) if !shutting_down => {
+                    let handle = successor.get_or_insert_with(|| {
+                        let mut sessions = self.shared.sessions();
+                        sessions
+                            .entry(self.key.clone())
+                            .or_insert_with(|| {
+                                let generation = self
+                                    .shared
+                                    .next_generation
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                start(
+                                    self.shared.clone(),
+                                    self.key.clone(),
+                                    self.record.clone(),
+                                    generation,
+                                )
+                            })
+                            .clone()
+                    });
+                    if let Err(Command::Query(item)) = handle.send(command) {
+                        let _ = item.events.try_send(failed_done(
+                            None,
+                            now_ms(),
+                            "the session was closed; send the query again",
+                        ));
+                    }
+                }
+                Command::Query(item) => {
+                    let _ = item.events.try_send(failed_done(
+                        None,
+                        now_ms(),
+                        "the daemon is shutting down",
+                    ));
+                }
+                Command::Skills(reply) => {
+                    let _ = reply.send(Err(AgentError::Stopped));
+                }
+                Command::Cancel(reply) => {
+                    let _ = reply.send(Err(AgentError::NoActiveTurn));
+                }
+                Command::Close { reply, .. } => {
+                    let _ = reply.send(self.snapshot());
+                }
+                Command::StopIdle => {}
             }
         }
-        self.finish("the session was closed").await;
     }
 
     /// Handles a command; true when the actor should end.
@@ -296,20 +376,8 @@ impl Session {
                 false
             }
             Command::Close { forget, reply } => {
-                self.interrupt_current().await;
-                self.stop_process().await;
-                let mut info = self.snapshot();
-                info.lifecycle_state = "stopped".into();
-                info.live = false;
-                if forget {
-                    let (name, cwd) = (self.key.name.clone(), self.key.cwd.clone());
-                    let _ = self
-                        .shared
-                        .store
-                        .run(move |conn| records::delete(conn, &name, &cwd))
-                        .await;
-                }
-                let _ = reply.send(info);
+                // Answered by `finish`, once the process has stopped.
+                self.closing = Some((forget, reply));
                 true
             }
             Command::Skills(reply) => {
@@ -359,22 +427,26 @@ impl Session {
             }
             if let Err(message) = self.start_turn(&item).await {
                 let time = self.tick();
-                let _ = item.events.try_send(failed_done(
-                    self.record.agent_id.clone(),
-                    time,
-                    &format!("session create failed: {message}"),
-                ));
+                let _ =
+                    item.events
+                        .try_send(failed_done(self.record.agent_id.clone(), time, &message));
                 self.record.last_error = Some(message);
                 self.save().await;
             }
         }
     }
 
+    /// Starts `item`'s turn; Err (nothing started, nothing changed) when the
+    /// process cannot start or refuses the model or mode.
     async fn start_turn(&mut self, item: &Queued) -> Result<(), String> {
         self.apply_skills(item.skills.as_deref()).await;
-        let fresh_process = self.driver.is_none();
-        if fresh_process {
+        if self.driver.is_none() {
             // A new process starts with the wanted model and mode directly.
+            let mode = item
+                .permission_mode
+                .as_ref()
+                .unwrap_or(&self.record.permission_mode);
+            self.check_mode(mode)?;
             if let Some(model) = &item.model {
                 self.record.model = Some(model.clone());
             }
@@ -382,14 +454,9 @@ impl Session {
                 self.record.permission_mode = mode.clone();
             }
         }
-        self.ensure_driver().await?;
-        let turn = super::turn_id();
-        let time = self.tick();
-        let _ = item.events.try_send(TurnEvent::TurnStart {
-            turn: turn.clone(),
-            time,
-        });
-        let prompt = with_skills(&self.record.skills, &item.prompt);
+        self.ensure_driver()
+            .await
+            .map_err(|message| format!("session create failed: {message}"))?;
         let model_change = item
             .model
             .clone()
@@ -398,49 +465,80 @@ impl Session {
             .permission_mode
             .clone()
             .filter(|m| *m != self.record.permission_mode);
-        let session_id = self.record.agent_id.clone().unwrap_or_default();
-        let started = match self.driver.as_mut() {
-            Some(Driver::Claude(claude)) => {
-                if let Some(model) = &model_change {
-                    claude.set_model(model).await.map_err(|e| e.to_string())?;
-                }
-                if let Some(mode) = &mode_change {
-                    claude
-                        .set_permission_mode(mode)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                claude
-                    .send_prompt(&prompt, &session_id)
+        if let Some(mode) = &mode_change {
+            self.check_mode(mode)?;
+        }
+        // Claude switches by control request, answered before the turn, so
+        // a refusal leaves the session as it was and says why.
+        if let Some(Driver::Claude(_)) = &self.driver {
+            if let Some(model) = &model_change {
+                self.control(claude::set_model(model))
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| format!("cannot switch the model to {model}: {e}"))?;
+                self.record.model = Some(model.clone());
             }
-            Some(Driver::Codex(codex)) => codex
-                .start_turn(&prompt, model_change.as_deref(), mode_change.as_deref())
-                .await
-                .map_err(|e| e.to_string()),
-            None => Err("no agent process".into()),
-        };
-        if let Some(model) = model_change {
-            self.record.model = Some(model);
+            if let Some(mode) = &mode_change {
+                self.control(claude::set_permission_mode(mode))
+                    .await
+                    .map_err(|e| format!("cannot switch the permission mode to {mode}: {e}"))?;
+                self.record.permission_mode = mode.clone();
+            }
         }
-        if let Some(mode) = mode_change {
-            self.record.permission_mode = mode;
-        }
+        let turn = super::turn_id();
+        let time = self.tick();
+        let _ = item.events.try_send(TurnEvent::TurnStart {
+            turn: turn.clone(),
+            time,
+        });
+        let prompt = with_skills(&self.record.skills, &item.prompt);
+        let session_id = self.record.agent_id.clone().unwrap_or_default();
         self.current = Some(Current {
             turn,
             events: Some(item.events.clone()),
             started_at: now_ms(),
             deadline: Instant::now() + self.shared.timeouts().1,
-            model: self.record.model.clone(),
+            model: model_change.clone().or_else(|| self.record.model.clone()),
             cancelled: false,
             interrupted: None,
         });
-        if let Err(message) = started {
+        let started = match self.driver.as_mut() {
+            Some(Driver::Claude(claude)) => claude
+                .send_prompt(&prompt, &session_id)
+                .await
+                .map_err(|e| (true, e.to_string())),
+            Some(Driver::Codex(codex)) => codex
+                .start_turn(&prompt, model_change.as_deref(), mode_change.as_deref())
+                .await
+                .map_err(|e| {
+                    (
+                        !matches!(e, super::codex::CodexError::Refused { .. }),
+                        e.to_string(),
+                    )
+                }),
+            None => Err((true, "no agent process".into())),
+        };
+        match started {
+            Ok(()) => {
+                if let Some(Driver::Codex(_)) = &self.driver {
+                    if let Some(model) = model_change {
+                        self.record.model = Some(model);
+                    }
+                    if let Some(mode) = mode_change {
+                        self.record.permission_mode = mode;
+                    }
+                }
+            }
             // The process is gone or broken: end this turn like a crash.
-            tracing::warn!(session = %self.key, %message, "could not start the turn");
-            self.crashed().await;
-            return Ok(());
+            Err((true, message)) => {
+                tracing::warn!(session = %self.key, %message, "could not start the turn");
+                self.crashed().await;
+                return Ok(());
+            }
+            // The agent refused the turn but is fine.
+            Err((false, message)) => {
+                self.turn_done(Usage::default(), Some(message)).await;
+                return Ok(());
+            }
         }
         // Codex has no init line: its metadata comes with the thread.
         if let Some(Driver::Codex(codex)) = &self.driver {
@@ -448,6 +546,51 @@ impl Session {
             self.forward_init(metadata);
         }
         Ok(())
+    }
+
+    /// Refuses a permission mode the agent would refuse, with the reason.
+    fn check_mode(&self, mode: &str) -> Result<(), String> {
+        if self.record.backend == Backend::Claude
+            && mode == "bypassPermissions"
+            && claude::bypass_refused()
+        {
+            return Err(
+                "Claude Code refuses bypassPermissions as root unless IS_SANDBOX=1 is in nexscoped's \
+                 environment (for sandboxes only); use another permission mode (query --permission-mode, \
+                 or [agents] permission_mode)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends a control request to Claude and waits for its answer, handling
+    /// whatever else arrives meanwhile.
+    async fn control(&mut self, request: Value) -> Result<(), String> {
+        let Some(Driver::Claude(claude)) = self.driver.as_mut() else {
+            return Err("no agent process".into());
+        };
+        let id = claude.control(request).await.map_err(|e| e.to_string())?;
+        let wait = async {
+            loop {
+                let Some(outputs) = next_output(&mut self.driver).await else {
+                    return Err("the agent process exited".to_string());
+                };
+                let mut answer = None;
+                for output in outputs {
+                    match output {
+                        Output::Reply { id: got, result } if got == id => answer = Some(result),
+                        other => self.output(other).await,
+                    }
+                }
+                if let Some(result) = answer {
+                    return result.map(|_| ());
+                }
+            }
+        };
+        tokio::time::timeout(CONTROL_TIMEOUT, wait)
+            .await
+            .map_err(|_| format!("no answer within {}s", CONTROL_TIMEOUT.as_secs()))?
     }
 
     /// A different non-empty skills list starts a fresh conversation with
@@ -490,12 +633,14 @@ impl Session {
         let driver = match self.record.backend {
             Backend::Claude => {
                 let mut claude = Claude::spawn(&spec).map_err(|e| spawn_error(&program, e))?;
-                // Skills reach the CLI as the SDK passes them: in initialize.
+                // Skills reach the CLI as the SDK passes them: in initialize,
+                // whose answer is also the session's metadata until a turn's init.
                 if !self.record.skills.is_empty() {
-                    claude
+                    let id = claude
                         .initialize(&self.record.skills)
                         .await
                         .map_err(|e| spawn_error(&program, e))?;
+                    self.skills_request = Some(id);
                 }
                 Driver::Claude(Box::new(claude))
             }
@@ -625,6 +770,10 @@ impl Session {
                             )
                         })
                         .map_err(|message| AgentError::CreateFailed { message });
+                    // Kept, so the next Skills asks nothing (a turn's init replaces it).
+                    if let (Ok(metadata), None) = (&metadata, &self.record.metadata) {
+                        self.record.metadata = Some(metadata.clone());
+                    }
                     for waiter in self.pending_skills.drain(..) {
                         let _ = waiter.send(metadata.clone());
                     }
@@ -770,7 +919,7 @@ impl Session {
     /// and queued turns answered.
     async fn finish(&mut self, why: &str) {
         self.interrupt_current().await;
-        if self.current.is_some() {
+        if self.current.is_some() && self.driver.is_some() {
             // Give the interrupt a moment to produce the turn's end.
             let wait = async {
                 while self.current.is_some() {
@@ -798,7 +947,34 @@ impl Session {
         for waiter in self.pending_skills.drain(..) {
             let _ = waiter.send(Err(AgentError::Stopped));
         }
-        self.save().await;
+        let closing = self.closing.take();
+        if let Some((true, _)) = &closing {
+            let (name, cwd) = (self.key.name.clone(), self.key.cwd.clone());
+            if let Err(error) = self
+                .shared
+                .store
+                .run(move |conn| records::delete(conn, &name, &cwd))
+                .await
+            {
+                tracing::error!(session = %self.key, %error, "could not forget the agent session");
+            }
+            // A successor starts a new conversation.
+            let fresh = AgentRecord {
+                agent_id: None,
+                metadata: None,
+                turns: 0,
+                usage: Usage::default(),
+                started_at: now_ms(),
+                last_error: None,
+                ..self.record.clone()
+            };
+            self.record = fresh;
+        } else {
+            self.save().await;
+        }
+        if let Some((_, reply)) = closing {
+            let _ = reply.send(self.snapshot());
+        }
     }
 
     fn tick(&mut self) -> u64 {

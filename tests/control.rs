@@ -39,7 +39,8 @@ fn python_varlink_client_gets_info_description_and_status() {
     let all = json!([
         "org.varlink.service",
         "io.nexscope.Daemon",
-        "io.nexscope.Chat"
+        "io.nexscope.Chat",
+        "io.nexscope.Agent"
     ]);
     assert_eq!(info["interfaces"], all);
     assert_eq!(result["all_parsed"], all, "every served IDL parses");

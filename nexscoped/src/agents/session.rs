@@ -673,7 +673,13 @@ impl Session {
             return Ok(slot);
         }
         self.shared.evict_idle(&self.key);
-        match tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await {
+        let waited = tokio::select! {
+            waited = tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()) => waited,
+            _ = crate::daemon::wait_for(self.shared.shutdown.clone()) => {
+                return Err("the daemon is shutting down".into());
+            }
+        };
+        match waited {
             Ok(Ok(slot)) => Ok(slot),
             _ => Err(format!(
                 "{} agent processes are busy (agents.max_live) and none became free within {}s",

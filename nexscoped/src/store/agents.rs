@@ -7,6 +7,35 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use crate::api::agent::{Backend, TurnRecord, Usage};
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_latest_turns_are_kept() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema_for_tests(&mut conn);
+        let turn = |n: u64| TurnRecord {
+            turn: format!("t{n}"),
+            started_at: n,
+            finished_at: n,
+            model: None,
+            usage: Usage::default(),
+            error: None,
+            cancelled: false,
+        };
+        for n in 0..10 {
+            add_turn(&conn, "s", "/w", &turn(n)).unwrap();
+        }
+        add_turn(&conn, "other", "/w", &turn(0)).unwrap();
+        prune(&conn, "s", "/w", 3).unwrap();
+        let kept = turns(&conn, "s", "/w", 100).unwrap();
+        let names: Vec<&str> = kept.iter().map(|t| t.turn.as_str()).collect();
+        assert_eq!(names, ["t7", "t8", "t9"]);
+        assert_eq!(turns(&conn, "other", "/w", 5).unwrap().len(), 1);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentRecord {
     pub name: String,
@@ -171,8 +200,26 @@ pub fn add_turn(
         t.error,
         t.cancelled,
     ])?;
+    // A session keeps its latest turns; its totals keep the rest. Pruning
+    // walks the kept ones, so it runs once in a while, not every turn.
+    if conn.last_insert_rowid() % 256 == 0 {
+        prune(conn, name, cwd, TURNS_KEPT)?;
+    }
     Ok(())
 }
+
+/// Deletes all but the latest `keep` turns of a session.
+fn prune(conn: &Connection, name: &str, cwd: &str, keep: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM agent_turns WHERE name = ?1 AND cwd = ?2 AND id <= (
+            SELECT id FROM agent_turns WHERE name = ?1 AND cwd = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+    )?
+    .execute(params![name, cwd, keep])?;
+    Ok(())
+}
+
+/// Turns kept per session, for `usage --turns`.
+pub const TURNS_KEPT: i64 = 10_000;
 
 /// The latest `limit` turns of a session, oldest first.
 pub fn turns(

@@ -188,6 +188,12 @@ fn run_job(tx: &mut rusqlite::Transaction<'_>, job: Job) -> Completion {
     }
 }
 
+/// A migrated database for unit tests of the table modules.
+#[cfg(test)]
+pub fn schema_for_tests(conn: &mut Connection) {
+    schema::migrate(conn).expect("migrate");
+}
+
 pub fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
 }

@@ -361,9 +361,14 @@ fn only_token_holders_connect_unless_loopback_is_opened() {
     assert!(Gw::connect(port, None, &format!("?token={TOKEN}")).is_ok());
     drop(daemon);
 
-    // No token configured: one is generated, in a private file.
-    let (open_world, open_port) = gateway_world("gw-open", "").unwrap();
-    let daemon = open_world.daemon();
+    // Enabled by --agents-listen (here its variable), no token configured:
+    // one is generated, in a private file.
+    let open_world = AgentWorld::new("gw-open", "claude", "").unwrap();
+    let open_port = free_port();
+    let daemon = open_world.daemon_plus(&[(
+        "NEXSCOPE_AGENTS_LISTEN".into(),
+        format!("127.0.0.1:{open_port}"),
+    )]);
     let file = open_world.env.runtime_dir().join("nexscope/agents.token");
     assert_eq!(mode_of(&file), 0o600);
     let token = std::fs::read_to_string(&file).unwrap();
@@ -381,6 +386,17 @@ fn only_token_holders_connect_unless_loopback_is_opened() {
     let page = Gw::connect_with(old_port, &[("Origin", "http://evil.example".into())], "");
     assert_eq!(page.err().map(status), Some(401));
     daemon.signal(libc::SIGTERM);
+    // nx-ce's goodbye: 1001 "server shutting down".
+    let goodbye = loop {
+        match gw.ws.read() {
+            Ok(Message::Close(frame)) => break frame,
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    let goodbye = goodbye.expect("a close frame with a code");
+    assert_eq!(u16::from(goodbye.code), 1001);
+    assert_eq!(goodbye.reason, "server shutting down");
     let (_, stderr) = daemon.wait_exit();
     assert!(stderr.contains("without a token"), "{stderr}");
 }

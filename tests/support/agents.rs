@@ -82,6 +82,13 @@ impl AgentWorld {
         self.env.daemon_with(&self.agent_env)
     }
 
+    /// The daemon, with `extra` in its environment too.
+    pub fn daemon_plus(&self, extra: &[(String, String)]) -> Daemon {
+        let mut env = self.agent_env.clone();
+        env.extend_from_slice(extra);
+        self.env.daemon_with(&env)
+    }
+
     /// The daemon, without `variable` in what its agents inherit.
     pub fn daemon_without(&self, variable: &str) -> Daemon {
         let env: Vec<(String, String)> = self

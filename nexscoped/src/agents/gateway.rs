@@ -199,7 +199,15 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         "serverTime": now_ms(),
     }));
     let mut turns = JoinSet::new();
-    while let Some(message) = incoming.next().await {
+    let stop = crate::daemon::wait_for(context.shutdown.clone());
+    tokio::pin!(stop);
+    loop {
+        let message = tokio::select! {
+            message = incoming.next() => message,
+            // The writer says goodbye (1001); no need to wait for the client.
+            _ = &mut stop => break,
+        };
+        let Some(message) = message else { break };
         let text = match message {
             Ok(Message::Text(text)) => text.to_string(),
             Ok(Message::Binary(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),

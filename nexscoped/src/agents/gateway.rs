@@ -173,6 +173,16 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         tokio::pin!(stop);
         loop {
             tokio::select! {
+                // Shutdown first: the goodbye must go out even when the
+                // outbox has just closed too.
+                biased;
+                _ = &mut stop => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame {
+                        code: CloseCode::Away,
+                        reason: "server shutting down".into(),
+                    }))).await;
+                    return;
+                }
                 frame = outbox.recv() => match frame {
                     Some(frame) => {
                         if sink.send(Message::text(frame.to_string())).await.is_err() {
@@ -181,13 +191,6 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     }
                     None => return,
                 },
-                _ = &mut stop => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame {
-                        code: CloseCode::Away,
-                        reason: "server shutting down".into(),
-                    }))).await;
-                    return;
-                }
             }
         }
     });

@@ -150,6 +150,7 @@ pub fn start(shared: Arc<Shared>, key: Key, record: AgentRecord, generation: u64
         generation,
         dirty: true,
         closing: None,
+        metadata_dirty: false,
     };
     tokio::spawn(async move {
         let key = session.key.clone();
@@ -240,6 +241,8 @@ struct Session {
     dirty: bool,
     /// A Close being carried out: forget the record?, and whom to answer.
     closing: Option<(bool, oneshot::Sender<SessionInfo>)>,
+    /// The metadata changed since the record was last written whole.
+    metadata_dirty: bool,
 }
 
 /// Why an actor ends.
@@ -736,7 +739,10 @@ impl Session {
                 if let Some(model) = metadata.get("model").and_then(Value::as_str) {
                     self.record.model = Some(model.to_string());
                 }
-                self.record.metadata = Some(metadata.clone());
+                if self.record.metadata.as_ref() != Some(&metadata) {
+                    self.metadata_dirty = true;
+                    self.record.metadata = Some(metadata.clone());
+                }
                 for waiter in self.pending_skills.drain(..) {
                     let _ = waiter.send(Ok(metadata.clone()));
                 }
@@ -1001,6 +1007,7 @@ impl Session {
     }
 
     async fn save(&mut self) {
+        self.metadata_dirty = false;
         self.record.updated_at = now_ms();
         let record = self.record.clone();
         if let Err(error) = self
@@ -1014,12 +1021,37 @@ impl Session {
     }
 
     async fn save_turn(&mut self, turn: TurnRecord) {
-        let record = self.record.clone();
+        // Claude repeats its init (a few KiB) every turn: it is written only
+        // when it changed, the counters every turn.
+        let full = std::mem::take(&mut self.metadata_dirty);
+        let record = if full {
+            self.record.clone()
+        } else {
+            AgentRecord {
+                name: self.record.name.clone(),
+                cwd: self.record.cwd.clone(),
+                backend: self.record.backend,
+                agent_id: self.record.agent_id.clone(),
+                model: self.record.model.clone(),
+                permission_mode: self.record.permission_mode.clone(),
+                skills: Vec::new(),
+                metadata: None,
+                turns: self.record.turns,
+                usage: self.record.usage,
+                started_at: self.record.started_at,
+                updated_at: self.record.updated_at,
+                last_error: self.record.last_error.clone(),
+            }
+        };
         let result = self
             .shared
             .store
             .run(move |conn| {
-                records::save(conn, &record)?;
+                if full {
+                    records::save(conn, &record)?;
+                } else {
+                    records::save_progress(conn, &record)?;
+                }
                 records::add_turn(conn, &record.name, &record.cwd, &turn)
             })
             .await;

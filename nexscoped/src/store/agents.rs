@@ -93,6 +93,37 @@ pub fn save(conn: &Connection, r: &AgentRecord) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Writes what a turn changes: everything but the skills and metadata.
+pub fn save_progress(conn: &Connection, r: &AgentRecord) -> Result<(), StoreError> {
+    let updated = conn
+        .prepare_cached(
+            "UPDATE agent_sessions SET agent_id = ?3, model = ?4, permission_mode = ?5, turns = ?6,
+                input_tokens = ?7, output_tokens = ?8, cache_creation_tokens = ?9,
+                cache_read_tokens = ?10, cost_usd = ?11, updated_at = ?12, last_error = ?13
+             WHERE name = ?1 AND cwd = ?2",
+        )?
+        .execute(params![
+            r.name,
+            r.cwd,
+            r.agent_id,
+            r.model,
+            r.permission_mode,
+            r.turns as i64,
+            r.usage.input_tokens as i64,
+            r.usage.output_tokens as i64,
+            r.usage.cache_creation_input_tokens as i64,
+            r.usage.cache_read_input_tokens as i64,
+            r.usage.cost_usd,
+            r.updated_at as i64,
+            r.last_error,
+        ])?;
+    // No row yet (forgotten meanwhile): write it whole, without metadata.
+    if updated == 0 {
+        save(conn, r)?;
+    }
+    Ok(())
+}
+
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(AgentRecord, String, Option<String>)> {
     let backend: String = row.get(2)?;
     let skills: String = row.get(6)?;

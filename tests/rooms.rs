@@ -340,6 +340,23 @@ fn ac_11_after_a_relay_restart_daemons_reconnect_under_the_same_name() {
 }
 
 #[test]
+fn who_says_so_while_the_relay_is_unreachable() {
+    let mut relay = Relay::start(&[]);
+    let (mut alice, _bob) = alice_and_bob(&relay);
+    assert_eq!(alice.ok(&["who"]).trim(), "online (2): alice, bob");
+    relay.stop();
+    alice.wait_line("relay disconnected (code=");
+    let who = alice.ok(&["who"]);
+    assert!(
+        who.starts_with("(not connected to the relay, reconnecting; as last seen) online"),
+        "{who}"
+    );
+    assert_eq!(alice.json(&["who"])["ready"], false);
+    relay.restart(&[]);
+    wait_until(|| alice.json(&["who"])["ready"] == true);
+}
+
+#[test]
 fn ac_11_a_name_taken_during_the_outage_stops_the_room_and_tells_the_human() {
     let mut relay = Relay::start(&[]);
     let (_alice, bob) = alice_and_bob(&relay);

@@ -188,10 +188,16 @@ pub fn command(
         ChatCommand::Who => {
             let who = call::<WhoOut>(options, WHO, json!({ "project": project }))?;
             out.result(&json!(who), || {
-                if who.users.is_empty() {
+                let list = if who.users.is_empty() {
                     "(empty room)".into()
                 } else {
                     format!("online ({}): {}", who.users.len(), who.users.join(", "))
+                };
+                match who.ready {
+                    Some(false) => {
+                        format!("(not connected to the relay, reconnecting; as last seen) {list}")
+                    }
+                    _ => list,
                 }
             });
         }

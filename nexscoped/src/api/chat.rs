@@ -269,7 +269,12 @@ pub struct SayOut {
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct WhoOut {
+    /// The last presence list the relay sent.
     pub users: Vec<String>,
+    /// False while the room is not connected (reconnecting): `users` is
+    /// then who was online when the connection was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

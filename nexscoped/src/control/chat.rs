@@ -59,8 +59,10 @@ pub async fn call(
         "Say" => Ok(to_value(rooms.say(call.decode()?).await?)?),
         "Who" => {
             let input: ProjectIn = call.decode()?;
+            let state = rooms.get(&input.project)?.state();
             Ok(to_value(WhoOut {
-                users: rooms.get(&input.project)?.state().users,
+                users: state.users,
+                ready: Some(state.ready),
             })?)
         }
         "Inbox" => {

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nexscope_tests::agent_clis::{
-    CLAUDE_VERSION, CODEX_VERSION, Cli, claude_bin, claude_env, cli_command, codex_bin, codex_env,
+    CLAUDE_VERSION, CODEX_VERSION, Cli, STREAM_JSON_ARGS, claude_bin, claude_env, cli_command,
+    codex_bin, codex_env,
 };
 use nexscope_tests::mock_model::{INPUT_TOKENS, MockModel, OUTPUT_TOKENS};
 use nexscope_tests::{TempDir, WAIT, wait_until};
@@ -281,17 +282,7 @@ fn claude_answers_remembers_runs_a_tool_and_interrupts_against_the_mock() {
         &dirs.work,
         &claude_env(&mock, &dirs.home),
     );
-    command.args([
-        "--output-format",
-        "stream-json",
-        "--verbose",
-        "--input-format",
-        "stream-json",
-        "--model",
-        "claude-sonnet-4-6",
-        "--permission-mode",
-        "bypassPermissions",
-    ]);
+    command.args(STREAM_JSON_ARGS);
     let mut cli = Cli::spawn("claude", command);
 
     // A scripted turn: the text, exact usage, and what reached the mock.

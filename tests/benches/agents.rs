@@ -9,10 +9,10 @@
 //!
 //! Prints figures; asserts nothing (the machine is shared and noisy).
 
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use nexscope_tests::agent_clis::{Cli, claude_bin, claude_env, cli_command};
+use nexscope_tests::agent_clis::{Cli, STREAM_JSON_ARGS, claude_bin, claude_env, cli_command};
 use nexscope_tests::agents::{AgentWorld, TURN_WAIT, children_of};
 use nexscope_tests::{Raw, percentile, rss_kib, wait_until};
 use serde_json::{Value, json};
@@ -74,17 +74,7 @@ fn spawn_claude(world: &AgentWorld, dir: &std::path::Path) -> Cli {
     let env = claude_env(&world.mock, &home);
     let bin = claude_bin().expect("claude");
     let mut command = cli_command(&bin, &home, dir, &env);
-    command.args([
-        "--output-format",
-        "stream-json",
-        "--verbose",
-        "--input-format",
-        "stream-json",
-        "--model",
-        "claude-sonnet-4-6",
-        "--permission-mode",
-        "bypassPermissions",
-    ]);
+    command.args(STREAM_JSON_ARGS);
     Cli::spawn("claude", command)
 }
 
@@ -137,6 +127,36 @@ fn cpu_time(pid: i32) -> Duration {
     Duration::from_micros(ticks * 1_000_000 / hz)
 }
 
+/// Runs `turn` for every item on its own thread, `rounds` times, all
+/// threads starting each round together; every sample.
+fn in_step<T: Send>(
+    items: Vec<T>,
+    rounds: usize,
+    turn: impl Fn(&mut T) -> Sample + Sync,
+) -> Vec<Sample> {
+    let barrier = Barrier::new(items.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|mut item| {
+                let (barrier, turn) = (&barrier, &turn);
+                scope.spawn(move || {
+                    (0..rounds)
+                        .map(|_| {
+                            barrier.wait();
+                            turn(&mut item)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
 fn compare(
     world: &AgentWorld,
     daemon: i32,
@@ -175,52 +195,23 @@ fn compare(
     for cli in &mut clis {
         direct_turn(cli, say);
     }
-    let barrier = Arc::new(Barrier::new(CONCURRENT));
-    let mut direct: Vec<Sample> = std::thread::scope(|scope| {
-        let handles: Vec<_> = clis
-            .iter_mut()
-            .map(|cli| {
-                let barrier = barrier.clone();
-                scope.spawn(move || {
-                    (0..concurrent_rounds)
-                        .map(|_| {
-                            barrier.wait();
-                            direct_turn(cli, say)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+    let mut direct = in_step(clis.iter_mut().collect(), concurrent_rounds, |cli| {
+        direct_turn(cli, say)
     });
     drop(clis);
     for (i, cwd) in cwds.iter().enumerate() {
         daemon_turn(world, &format!("c{i}"), cwd, say);
     }
-    let mut through: Vec<Sample> = std::thread::scope(|scope| {
-        let handles: Vec<_> = cwds
-            .iter()
-            .enumerate()
-            .map(|(i, cwd)| {
-                let barrier = barrier.clone();
-                scope.spawn(move || {
-                    (0..concurrent_rounds)
-                        .map(|_| {
-                            barrier.wait();
-                            daemon_turn(world, &format!("c{i}"), cwd, say)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
+    let sessions: Vec<(String, &String)> = cwds
+        .iter()
+        .enumerate()
+        .map(|(i, cwd)| (format!("c{i}"), cwd))
+        .collect();
+    let mut through = in_step(
+        sessions.iter().collect(),
+        concurrent_rounds,
+        |(name, cwd)| daemon_turn(world, name, cwd, say),
+    );
     let d20 = summary("20 sessions, direct", &mut direct);
     let t20 = summary("20 sessions, nexscoped", &mut through);
     added("20 concurrent sessions", d20, t20);

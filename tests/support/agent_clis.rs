@@ -22,6 +22,19 @@ use crate::mock_model::MockModel;
 pub const CLAUDE_VERSION: &str = "2.1.330";
 pub const CODEX_VERSION: &str = "0.169.0";
 
+/// Claude Code driven as nx-ce's SDK drives it: stream-json both ways.
+pub const STREAM_JSON_ARGS: &[&str] = &[
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--input-format",
+    "stream-json",
+    "--model",
+    "claude-sonnet-4-6",
+    "--permission-mode",
+    "bypassPermissions",
+];
+
 /// Longest a CLI may run in a test: a whole scripted session takes a few
 /// seconds, and neither CLI gives up by itself when something goes wrong.
 pub const CLI_LIFETIME: Duration = Duration::from_secs(60);

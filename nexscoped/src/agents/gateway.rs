@@ -127,11 +127,10 @@ async fn connection(context: Arc<Context>, mut stream: TcpStream, peer: SocketAd
         )
         .await;
     }
-    let key = request
-        .header("sec-websocket-key")
-        .unwrap_or_default()
-        .to_string();
-    if http::switching_protocols(&mut stream, &key).await.is_err() {
+    if http::switching_protocols(&mut stream, &request)
+        .await
+        .is_err()
+    {
         return;
     }
     let mut config = WebSocketConfig::default();
@@ -478,13 +477,5 @@ fn machine_id() -> String {
     use sha2::Digest;
     let source = std::fs::read_to_string("/etc/machine-id").unwrap_or_else(|_| hostname());
     let digest = sha2::Sha256::digest(source.trim().as_bytes());
-    let hex = crate::relay::auth::hex(&digest[..12]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..24]
-    )
+    super::dashed(&crate::relay::auth::hex(&digest[..12]), &[8, 4, 4, 4, 4])
 }

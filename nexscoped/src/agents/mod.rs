@@ -559,15 +559,19 @@ fn uuid_v4() -> String {
     let _ = getrandom::fill(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = crate::relay::auth::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    dashed(&crate::relay::auth::hex(&b), &[8, 4, 4, 4, 12])
+}
+
+/// `hex` cut into groups of these lengths, joined by dashes (UUIDs, nx-ce's
+/// machine id).
+pub(crate) fn dashed(hex: &str, groups: &[usize]) -> String {
+    let mut parts = Vec::with_capacity(groups.len());
+    let mut at = 0;
+    for len in groups {
+        parts.push(hex.get(at..at + len).unwrap_or(""));
+        at += len;
+    }
+    parts.join("-")
 }
 
 /// nx-ce's turn ids: `turn_<base36 ms>_<12 hex>`.

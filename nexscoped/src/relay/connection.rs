@@ -92,11 +92,10 @@ where
         }
         _ => return http::respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
     }
-    let key = request
-        .header("sec-websocket-key")
-        .unwrap_or_default()
-        .to_string();
-    if http::switching_protocols(&mut stream, &key).await.is_err() {
+    if http::switching_protocols(&mut stream, &request)
+        .await
+        .is_err()
+    {
         return;
     }
     // Only the query lives on, and only through the handshake.

@@ -150,10 +150,12 @@ pub async fn respond<S: AsyncWrite + Unpin>(
     let _ = stream.shutdown().await;
 }
 
+/// Answers a WebSocket upgrade request with 101, from its Sec-WebSocket-Key.
 pub async fn switching_protocols<S: AsyncWrite + Unpin>(
     stream: &mut S,
-    key: &str,
+    request: &Request,
 ) -> std::io::Result<()> {
+    let key = request.header("sec-websocket-key").unwrap_or_default();
     let accept =
         tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
     let head = format!(

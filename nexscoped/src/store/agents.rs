@@ -124,6 +124,19 @@ pub fn save_progress(conn: &Connection, r: &AgentRecord) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The five usage columns (input, output, cache creation, cache read,
+/// cost) from column `first` on.
+fn usage_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Usage> {
+    let count = |i: usize| row.get::<_, i64>(first + i).map(|n| n.max(0) as u64);
+    Ok(Usage {
+        input_tokens: count(0)?,
+        output_tokens: count(1)?,
+        cache_creation_input_tokens: count(2)?,
+        cache_read_input_tokens: count(3)?,
+        cost_usd: row.get(first + 4)?,
+    })
+}
+
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(AgentRecord, String, Option<String>)> {
     let backend: String = row.get(2)?;
     let skills: String = row.get(6)?;
@@ -144,13 +157,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(AgentRecord, String, O
             skills: Vec::new(),
             metadata: None,
             turns: count(8)?,
-            usage: Usage {
-                input_tokens: count(9)?,
-                output_tokens: count(10)?,
-                cache_creation_input_tokens: count(11)?,
-                cache_read_input_tokens: count(12)?,
-                cost_usd: row.get(13)?,
-            },
+            usage: usage_at(row, 9)?,
             started_at: count(14)?,
             updated_at: count(15)?,
             last_error: row.get(16)?,
@@ -272,13 +279,7 @@ pub fn turns(
                 started_at: count(1)?,
                 finished_at: count(2)?,
                 model: row.get(3)?,
-                usage: Usage {
-                    input_tokens: count(4)?,
-                    output_tokens: count(5)?,
-                    cache_creation_input_tokens: count(6)?,
-                    cache_read_input_tokens: count(7)?,
-                    cost_usd: row.get(8)?,
-                },
+                usage: usage_at(row, 4)?,
                 error: row.get(9)?,
                 cancelled: row.get(10)?,
             })

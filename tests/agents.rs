@@ -575,3 +575,33 @@ fn bypass_as_root_outside_a_sandbox_is_refused_with_the_reason() {
     let events = w.ask(json!({"prompt": "[[mock:say as root]]", "permissionMode": "default"}));
     assert_eq!(text(&events), "as root");
 }
+
+#[test]
+fn a_query_waiting_for_a_process_slot_gets_it_when_one_goes_idle() {
+    let _serial = serial();
+    let Some(w) = world("agent-slot", "claude", "max_live = 1\n") else {
+        return;
+    };
+    let daemon = w.daemon();
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| w.query(json!({"prompt": "[[mock:hold]]", "session": "a"})));
+        wait_until(|| requests_with(&w.mock, "[[mock:hold]]") == 1);
+        let second =
+            scope.spawn(|| w.query(json!({"prompt": "[[mock:say second]]", "session": "b"})));
+        wait_until(|| status(&w, "b")["queueLength"] == 1);
+        // Waiting for a slot, the session still answers at once.
+        let cancel = w.call(
+            "io.nexscope.Agent.Cancel",
+            json!({"session": "b", "cwd": w.work}),
+        );
+        assert_eq!(cancel["error"], "io.nexscope.Agent.NoActiveTurn");
+        assert_eq!(children_of(daemon.pid()).len(), 1, "one live agent at most");
+        w.mock.release();
+        let first = first.join().unwrap().expect("the held turn ends");
+        assert_eq!(text(&first), "holding");
+        // "a" is idle now: it gives its process up for "b".
+        let second = second.join().unwrap().expect("the waiting turn runs");
+        assert_eq!(text(&second), "second");
+    });
+    assert!(children_of(daemon.pid()).len() <= 1);
+}

@@ -151,6 +151,7 @@ pub fn start(shared: Arc<Shared>, key: Key, record: AgentRecord, generation: u64
         dirty: true,
         closing: None,
         metadata_dirty: false,
+        slot_wait: None,
     };
     tokio::spawn(async move {
         let key = session.key.clone();
@@ -243,6 +244,41 @@ struct Session {
     closing: Option<(bool, oneshot::Sender<SessionInfo>)>,
     /// The metadata changed since the record was last written whole.
     metadata_dirty: bool,
+    /// Waiting for a process slot for the next turn, until the deadline.
+    slot_wait: Option<(SlotFuture, Instant)>,
+}
+
+type SlotFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>>
+            + Send,
+    >,
+>;
+
+/// How a wait for a process slot went.
+enum SlotWait {
+    Got(OwnedSemaphorePermit),
+    /// Still waiting: time to look again for an idle process to stop (one
+    /// may have become idle since).
+    Again,
+    TimedOut,
+}
+
+/// How often a session waiting for a slot asks idle ones to give theirs up.
+const EVICT_EVERY: Duration = Duration::from_millis(500);
+
+/// The slot being waited for. Pending while nothing is waited for.
+async fn wait_slot(wait: &mut Option<(SlotFuture, Instant)>) -> SlotWait {
+    let Some((future, deadline)) = wait else {
+        return std::future::pending().await;
+    };
+    let until = (*deadline).min(Instant::now() + EVICT_EVERY);
+    match tokio::time::timeout_at(until, future).await {
+        Ok(Ok(slot)) => SlotWait::Got(slot),
+        Ok(Err(_)) => SlotWait::TimedOut,
+        Err(_) if Instant::now() >= *deadline => SlotWait::TimedOut,
+        Err(_) => SlotWait::Again,
+    }
 }
 
 /// Why an actor ends.
@@ -284,6 +320,16 @@ impl Session {
                     break End::Idle;
                 }
                 _ = sleep_until_opt(turn_deadline) => self.turn_timed_out().await,
+                slot = wait_slot(&mut self.slot_wait) => match slot {
+                    SlotWait::Got(slot) => {
+                        self.slot_wait = None;
+                        self.slot = Some(slot);
+                    }
+                    SlotWait::Again => {
+                        self.shared.evict_idle(&self.key);
+                    }
+                    SlotWait::TimedOut => self.slot_timed_out(),
+                },
                 _ = crate::daemon::wait_for(shutdown.clone()) => break End::Shutdown,
             }
         };
@@ -421,6 +467,9 @@ impl Session {
     /// Starts the next queued turn when none is running.
     async fn dispatch(&mut self) {
         while self.current.is_none() {
+            if self.queue.is_empty() || !self.has_slot() {
+                return;
+            }
             let Some(item) = self.queue.pop_front() else {
                 return;
             };
@@ -670,7 +719,46 @@ impl Session {
         Ok(())
     }
 
+    /// True when the next turn may start: a live process, or a slot for
+    /// one. Otherwise the wait for a slot is set up, and the event loop
+    /// (which keeps answering cancel, close and shutdown) finishes it.
+    fn has_slot(&mut self) -> bool {
+        if self.driver.is_some() || self.slot.is_some() {
+            return true;
+        }
+        if self.slot_wait.is_some() {
+            return false;
+        }
+        let slots = self.shared.slots.clone();
+        if let Ok(slot) = slots.clone().try_acquire_owned() {
+            self.slot = Some(slot);
+            return true;
+        }
+        self.shared.evict_idle(&self.key);
+        self.slot_wait = Some((Box::pin(slots.acquire_owned()), Instant::now() + SLOT_WAIT));
+        false
+    }
+
+    /// No slot came free in time: the turn at the head of the queue fails.
+    fn slot_timed_out(&mut self) {
+        self.slot_wait = None;
+        let message = format!(
+            "session create failed: {} agent processes are busy (agents.max_live) and none became free within {}s",
+            self.shared.max_live,
+            SLOT_WAIT.as_secs()
+        );
+        if let Some(item) = self.queue.pop_front() {
+            let time = self.tick();
+            let _ = item
+                .events
+                .try_send(failed_done(self.record.agent_id.clone(), time, &message));
+        }
+    }
+
     async fn take_slot(&mut self) -> Result<OwnedSemaphorePermit, String> {
+        if let Some(slot) = self.slot.take() {
+            return Ok(slot);
+        }
         let slots = self.shared.slots.clone();
         if let Ok(slot) = slots.clone().try_acquire_owned() {
             return Ok(slot);

@@ -605,3 +605,47 @@ fn a_query_waiting_for_a_process_slot_gets_it_when_one_goes_idle() {
     });
     assert!(children_of(daemon.pid()).len() <= 1);
 }
+
+#[test]
+fn ctrl_c_during_nexscopectl_query_stops_the_agent() {
+    let _serial = serial();
+    let Some(w) = world("agent-ctrl-c", "claude", "") else {
+        return;
+    };
+    let _daemon = w.daemon();
+    let work = w.work.to_str().unwrap();
+    let mut query = w
+        .env
+        .command(nexscope_tests::bin("nexscopectl"))
+        .args(["query", "--cwd", work, "[[mock:hold]]"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(|| requests_with(&w.mock, "[[mock:hold]]") == 1);
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(query.id() as i32, libc::SIGINT) };
+    let deadline = std::time::Instant::now() + nexscope_tests::WAIT;
+    let status = loop {
+        if let Some(status) = query.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nexscopectl query did not end after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(query.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("cancelling the turn") && stderr.contains("[cancelled]"),
+        "{stderr}"
+    );
+    // The model's stream was hung up, and the session goes on.
+    wait_until(|| w.mock.hangups() == 1);
+    let events = w.ask(json!({"prompt": "[[mock:say after ctrl-c]]"}));
+    assert_eq!(text(&events), "after ctrl-c");
+}

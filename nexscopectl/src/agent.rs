@@ -4,6 +4,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nexscope::api::agent::*;
 use serde_json::{Value, json};
@@ -47,7 +49,7 @@ impl Target {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum AgentCommand {
-    /// Ask an agent session something and stream its answer.
+    /// Ask an agent session something and stream its answer; Ctrl-C cancels the turn.
     #[command(args_override_self = true)]
     Query {
         #[command(flatten)]
@@ -211,8 +213,47 @@ pub fn command(command: &AgentCommand, options: &Options, out: Output) -> Result
 
 /// Streams a turn: the answer's text on stdout as it comes, tool calls and
 /// the closing summary on stderr (or every event as a JSON line).
+/// Exit status after Ctrl-C, as shells report a SIGINT.
+const INTERRUPTED: i32 = 130;
+
+/// Ctrl-C while a turn streams cancels the turn, so the agent stops and
+/// spends nothing more, as a person at a terminal expects; the stream then
+/// ends with the turn. A second Ctrl-C, or one the daemon cannot act on,
+/// leaves at once.
+fn cancel_on_interrupt(socket: PathBuf, target: Value) -> Arc<AtomicBool> {
+    use nix::sys::signal::{SigSet, Signal};
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    // Blocked here and in the thread spawned below, which takes it with sigwait.
+    if set.thread_block().is_err() {
+        return interrupted;
+    }
+    let flag = interrupted.clone();
+    std::thread::spawn(move || {
+        if set.wait().is_err() {
+            return;
+        }
+        flag.store(true, Ordering::SeqCst);
+        eprintln!("nexscopectl: cancelling the turn (Ctrl-C again to leave now)");
+        let cancelled = nexscope::varlink::client::Connection::connect(
+            &socket,
+            Some(crate::connect::CALL_TIMEOUT),
+        )
+        .and_then(|mut c| c.call::<Value>(CANCEL, target));
+        if cancelled.is_err() {
+            std::process::exit(INTERRUPTED);
+        }
+        let _ = set.wait();
+        std::process::exit(INTERRUPTED);
+    });
+    interrupted
+}
+
 fn query(options: &Options, params: Value, out: Output) -> Result<(), CtlError> {
     drop(Session::open(options)?);
+    let target = json!({"session": params["session"], "cwd": params["cwd"]});
+    let interrupted = cancel_on_interrupt(options.socket.clone(), target);
     // A turn takes as long as it takes: no read timeout.
     let mut connection = nexscope::varlink::client::Connection::connect(&options.socket, None)?;
     let mut failure = None;
@@ -234,6 +275,9 @@ fn query(options: &Options, params: Value, out: Output) -> Result<(), CtlError> 
         }
         true
     })?;
+    if interrupted.load(Ordering::SeqCst) {
+        std::process::exit(INTERRUPTED);
+    }
     match failure {
         Some(error) => Err(CtlError::Remote(nexscope::varlink::VarlinkError::coded(
             "io.nexscope.Agent.TurnFailed",

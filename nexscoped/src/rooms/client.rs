@@ -310,15 +310,8 @@ impl Session {
                         }
                     }
                 },
-                incoming = ws.next() => match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-                        self.on_text(frame).await;
-                    }
-                    Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes).await,
-                    Some(Ok(Message::Close(close))) => return Ended::Lost { code: close.map(|c| u16::from(c.code)) },
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => return Ended::Lost { code: None },
+                incoming = ws.next() => if let Err(ended) = self.on_incoming(incoming).await {
+                    return ended;
                 },
             }
         }
@@ -526,6 +519,9 @@ impl Session {
                 .map_err(|_| Ended::Lost { code: None })?;
             if chunks % FLUSH_EVERY == 0 {
                 ws.flush().await.map_err(|_| Ended::Lost { code: None })?;
+                // Keep reading while a large file streams: messages to us,
+                // the relay's pings; else the relay finds us too slow.
+                self.read_ready(ws).await?;
             }
         }
         if sent < file.size {
@@ -539,6 +535,37 @@ impl Session {
         }
         self.waiters.insert(file.msg_id.clone(), Waiter::File(ack));
         send(ws, Message::text(file.end_frame().to_string())).await
+    }
+
+    /// Handles the frames that have already arrived, without waiting.
+    async fn read_ready(&mut self, ws: &mut Ws) -> Result<(), Ended> {
+        use futures_util::FutureExt;
+        while let Some(incoming) = ws.next().now_or_never() {
+            self.on_incoming(incoming).await?;
+        }
+        Ok(())
+    }
+
+    /// One frame from the relay, handled; Err when the connection ended.
+    async fn on_incoming(
+        &mut self,
+        incoming: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<(), Ended> {
+        match incoming {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                self.on_text(frame).await;
+            }
+            Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes).await,
+            Some(Ok(Message::Close(close))) => {
+                return Err(Ended::Lost {
+                    code: close.map(|c| u16::from(c.code)),
+                });
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return Err(Ended::Lost { code: None }),
+        }
+        Ok(())
     }
 
     /// Reads frames (handling them as usual) until the pong after our

@@ -649,3 +649,38 @@ fn ctrl_c_during_nexscopectl_query_stops_the_agent() {
     let events = w.ask(json!({"prompt": "[[mock:say after ctrl-c]]"}));
     assert_eq!(text(&events), "after ctrl-c");
 }
+
+#[test]
+fn a_missing_agent_cli_is_named_with_what_to_do() {
+    let w = AgentWorld::with_programs(
+        "agent-missing",
+        "claude",
+        Some("/nonexistent/claude".into()),
+        Some("/nonexistent/codex".into()),
+        "",
+    );
+    let _daemon = w.daemon();
+    for backend in ["claude", "codex"] {
+        let events = w
+            .query(json!({"prompt": "hi", "session": backend, "backend": backend}))
+            .unwrap();
+        let error = done(&events)["error"].as_str().unwrap().to_string();
+        assert!(
+            error.contains(&format!("/nonexistent/{backend} was not found"))
+                && error.contains("[agents]"),
+            "{error}"
+        );
+    }
+    // The session keeps no process and reports the error.
+    let status = w.call(
+        "io.nexscope.Agent.Status",
+        json!({"session": "claude", "cwd": w.work}),
+    );
+    assert_eq!(status["parameters"]["session"]["live"], false);
+    assert!(
+        status["parameters"]["session"]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("not found")
+    );
+}

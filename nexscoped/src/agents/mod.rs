@@ -402,19 +402,22 @@ impl Agents {
             .map(|(_, h)| h.clone())
             .collect();
         let mut closed = Vec::new();
+        let mut reached = 0;
         for handle in &handles {
             let (reply, answer) = oneshot::channel();
             if handle
                 .send(session::Command::Close { forget, reply })
                 .is_ok()
             {
+                reached += 1;
                 if let Ok(info) = answer.await {
                     closed.push(info);
                 }
             }
         }
-        // A session with only a record: forgetting it still means something.
-        if forget && handles.is_empty() {
+        // A session with only a record (or whose actor just ended):
+        // forgetting it still means something.
+        if forget && reached == 0 {
             if let Some(key) = cwd {
                 if let Some(info) = self.status(key).await? {
                     self.forget(key).await?;

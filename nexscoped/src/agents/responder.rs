@@ -134,6 +134,7 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
     };
     // The turn's last text is its answer (earlier ones narrate tool use).
     let mut reply = None;
+    let mut finished = false;
     while let Some(event) = stream.recv().await {
         match event {
             TurnEvent::Text { content, .. } => reply = Some(content),
@@ -144,9 +145,16 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
                 tracing::warn!(project = %room.project, %thread, %error, "the responder's turn failed");
                 return false;
             }
-            TurnEvent::Done { .. } => break,
+            TurnEvent::Done { .. } => {
+                finished = true;
+                break;
+            }
             _ => {}
         }
+    }
+    if !finished {
+        tracing::warn!(project = %room.project, %thread, "the responder's turn ended without finishing");
+        return false;
     }
     let Some(reply) = reply.filter(|r| !r.trim().is_empty()) else {
         tracing::warn!(project = %room.project, %thread, "the responder's agent gave no text");

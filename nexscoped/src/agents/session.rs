@@ -76,16 +76,19 @@ impl Handle {
         match self.commands.try_send(command) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Closed(c)) => Err(c),
-            Err(mpsc::error::TrySendError::Full(c)) => {
+            Err(mpsc::error::TrySendError::Full(c)) => match c {
                 // A flood of commands: refuse queries rather than block the
                 // caller (the queue limit would refuse them anyway).
-                if let Command::Query(q) = c {
-                    let _ =
-                        q.events
-                            .try_send(failed_done(None, 0, "the session is busy; try again"));
+                Command::Query(q) => {
+                    let _ = q.events.try_send(failed_done(
+                        None,
+                        now_ms(),
+                        "the session is busy; try again",
+                    ));
+                    Ok(())
                 }
-                Ok(())
-            }
+                other => Err(other),
+            },
         }
     }
 
@@ -319,39 +322,47 @@ impl Session {
                     }
                     break End::Idle;
                 }
-                _ = sleep_until_opt(turn_deadline) => self.turn_timed_out().await,
+                _ = sleep_until_opt(turn_deadline) => {
+                    self.dirty = true;
+                    self.turn_timed_out().await;
+                }
                 slot = wait_slot(&mut self.slot_wait) => match slot {
                     SlotWait::Got(slot) => {
+                        self.dirty = true;
                         self.slot_wait = None;
                         self.slot = Some(slot);
                     }
                     SlotWait::Again => {
                         self.shared.evict_idle(&self.key);
                     }
-                    SlotWait::TimedOut => self.slot_timed_out(),
+                    SlotWait::TimedOut => {
+                        self.dirty = true;
+                        self.slot_timed_out();
+                    }
                 },
                 _ = crate::daemon::wait_for(shutdown.clone()) => break End::Shutdown,
             }
         };
-        // Out of the map first, so no new command can reach this actor; then
-        // what was sent meanwhile is handed to a successor (or answered).
+        let message = match why {
+            End::Shutdown => "the daemon is shutting down",
+            _ => "the session was closed",
+        };
+        // Still in the map while the process stops, so no second actor can
+        // start this conversation beside it; commands sent meanwhile wait in
+        // the channel and then go to a successor (or are answered).
+        self.finish(message).await;
         self.shared.remove(&self.key, self.generation);
         commands.close();
         let mut leftover = Vec::new();
         while let Ok(command) = commands.try_recv() {
             leftover.push(command);
         }
-        let message = match why {
-            End::Shutdown => "the daemon is shutting down",
-            _ => "the session was closed",
-        };
-        self.finish(message).await;
-        self.hand_over(leftover, matches!(why, End::Shutdown));
+        self.hand_over(leftover, matches!(why, End::Shutdown)).await;
     }
 
     /// Commands that reached the actor while it ended: queries and skills go
     /// to a new actor for the same session, the rest are answered here.
-    fn hand_over(&mut self, leftover: Vec<Command>, shutting_down: bool) {
+    async fn hand_over(&mut self, leftover: Vec<Command>, shutting_down: bool) {
         let mut successor: Option<Handle> = None;
         for command in leftover {
             match command {
@@ -395,7 +406,10 @@ impl Session {
                 Command::Cancel(reply) => {
                     let _ = reply.send(Err(AgentError::NoActiveTurn));
                 }
-                Command::Close { reply, .. } => {
+                Command::Close { forget, reply } => {
+                    if forget {
+                        self.forget().await;
+                    }
                     let _ = reply.send(self.snapshot());
                 }
                 Command::StopIdle => {}
@@ -434,7 +448,8 @@ impl Session {
                 false
             }
             Command::StopIdle => {
-                if self.current.is_none() && self.queue.is_empty() {
+                if self.current.is_none() && self.queue.is_empty() && self.pending_skills.is_empty()
+                {
                     self.stop_process().await;
                 }
                 false
@@ -466,6 +481,14 @@ impl Session {
 
     /// Starts the next queued turn when none is running.
     async fn dispatch(&mut self) {
+        self.start_next().await;
+        // A slot taken for a turn that did not start is given back.
+        if self.driver.is_none() && self.current.is_none() {
+            self.slot = None;
+        }
+    }
+
+    async fn start_next(&mut self) {
         while self.current.is_none() {
             if self.queue.is_empty() || !self.has_slot() {
                 return;
@@ -473,6 +496,7 @@ impl Session {
             let Some(item) = self.queue.pop_front() else {
                 return;
             };
+            self.dirty = true;
             // Its client left before its turn: nobody waits for the answer.
             if item.events.is_closed() {
                 continue;
@@ -623,26 +647,30 @@ impl Session {
             return Err("no agent process".into());
         };
         let id = claude.control(request).await.map_err(|e| e.to_string())?;
-        let wait = async {
-            loop {
-                let Some(outputs) = next_output(&mut self.driver).await else {
-                    return Err("the agent process exited".to_string());
-                };
-                let mut answer = None;
-                for output in outputs {
-                    match output {
-                        Output::Reply { id: got, result } if got == id => answer = Some(result),
-                        other => self.output(other).await,
-                    }
+        let deadline = Instant::now() + CONTROL_TIMEOUT;
+        loop {
+            // Only the read is timed: what arrived is always handled whole.
+            let outputs = match tokio::time::timeout_at(deadline, next_output(&mut self.driver))
+                .await
+            {
+                Err(_) => return Err(format!("no answer within {}s", CONTROL_TIMEOUT.as_secs())),
+                Ok(None) => {
+                    self.crashed().await;
+                    return Err("the agent process exited".into());
                 }
-                if let Some(result) = answer {
-                    return result.map(|_| ());
+                Ok(Some(outputs)) => outputs,
+            };
+            let mut answer = None;
+            for output in outputs {
+                match output {
+                    Output::Reply { id: got, result } if got == id => answer = Some(result),
+                    other => self.output(other).await,
                 }
             }
-        };
-        tokio::time::timeout(CONTROL_TIMEOUT, wait)
-            .await
-            .map_err(|_| format!("no answer within {}s", CONTROL_TIMEOUT.as_secs()))?
+            if let Some(result) = answer {
+                return result.map(|_| ());
+            }
+        }
     }
 
     /// A different non-empty skills list starts a fresh conversation with
@@ -1006,6 +1034,12 @@ impl Session {
     }
 
     async fn stop_process(&mut self) {
+        // Nobody is left to answer them.
+        for waiter in self.pending_skills.drain(..) {
+            let _ = waiter.send(Err(AgentError::CreateFailed {
+                message: "the agent process was stopped before it answered; try again".into(),
+            }));
+        }
         if let Some(driver) = self.driver.take() {
             driver.stop().await;
             tracing::debug!(session = %self.key, "agent process stopped");
@@ -1019,21 +1053,18 @@ impl Session {
     /// and queued turns answered.
     async fn finish(&mut self, why: &str) {
         self.interrupt_current().await;
-        if self.current.is_some() && self.driver.is_some() {
-            // Give the interrupt a moment to produce the turn's end.
-            let wait = async {
-                while self.current.is_some() {
-                    match next_output(&mut self.driver).await {
-                        Some(outputs) => {
-                            for output in outputs {
-                                self.output(output).await;
-                            }
-                        }
-                        None => break,
+        // Give the interrupt a moment to produce the turn's end; only the
+        // read is timed, so a `done` being sent is never cut off.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while self.current.is_some() && self.driver.is_some() {
+            match tokio::time::timeout_at(deadline, next_output(&mut self.driver)).await {
+                Ok(Some(outputs)) => {
+                    for output in outputs {
+                        self.output(output).await;
                     }
                 }
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(3), wait).await;
+                Ok(None) | Err(_) => break,
+            }
         }
         self.stop_process().await;
         if self.current.is_some() {
@@ -1049,32 +1080,35 @@ impl Session {
         }
         let closing = self.closing.take();
         if let Some((true, _)) = &closing {
-            let (name, cwd) = (self.key.name.clone(), self.key.cwd.clone());
-            if let Err(error) = self
-                .shared
-                .store
-                .run(move |conn| records::delete(conn, &name, &cwd))
-                .await
-            {
-                tracing::error!(session = %self.key, %error, "could not forget the agent session");
-            }
-            // A successor starts a new conversation.
-            let fresh = AgentRecord {
-                agent_id: None,
-                metadata: None,
-                turns: 0,
-                usage: Usage::default(),
-                started_at: now_ms(),
-                last_error: None,
-                ..self.record.clone()
-            };
-            self.record = fresh;
+            self.forget().await;
         } else {
             self.save().await;
         }
         if let Some((_, reply)) = closing {
             let _ = reply.send(self.snapshot());
         }
+    }
+
+    /// Deletes the record and its turns; a successor starts a new conversation.
+    async fn forget(&mut self) {
+        let (name, cwd) = (self.key.name.clone(), self.key.cwd.clone());
+        if let Err(error) = self
+            .shared
+            .store
+            .run(move |conn| records::delete(conn, &name, &cwd))
+            .await
+        {
+            tracing::error!(session = %self.key, %error, "could not forget the agent session");
+        }
+        self.record = AgentRecord {
+            agent_id: None,
+            metadata: None,
+            turns: 0,
+            usage: Usage::default(),
+            started_at: now_ms(),
+            last_error: None,
+            ..self.record.clone()
+        };
     }
 
     fn tick(&mut self) -> u64 {
@@ -1085,7 +1119,8 @@ impl Session {
     fn snapshot(&self) -> SessionInfo {
         let mut info = info(&self.record, self.driver.is_some());
         info.queue_length = self.queue.len() as u64;
-        info.processing = self.current.is_some();
+        // Answering a Skills request is work too: not idle, not evictable.
+        info.processing = self.current.is_some() || !self.pending_skills.is_empty();
         info
     }
 

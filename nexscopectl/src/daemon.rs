@@ -157,8 +157,12 @@ fn print_status(status: &DaemonStatus, out: Output) {
         } else {
             format!("{} (not found: embedded defaults)", status.config_file)
         };
+        let gateway = match &status.agent_gateway {
+            Some(addr) => format!("\n  gateway:   ws://{addr} (nx-ce)"),
+            None => String::new(),
+        };
         format!(
-            "nexscoped {} (pid {}), up {}\n  socket:    {}\n  config:    {}\n  projects:  {}\n  rooms:     {}\n  sessions:  {} ({} live)",
+            "nexscoped {} (pid {}), up {}\n  socket:    {}\n  config:    {}\n  projects:  {}\n  rooms:     {}\n  sessions:  {} ({} live){gateway}",
             status.version,
             status.pid,
             duration_ms(status.uptime_ms),

@@ -52,6 +52,8 @@ pub struct Daemon {
     pub agents: Arc<Agents>,
     /// The nx-ce gateway's socket and who may use it, when enabled.
     gateway: std::sync::Mutex<Option<(tokio::net::TcpListener, gateway::Access)>>,
+    /// Where the gateway listens, for Status.
+    gateway_addr: Option<String>,
     embedded_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -73,6 +75,10 @@ impl Daemon {
             Some(addr) => Some(open_gateway(addr, &config.agents).await?),
             None => None,
         };
+        let gateway_addr = gateway
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+            .map(|addr| addr.to_string());
         let rooms = Rooms::new(rooms::Context {
             store,
             files_root,
@@ -93,6 +99,7 @@ impl Daemon {
             rooms,
             agents,
             gateway: std::sync::Mutex::new(gateway),
+            gateway_addr,
         }))
     }
 
@@ -123,6 +130,7 @@ impl Daemon {
             rooms: self.rooms.list().iter().filter(|r| r.live().ready).count() as u64,
             agent_sessions,
             live_agents,
+            agent_gateway: self.gateway_addr.clone(),
         }
     }
 

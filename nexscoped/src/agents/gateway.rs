@@ -36,6 +36,8 @@ const OUTBOX: usize = 8192;
 /// Open connections at once.
 const MAX_CONNECTIONS: usize = 256;
 const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a client gets to answer our close frame at shutdown.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// nx-ce's limit for getSkills.
 const SKILLS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -203,11 +205,15 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let mut turns = JoinSet::new();
     let stop = crate::daemon::wait_for(context.shutdown.clone());
     tokio::pin!(stop);
+    let mut stopping = false;
     loop {
         let message = tokio::select! {
             message = incoming.next() => message,
-            // The writer says goodbye (1001); no need to wait for the client.
-            _ = &mut stop => break,
+            // The writer says goodbye (1001); see below.
+            _ = &mut stop => {
+                stopping = true;
+                break;
+            }
         };
         let Some(message) = message else { break };
         let text = match message {
@@ -234,6 +240,19 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     turns.abort_all();
     drop(out);
     let _ = writer.await;
+    if stopping {
+        // The closing handshake: read the client's reply to our 1001 before
+        // the socket closes, or its unread reply would turn our close into
+        // a reset that can destroy the 1001 before the client reads it.
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(message)) = incoming.next().await {
+                if message.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
 }
 
 fn error_frame(content: &str) -> Value {

@@ -26,6 +26,8 @@ pub struct DaemonStatus {
     pub rooms: u64,
     pub agent_sessions: u64,
     pub live_agents: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_gateway: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

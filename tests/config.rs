@@ -396,3 +396,50 @@ fn a_bad_v1_value_names_the_file_and_the_key() {
     );
     assert!(!env.config_file().exists(), "nothing written");
 }
+
+#[test]
+fn agents_settings_are_checked_with_what_is_allowed() {
+    refused(
+        Some("[agents]\nlisten = \"0.0.0.0:43720\"\n"),
+        &[],
+        &["agents.listen", "loopback only"],
+    );
+    refused(
+        Some("[agents]\npermission_mode = \"yolo\"\n"),
+        &[],
+        &["agents.permission_mode", "\"yolo\"", "bypassPermissions"],
+    );
+    refused(
+        Some("[agents]\nbackend = \"gemini\"\n"),
+        &[],
+        &["agents.backend", "\"claude\" or \"codex\""],
+    );
+    refused(
+        Some("[agents]\nmax_live = 0\n"),
+        &[],
+        &["agents.max_live", "1 to 256"],
+    );
+    refused(
+        Some("[agents]\nidle_timeout = \"5m\"\n"),
+        &[],
+        &["agents.idle_timeout", "integer"],
+    );
+    refused(
+        Some("[agents]\nmodel = \"x\"\n"),
+        &[],
+        &["agents.model", "claude_model"],
+    );
+    refused(
+        Some("responder = \"robot\"\n"),
+        &[],
+        &["responder", "\"hooks\"", "\"agent\""],
+    );
+    let (code, stdout, stderr, _) = check(
+        Some(
+            "responder = \"agent\"\n[agents]\nbackend = \"codex\"\nmax_live = 2\nlisten = \"127.0.0.1:43720\"\nallow_unauthenticated_loopback = true\n",
+        ),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("is valid"), "{stdout}");
+}

@@ -201,14 +201,38 @@ pub struct StatusOut {
     pub session: Option<SessionInfo>,
 }
 
+/// The parameters of Cancel, Status and Skills: exactly a session reference.
+/// (`SessionRef` itself is also flattened into queries, so it cannot refuse
+/// unknown fields.)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
+pub struct SessionIn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+impl SessionIn {
+    pub fn target(&self) -> SessionRef {
+        SessionRef {
+            session: self.session.clone(),
+            cwd: self.cwd.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CloseIn {
-    #[serde(flatten)]
-    pub target: SessionRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Without a cwd, every live session of that name is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// Also forget the conversation: the next query starts a new one.
     #[serde(default)]
-    pub forget: bool,
+    pub forget: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -241,12 +265,15 @@ pub struct TurnRecord {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UsageIn {
-    #[serde(flatten)]
-    pub target: SessionRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// How many of the latest turns to list (0: totals only).
     #[serde(default)]
-    pub turns: u32,
+    pub turns: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

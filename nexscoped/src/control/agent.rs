@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::service::to_value;
@@ -15,46 +14,6 @@ impl From<AgentError> for Failure {
     fn from(error: AgentError) -> Self {
         Failure::Error(error.into())
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefIn {
-    #[serde(default)]
-    session: Option<String>,
-    #[serde(default)]
-    cwd: Option<String>,
-}
-
-impl RefIn {
-    fn target(self) -> SessionRef {
-        SessionRef {
-            session: self.session,
-            cwd: self.cwd,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CloseParams {
-    #[serde(default)]
-    session: Option<String>,
-    #[serde(default)]
-    cwd: Option<String>,
-    #[serde(default)]
-    forget: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UsageParams {
-    #[serde(default)]
-    session: Option<String>,
-    #[serde(default)]
-    cwd: Option<String>,
-    #[serde(default)]
-    turns: Option<u32>,
 }
 
 pub async fn call(
@@ -86,7 +45,7 @@ pub async fn call(
             Err(AgentError::Stopped.into())
         }
         "Cancel" => {
-            let input: RefIn = call.decode()?;
+            let input: SessionIn = call.decode()?;
             let key = agents.key(&input.target())?;
             Ok(to_value(CancelOut {
                 session: agents.cancel(&key).await?,
@@ -99,14 +58,14 @@ pub async fn call(
             })?)
         }
         "Status" => {
-            let input: RefIn = call.decode()?;
+            let input: SessionIn = call.decode()?;
             let key = agents.key(&input.target())?;
             Ok(to_value(StatusOut {
                 session: agents.status(&key).await?,
             })?)
         }
         "Close" => {
-            let input: CloseParams = call.decode()?;
+            let input: CloseIn = call.decode()?;
             let name = input
                 .session
                 .clone()
@@ -124,14 +83,14 @@ pub async fn call(
             Ok(to_value(CloseOut { closed })?)
         }
         "Skills" => {
-            let input: RefIn = call.decode()?;
+            let input: SessionIn = call.decode()?;
             let key = agents.key(&input.target())?;
             Ok(to_value(SkillsOut {
                 metadata: agents.skills(&key, None).await?,
             })?)
         }
         "Usage" => {
-            let input: UsageParams = call.decode()?;
+            let input: UsageIn = call.decode()?;
             let key = agents.key(&SessionRef {
                 session: input.session,
                 cwd: input.cwd,

@@ -11,17 +11,28 @@ use nexscope_tests::rooms::Member;
 use nexscope_tests::{Env, bin};
 use serde_json::{Value, json};
 
-/// Runs a hook for `member`'s project; (exit code, stdout).
+/// Runs a hook for `member`'s project as session `s1`; (exit code, stdout).
 fn hook(env: &Env, project: &std::path::Path, which: &str) -> (Option<i32>, String) {
+    let input = json!({"session_id": "s1", "hook_event_name": which, "cwd": project});
+    hook_with(env, &input, which, &[])
+}
+
+/// Runs a hook with `input` on stdin and `vars` added to its environment.
+fn hook_with(
+    env: &Env,
+    input: &Value,
+    which: &str,
+    vars: &[(&str, &str)],
+) -> (Option<i32>, String) {
     let mut child = env
         .command(bin("nexscopectl"))
         .args(["hook", which])
+        .envs(vars.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let input = json!({"session_id": "s1", "hook_event_name": which, "cwd": project});
     child
         .stdin
         .take()
@@ -33,6 +44,21 @@ fn hook(env: &Env, project: &std::path::Path, which: &str) -> (Option<i32>, Stri
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
+}
+
+/// A UserPromptSubmit of session `session`: the event lines it was given.
+fn prompt_events(member: &Member, session: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    let input = json!({"session_id": session, "hook_event_name": "UserPromptSubmit", "cwd": member.project});
+    let (code, stdout) = hook_with(&member.env, &input, "user-prompt-submit", vars);
+    assert_eq!(code, Some(0));
+    if stdout == "{}\n" {
+        return Vec::new();
+    }
+    context(&stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_owned)
+        .collect()
 }
 
 fn context(stdout: &str) -> String {
@@ -243,7 +269,11 @@ fn the_async_watcher_waits_for_the_next_event_and_wakes_claude_with_exit_2() {
             .stdin
             .take()
             .unwrap()
-            .write_all(json!({"cwd": project}).to_string().as_bytes())
+            .write_all(
+                json!({"session_id": "s1", "cwd": project})
+                    .to_string()
+                    .as_bytes(),
+            )
             .unwrap();
         child
     };
@@ -259,4 +289,128 @@ fn the_async_watcher_waits_for_the_next_event_and_wakes_claude_with_exit_2() {
         "{stdout}"
     );
     assert!(stdout.ends_with(": wake up\n"), "{stdout}");
+}
+
+#[test]
+fn each_session_sees_each_event_once_and_a_hosted_agent_takes_none() {
+    let relay = Relay::start(&[]);
+    let alice = Member::new("sess-a", &relay.url, "");
+    let mut bob = Member::new("sess-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    alice.ok(&["say", "--role", "userAgent", "first", "broadcast"]);
+    bob.wait_line("first broadcast");
+    // An agent nexscoped hosts in the same project: its hooks stand aside.
+    let hosted = [("NEXSCOPE_AGENT_HOST", "1")];
+    assert_eq!(prompt_events(&bob, "hosted", &hosted), Vec::<String>::new());
+    let watch = json!({"session_id": "hosted", "cwd": bob.project});
+    assert_eq!(
+        hook_with(&bob.env, &watch, "watch", &hosted),
+        (Some(0), String::new())
+    );
+    // Two sessions of the person's, started before it: each gets it, once.
+    for session in ["11111111-aaaa", "22222222-bbbb"] {
+        let start = json!({"session_id": session, "source": "startup", "cwd": bob.project});
+        assert_eq!(
+            hook_with(&bob.env, &start, "session-start", &[]),
+            (Some(0), "{}\n".into())
+        );
+    }
+    alice.ok(&["say", "--role", "userAgent", "between", "starts"]);
+    bob.wait_line("between starts");
+    let one = prompt_events(&bob, "11111111-aaaa", &[]);
+    // What nobody had seen yet, then what came after they started.
+    assert_eq!(one.len(), 3, "{one:?}");
+    assert!(one[1].ends_with("): first broadcast"), "{one:?}");
+    assert!(one[2].ends_with("): between starts"), "{one:?}");
+    let two = prompt_events(&bob, "22222222-bbbb", &[]);
+    assert_eq!(one, two);
+    assert_eq!(
+        prompt_events(&bob, "11111111-aaaa", &[]),
+        Vec::<String>::new()
+    );
+    alice.ok(&["say", "--role", "userAgent", "second", "broadcast"]);
+    bob.wait_line("second broadcast");
+    // A session opened now starts where the person's sessions are: only news.
+    let three = prompt_events(&bob, "33333333-cccc", &[]);
+    assert_eq!(three.len(), 1, "{three:?}");
+    assert!(three[0].ends_with("): second broadcast"), "{three:?}");
+    for session in ["11111111-aaaa", "22222222-bbbb"] {
+        let seen = prompt_events(&bob, session, &[]);
+        assert_eq!(seen, three, "{session}");
+    }
+}
+
+#[test]
+fn stop_lets_a_turn_end_that_a_stop_hook_already_continued() {
+    let relay = Relay::start(&[]);
+    let alice = Member::new("active-a", &relay.url, "");
+    let mut bob = Member::new("active-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    bob.ok(&["mode", "auto"]);
+    alice.ok(&["say", "--role", "userAgent", "@bob", "answer", "me"]);
+    bob.wait_line("answer me");
+    let (_, blocked) = hook(&bob.env, &bob.project, "stop");
+    assert!(blocked.contains(r#""decision":"block""#), "{blocked}");
+    let again = json!({"session_id": "s1", "cwd": bob.project, "stop_hook_active": true});
+    assert_eq!(
+        hook_with(&bob.env, &again, "stop", &[]),
+        (Some(0), "{}\n".into())
+    );
+}
+
+#[test]
+fn the_watcher_stands_aside_in_print_mode_and_leaves_the_events_queued() {
+    let relay = Relay::start(&[]);
+    let alice = Member::new("print-a", &relay.url, "");
+    let mut bob = Member::new("print-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    alice.ok(&[
+        "say",
+        "--role",
+        "userAgent",
+        "@bob",
+        "queued",
+        "for",
+        "later",
+    ]);
+    bob.wait_line("queued for later");
+    let input = json!({"session_id": "s1", "cwd": bob.project});
+    for entry in ["sdk-cli", "sdk-ts"] {
+        assert_eq!(
+            hook_with(
+                &bob.env,
+                &input,
+                "watch",
+                &[("CLAUDE_CODE_ENTRYPOINT", entry)]
+            ),
+            (Some(0), String::new()),
+            "{entry}"
+        );
+    }
+    let seen = prompt_events(&bob, "s1", &[]);
+    assert!(
+        seen.iter().any(|l| l.ends_with("): queued for later")),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_hook_whose_stdin_never_closes_still_answers() {
+    let env = Env::new("hook-stdin");
+    let _daemon = env.daemon();
+    let child = env
+        .command(bin("nexscopectl"))
+        .args(["hook", "user-prompt-submit"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Stdin stays open (we hold it) and empty; the hook must not wait for it.
+    let output = nexscope_tests::wait_output(child, nexscope_tests::WAIT);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "{}\n");
 }

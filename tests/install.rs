@@ -120,6 +120,64 @@ fn install_claude_for_a_project_and_without_prior_settings() {
     }
 }
 
+/// `nexscopectl args` with `variable=dir` added, as a user who keeps the
+/// agent CLI's configuration elsewhere runs it.
+fn ctl_with(env: &Env, variable: &str, dir: &Path, args: &[&str]) {
+    let output = env
+        .command(bin("nexscopectl"))
+        .env(variable, dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "nexscopectl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn installers_honour_claude_config_dir_and_codex_home() {
+    let env = Env::new("install-dirs");
+    let home = env.root.path().join("home");
+    let claude_dir = env.root.path().join("elsewhere/claude");
+    let codex_dir = env.root.path().join("elsewhere/codex");
+    ctl_with(
+        &env,
+        "CLAUDE_CONFIG_DIR",
+        &claude_dir,
+        &["install", "claude"],
+    );
+    let settings: Value =
+        serde_json::from_slice(&std::fs::read(claude_dir.join("settings.json")).unwrap()).unwrap();
+    assert_eq!(
+        settings["enabledPlugins"],
+        json!({"nexscope@nexscope": true})
+    );
+    ctl_with(&env, "CODEX_HOME", &codex_dir, &["install", "codex"]);
+    let config = std::fs::read_to_string(codex_dir.join("config.toml")).unwrap();
+    assert!(config.contains("[mcp_servers.nexscope]"), "{config}");
+    assert!(codex_dir.join("AGENTS.md").is_file());
+    assert!(
+        !home.join(".claude").exists() && !home.join(".codex").exists(),
+        "nothing written to the default directories"
+    );
+    ctl_with(
+        &env,
+        "CLAUDE_CONFIG_DIR",
+        &claude_dir,
+        &["install", "claude", "--uninstall"],
+    );
+    ctl_with(
+        &env,
+        "CODEX_HOME",
+        &codex_dir,
+        &["install", "codex", "--uninstall"],
+    );
+    assert!(!claude_dir.join("settings.json").exists());
+    assert!(!codex_dir.join("config.toml").exists());
+}
+
 #[test]
 fn every_slash_command_calls_a_command_that_exists() {
     let commands = Path::new(env!("CARGO_MANIFEST_DIR")).join("../claude-plugin/commands");
@@ -167,7 +225,7 @@ fn every_slash_command_calls_a_command_that_exists() {
 }
 
 #[test]
-fn hooks_json_runs_the_three_hooks() {
+fn hooks_json_runs_the_four_hooks() {
     let hooks: Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../claude-plugin/hooks/hooks.json"),
@@ -188,4 +246,8 @@ fn hooks_json_runs_the_three_hooks() {
         "nexscopectl hook watch"
     );
     assert_eq!(hooks["hooks"]["Stop"][0]["hooks"][1]["asyncRewake"], true);
+    assert_eq!(
+        hooks["hooks"]["SessionStart"][0]["hooks"][0]["command"],
+        "nexscopectl hook session-start"
+    );
 }

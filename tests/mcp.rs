@@ -347,6 +347,16 @@ fn install_codex_keeps_the_config_and_uninstall_restores_it() {
             .collect::<Vec<_>>(),
         ["mcp"]
     );
+    // Codex gives MCP servers only HOME, PATH and PWD unless told more.
+    let forwarded: Vec<&str> = parsed["mcp_servers"]["nexscope"]["env_vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for variable in ["XDG_RUNTIME_DIR", "NEXSCOPE_SOCKET", "NEXSCOPE_AGENT_HOST"] {
+        assert!(forwarded.contains(&variable), "{forwarded:?}");
+    }
     assert_eq!(
         parsed["mcp_servers"]["other"]["command"].as_str(),
         Some("other")

@@ -14,9 +14,10 @@ use nexscope::rooms::labels::render;
 use nexscope::varlink::client::Connection;
 use serde_json::{Value, json};
 
-/// The queue of notifications the hooks drain, shared by all of them so
-/// each event reaches the model once.
-pub const CONSUMER: &str = "claude-code";
+/// The family of notification queues the hooks drain: each Claude Code
+/// session has its own (`claude-code:<session id>`), shared by its hooks so
+/// each event reaches that session's model once, whatever other sessions do.
+pub const CONSUMER_FAMILY: &str = "claude-code";
 /// A hook runs before every prompt: answer within this or not at all.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Hook input is a small JSON object; more is not read.
@@ -30,6 +31,9 @@ const QUOTE: usize = 200;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum HookCommand {
+    /// SessionStart: this session's queue starts now (it sees what arrives
+    /// from here on, and what no session of the project has seen yet).
+    SessionStart,
     /// UserPromptSubmit: new room events as additional context.
     UserPromptSubmit,
     /// Stop: block while fresh @mentions wait for an auto-mode reply.
@@ -39,20 +43,33 @@ pub enum HookCommand {
 }
 
 pub fn run(command: &HookCommand, socket: &Path) -> ExitCode {
-    let cwd = read_cwd();
+    let input = HookInput::read();
+    // The daemon's own agents get the room from the daemon: a hook there
+    // would drain the user's queue and block or wake turns nobody asked for.
+    if nexscope::api::agent::hosted() {
+        if !matches!(command, HookCommand::Watch) {
+            println!("{{}}");
+        }
+        return ExitCode::SUCCESS;
+    }
     match command {
+        HookCommand::SessionStart => {
+            session_start(socket, &input);
+            println!("{{}}");
+            ExitCode::SUCCESS
+        }
         HookCommand::UserPromptSubmit => {
             println!(
                 "{}",
-                user_prompt_submit(socket, &cwd).unwrap_or_else(|| "{}".into())
+                user_prompt_submit(socket, &input).unwrap_or_else(|| "{}".into())
             );
             ExitCode::SUCCESS
         }
         HookCommand::Stop => {
-            println!("{}", stop(socket, &cwd).unwrap_or_else(|| "{}".into()));
+            println!("{}", stop(socket, &input).unwrap_or_else(|| "{}".into()));
             ExitCode::SUCCESS
         }
-        HookCommand::Watch => match watch(socket, &cwd) {
+        HookCommand::Watch => match watch(socket, &input) {
             Some(text) => {
                 println!("{text}");
                 ExitCode::from(2)
@@ -62,15 +79,60 @@ pub fn run(command: &HookCommand, socket: &Path) -> ExitCode {
     }
 }
 
-/// The `cwd` Claude Code passes, else ours.
-fn read_cwd() -> PathBuf {
-    let mut input = String::new();
-    let _ = std::io::stdin().take(MAX_INPUT).read_to_string(&mut input);
-    serde_json::from_str::<Value>(&input)
-        .ok()
-        .and_then(|v| v["cwd"].as_str().map(PathBuf::from))
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_default()
+/// What Claude Code tells a hook on stdin, as far as we use it.
+#[derive(Debug, Default)]
+struct HookInput {
+    /// The session's working directory, else ours.
+    cwd: PathBuf,
+    /// Claude Code's session id, when it is one we can name a queue after.
+    session_id: Option<String>,
+    /// Set when this Stop comes from a turn a Stop hook already continued.
+    stop_hook_active: bool,
+}
+
+impl HookInput {
+    /// Reads stdin within the hook's deadline: a caller that never closes
+    /// it must not hold the prompt (the read goes on in a thread left behind).
+    fn read() -> HookInput {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut input = String::new();
+            let _ = std::io::stdin().take(MAX_INPUT).read_to_string(&mut input);
+            let _ = tx.send(input);
+        });
+        let text = rx.recv_timeout(HOOK_TIMEOUT).unwrap_or_default();
+        HookInput::parse(&text)
+    }
+
+    fn parse(text: &str) -> HookInput {
+        let value = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+        let cwd = value["cwd"]
+            .as_str()
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
+        let session_id = value["session_id"]
+            .as_str()
+            .filter(|id| {
+                !id.is_empty()
+                    && id.len() <= 40
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+            .map(str::to_owned);
+        HookInput {
+            cwd,
+            session_id,
+            stop_hook_active: value["stop_hook_active"].as_bool().unwrap_or(false),
+        }
+    }
+
+    /// This session's notification queue.
+    fn consumer(&self) -> String {
+        match &self.session_id {
+            Some(id) => format!("{CONSUMER_FAMILY}:{id}"),
+            None => CONSUMER_FAMILY.to_owned(),
+        }
+    }
 }
 
 /// The joined room whose project contains `cwd` (the deepest one).
@@ -84,11 +146,21 @@ fn room_for(connection: &mut Connection, cwd: &Path) -> Option<RoomState> {
         .max_by_key(|r| r.project.len())
 }
 
-fn drain(connection: &mut Connection, room: &RoomState) -> Option<Vec<Event>> {
+fn session_start(socket: &Path, input: &HookInput) -> Option<()> {
+    let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
+    let room = room_for(&mut connection, &input.cwd)?;
+    let params = json!({ "project": room.project, "consumer": input.consumer(), "limit": 0 });
+    connection
+        .call::<NotificationsOut>(chat::NOTIFICATIONS, params)
+        .ok()
+        .map(drop)
+}
+
+fn drain(connection: &mut Connection, room: &RoomState, consumer: &str) -> Option<Vec<Event>> {
     let out: NotificationsOut = connection
         .call(
             chat::NOTIFICATIONS,
-            json!({ "project": room.project, "consumer": CONSUMER }),
+            json!({ "project": room.project, "consumer": consumer }),
         )
         .ok()?;
     Some(out.events)
@@ -102,10 +174,10 @@ fn lines(events: &[Event]) -> String {
         .join("\n")
 }
 
-fn user_prompt_submit(socket: &Path, cwd: &Path) -> Option<String> {
+fn user_prompt_submit(socket: &Path, input: &HookInput) -> Option<String> {
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
-    let room = room_for(&mut connection, cwd)?;
-    let events = drain(&mut connection, &room)?;
+    let room = room_for(&mut connection, &input.cwd)?;
+    let events = drain(&mut connection, &room, &input.consumer())?;
     if events.is_empty() {
         return None;
     }
@@ -119,9 +191,14 @@ fn user_prompt_submit(socket: &Path, cwd: &Path) -> Option<String> {
     Some(json!({"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": text}}).to_string())
 }
 
-fn stop(socket: &Path, cwd: &Path) -> Option<String> {
+fn stop(socket: &Path, input: &HookInput) -> Option<String> {
+    // Claude Code's contract: a turn that a Stop hook already continued
+    // ends now, or the two would loop until Claude Code overrides the hook.
+    if input.stop_hook_active {
+        return None;
+    }
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
-    let room = room_for(&mut connection, cwd)?;
+    let room = room_for(&mut connection, &input.cwd)?;
     if room.mode != "auto" {
         return None;
     }
@@ -169,11 +246,17 @@ pub fn stop_reason(me: &str, tasks: &[&Value]) -> String {
 
 /// The async watcher: the first events after now, or None (exit 0) when the
 /// daemon goes away or nothing comes for ten minutes.
-fn watch(socket: &Path, cwd: &Path) -> Option<String> {
+fn watch(socket: &Path, input: &HookInput) -> Option<String> {
+    // Only a person's session at its prompt can be woken; Claude Code waits
+    // for this hook before a scripted run (print mode, the SDK) exits.
+    if !interactive() {
+        return None;
+    }
+    let consumer = input.consumer();
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
-    let room = room_for(&mut connection, cwd)?;
-    let _slot = claim_slot(&room.project);
-    let pending = drain(&mut connection, &room)?;
+    let room = room_for(&mut connection, &input.cwd)?;
+    let _slot = claim_slot(&room.project, &consumer);
+    let pending = drain(&mut connection, &room, &consumer)?;
     if !pending.is_empty() {
         return Some(format!(
             "[nexscope inbox-stream] {} new event(s):\n{}",
@@ -194,7 +277,7 @@ fn watch(socket: &Path, cwd: &Path) -> Option<String> {
         // The stream is set up: what came between the first drain and now
         // is not on it, so look once more.
         if reply.get("state").is_some_and(|s| !s.is_null()) {
-            caught = drain(&mut connection, &room).unwrap_or_default();
+            caught = drain(&mut connection, &room, &consumer).unwrap_or_default();
             if !caught.is_empty() {
                 return false;
             }
@@ -202,7 +285,7 @@ fn watch(socket: &Path, cwd: &Path) -> Option<String> {
         started.elapsed() < WATCH_IDLE
     });
     let events = if caught.is_empty() && woke {
-        drain(&mut connection, &room)?
+        drain(&mut connection, &room, &consumer)?
     } else {
         caught
     };
@@ -215,12 +298,23 @@ fn watch(socket: &Path, cwd: &Path) -> Option<String> {
     })
 }
 
-/// One watcher per project (§2.12): a newer one ends the older one.
-fn claim_slot(project: &str) -> Option<PathBuf> {
+/// Whether the Claude Code running this hook has a person at its prompt.
+/// Claude Code names how it was started in `CLAUDE_CODE_ENTRYPOINT`, which
+/// its hooks inherit: `cli` in a terminal, `sdk-…` for `claude -p` and the
+/// SDKs (nexscoped's own agents say `sdk-nexscope`). Unknown means yes, as
+/// before: a missed wake costs more than a watcher left waiting.
+fn interactive() -> bool {
+    std::env::var("CLAUDE_CODE_ENTRYPOINT").map_or(true, |entry| !entry.starts_with("sdk"))
+}
+
+/// One watcher per project and session (§2.12): a newer one ends the older
+/// one of the same session, never another session's.
+fn claim_slot(project: &str, consumer: &str) -> Option<PathBuf> {
     use sha2::Digest;
     let dir = nexscope::paths::runtime_dir();
     nexscope::paths::ensure_private_dir(&dir).ok()?;
-    let hash = nexscope::relay::auth::hex(&sha2::Sha256::digest(project.as_bytes())[..6]);
+    let key = format!("{project}\0{consumer}");
+    let hash = nexscope::relay::auth::hex(&sha2::Sha256::digest(key.as_bytes())[..6]);
     let file = dir.join(format!("watcher-{hash}.pid"));
     if let Some(pid) = std::fs::read_to_string(&file)
         .ok()

@@ -78,8 +78,8 @@ const PLUGIN_FILES: &[(&str, &str)] = &[
 
 #[derive(clap::Subcommand, Debug)]
 pub enum InstallCommand {
-    /// Codex: `nexscopectl mcp` as an MCP server in ~/.codex/config.toml, and
-    /// how to use it in ~/.codex/AGENTS.md.
+    /// Codex: `nexscopectl mcp` as an MCP server in $CODEX_HOME/config.toml
+    /// (~/.codex by default), and how to use it in $CODEX_HOME/AGENTS.md.
     Codex {
         /// The server's name in config.toml.
         #[arg(long, default_value = "nexscope")]
@@ -95,7 +95,8 @@ pub enum InstallCommand {
     /// With the global `--project [DIR]`: for that project only
     /// (<project>/.claude/settings.json) instead of the user.
     Claude {
-        /// Enable it for this user (~/.claude/settings.json; the default).
+        /// Enable it for this user ($CLAUDE_CONFIG_DIR/settings.json, by
+        /// default ~/.claude/settings.json; the default).
         #[arg(long)]
         user: bool,
         /// Take it out again.
@@ -112,6 +113,30 @@ fn home() -> Result<PathBuf, CtlError> {
         .map(PathBuf::from)
         .ok_or_else(|| CtlError::Usage("$HOME is not set".into()))
 }
+
+/// An agent CLI's configuration directory: `$variable` when set (as the CLI
+/// itself reads it), else `~/<dot_dir>`.
+fn cli_config_dir(variable: &str, dot_dir: &str) -> Result<PathBuf, CtlError> {
+    match std::env::var_os(variable).filter(|v| !v.is_empty()) {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => Ok(home()?.join(dot_dir)),
+    }
+}
+
+/// What the MCP server is given of the environment Codex starts it from.
+/// Codex passes only HOME, PATH and PWD to MCP servers unless told more;
+/// these are what `nexscopectl` needs to find the same daemon, files and
+/// configuration as the user's shell, and to know it runs inside an agent
+/// that nexscoped hosts.
+const CODEX_ENV_VARS: &[&str] = &[
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_STATE_HOME",
+    "XDG_DATA_HOME",
+    "NEXSCOPE_SOCKET",
+    "NEXSCOPE_CONFIG",
+    nexscope::api::agent::HOSTED_ENV,
+];
 
 fn io_error(path: &Path, e: std::io::Error) -> CtlError {
     CtlError::Usage(format!("{}: {e}", path.display()))
@@ -144,7 +169,7 @@ pub fn command(
     let settings = if *for_project {
         PathBuf::from(crate::chat::project(project)?).join(".claude/settings.json")
     } else {
-        home()?.join(".claude/settings.json")
+        cli_config_dir("CLAUDE_CONFIG_DIR", ".claude")?.join("settings.json")
     };
     let mut actions: Vec<String> = Vec::new();
     if *uninstall {
@@ -368,7 +393,7 @@ fn codex(name: &str, uninstall: bool, dry_run: bool, out: Output) -> Result<(), 
             "--name {name:?}: use letters, digits, _ and -"
         )));
     }
-    let dir = home()?.join(".codex");
+    let dir = cli_config_dir("CODEX_HOME", ".codex")?;
     let config = dir.join("config.toml");
     let agents = dir.join("AGENTS.md");
     let mut actions = Vec::new();
@@ -411,6 +436,8 @@ fn codex(name: &str, uninstall: bool, dry_run: bool, out: Output) -> Result<(), 
         let mut args = toml_edit::Array::new();
         args.push("mcp");
         server["args"] = toml_edit::value(args);
+        server["env_vars"] =
+            toml_edit::value(CODEX_ENV_VARS.iter().copied().collect::<toml_edit::Array>());
         let unchanged = servers
             .get(name)
             .and_then(|s| s.as_table())

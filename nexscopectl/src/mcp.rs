@@ -21,8 +21,10 @@ use rmcp::{ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router}
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// The queue the MCP client drains: its own, apart from Claude Code's hooks.
-const CONSUMER: &str = "codex-mcp";
+/// The family of queues MCP clients drain, apart from Claude Code's hooks;
+/// each server process (one per Codex session) has its own queue in it, so
+/// two sessions of one project each see every event.
+const CONSUMER_FAMILY: &str = "codex-mcp";
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Files wait for their ack up to 90 s (v1: 120 s for the whole call).
 const FILE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -32,6 +34,10 @@ const FRESH_MS: i64 = 5 * 60 * 1000;
 pub struct Shim {
     socket: PathBuf,
     project: String,
+    consumer: String,
+    /// Inside an agent nexscoped hosts: auto tasks are the responder's, not
+    /// this session's, so they are neither shown nor required.
+    hosted: bool,
     #[allow(dead_code)]
     tool_router: ToolRouter<Shim>,
 }
@@ -54,10 +60,15 @@ impl From<ClientError> for Failure {
                 code: remote.code(),
                 message: remote.describe(),
             },
-            ClientError::Connect { .. } => Failure {
-                code: "internal".into(),
-                message: "nexscope is not joined to the chat room. Call nexscope_start first."
-                    .into(),
+            // Not "not joined": the room may well be joined, we just cannot
+            // see the daemon (a bare environment points at the wrong socket).
+            ClientError::Connect { path, source } => Failure {
+                code: "daemon_unreachable".into(),
+                message: format!(
+                    "cannot reach nexscoped at {}: {source}; is it running (`nexscopectl daemon status`), \
+                     and does this process see the same XDG_RUNTIME_DIR or NEXSCOPE_SOCKET as your shell?",
+                    path.display()
+                ),
             },
             other => Failure {
                 code: "internal".into(),
@@ -162,6 +173,8 @@ impl Shim {
         Shim {
             socket,
             project,
+            consumer: format!("{CONSUMER_FAMILY}:{}", std::process::id()),
+            hosted: nexscope::api::agent::hosted(),
             tool_router: Self::tool_router(),
         }
     }
@@ -185,6 +198,17 @@ impl Shim {
         })?
     }
 
+    /// The auto tasks this session must answer: none in a hosted agent.
+    async fn auto_tasks(&self) -> Result<Vec<Value>, Failure> {
+        if self.hosted {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .call::<TasksOut>(TASKS, self.project(), CALL_TIMEOUT)
+            .await?
+            .tasks)
+    }
+
     fn project(&self) -> Value {
         json!({ "project": self.project })
     }
@@ -204,17 +228,13 @@ impl Shim {
         let events = self
             .call::<NotificationsOut>(
                 NOTIFICATIONS,
-                json!({ "project": self.project, "consumer": CONSUMER }),
+                json!({ "project": self.project, "consumer": self.consumer }),
                 CALL_TIMEOUT,
             )
             .await
             .map(|n| n.events)
             .unwrap_or_default();
-        let tasks = self
-            .call::<TasksOut>(TASKS, self.project(), CALL_TIMEOUT)
-            .await
-            .map(|t| t.tasks)
-            .unwrap_or_default();
+        let tasks = self.auto_tasks().await.unwrap_or_default();
         json!({
             "events": events.iter().map(|e| render_mcp(&e.row)).collect::<Vec<_>>(),
             "auto_tasks": tasks,
@@ -333,10 +353,7 @@ impl Shim {
                 &json!({ "can_stop": true, "reason": format!("mode={}; no auto-reply obligations", state.mode) }),
             ));
         }
-        let tasks = self
-            .call::<TasksOut>(TASKS, self.project(), CALL_TIMEOUT)
-            .await?
-            .tasks;
+        let tasks = self.auto_tasks().await?;
         let now = nexscope::relay::frame::now_ms() as i64;
         let (fresh, stale): (Vec<Value>, Vec<Value>) = tasks
             .into_iter()

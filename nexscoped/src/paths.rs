@@ -58,12 +58,22 @@ pub fn runtime_dir() -> PathBuf {
     if let Some(dir) = systemd_dir("RUNTIME_DIRECTORY") {
         return dir;
     }
-    match env_path("XDG_RUNTIME_DIR") {
-        Some(dir) => dir.join("nexscope"),
-        // No login session (cron, ssh without pam_systemd): a per-uid
-        // directory that `ensure_private_dir` refuses if another user made it.
-        None => std::env::temp_dir().join(format!("nexscope-{}", uid())),
+    if let Some(dir) = env_path("XDG_RUNTIME_DIR").or_else(login_runtime_dir) {
+        return dir.join("nexscope");
     }
+    // No login session (cron, ssh without pam_systemd): a per-uid directory
+    // that `ensure_private_dir` refuses if another user made it.
+    std::env::temp_dir().join(format!("nexscope-{}", uid()))
+}
+
+/// `/run/user/$UID` when it is ours: what `$XDG_RUNTIME_DIR` would say in the
+/// user's login session, found the way systemd's own tools find it, for
+/// callers started with a bare environment (Codex gives its MCP servers only
+/// HOME, PATH and PWD).
+fn login_runtime_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(format!("/run/user/{}", uid()));
+    let meta = std::fs::metadata(&dir).ok()?;
+    (meta.is_dir() && meta.uid() == uid() && meta.mode() & 0o077 == 0).then_some(dir)
 }
 
 /// The control socket: `$NEXSCOPE_SOCKET`, else in the runtime directory.

@@ -226,6 +226,27 @@ pub fn wait_until(mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// Waits for `child` to exit within `timeout`, its stdin held open (not
+/// closed, unlike `wait_with_output`), and returns what it printed; kills it
+/// and fails the test when it does not exit.
+pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
+    let stdin = child.stdin.take();
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait().expect("try_wait") {
+            Some(_) => break,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the process did not exit within {timeout:?}");
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    drop(stdin);
+    child.wait_with_output().expect("collect the output")
+}
+
 /// A raw varlink connection: write bytes, read NUL-terminated replies.
 pub struct Raw {
     pub stream: UnixStream,

@@ -15,6 +15,18 @@ pub const CLOSE: &str = "io.nexscope.Agent.Close";
 pub const SKILLS: &str = "io.nexscope.Agent.Skills";
 pub const USAGE: &str = "io.nexscope.Agent.Usage";
 
+/// Set in the environment of every agent process nexscoped hosts (and so of
+/// its hooks and MCP servers): the nexscope hooks and the MCP shim stand
+/// aside there, so a hosted agent neither drains the user's own room queue
+/// nor answers mentions on its own; the room reaches it only through the
+/// daemon (the responder).
+pub const HOSTED_ENV: &str = "NEXSCOPE_AGENT_HOST";
+
+/// Whether this process runs inside an agent that nexscoped hosts.
+pub fn hosted() -> bool {
+    std::env::var_os(HOSTED_ENV).is_some_and(|v| !v.is_empty())
+}
+
 /// The session name when none is given (nx-ce's).
 pub const DEFAULT_SESSION: &str = "default";
 /// Claude Code's permission modes, the only ones a query may ask for.

@@ -355,11 +355,17 @@ pub struct FilesOut {
 pub struct NotificationsIn {
     pub project: String,
     pub consumer: String,
+    /// At most this many events (0 only registers the consumer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct NotificationsOut {
     pub events: Vec<Event>,
+    /// More events wait beyond this reply's bound.
+    #[serde(default)]
+    pub more: bool,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -122,9 +122,10 @@ pub async fn call(
         }
         "Notifications" => {
             let input: NotificationsIn = call.decode()?;
-            Ok(to_value(NotificationsOut {
-                events: rooms.notifications(&input.project, &input.consumer).await?,
-            })?)
+            let (events, more) = rooms
+                .notifications(&input.project, &input.consumer, input.limit)
+                .await?;
+            Ok(to_value(NotificationsOut { events, more })?)
         }
         "Watch" => {
             let input: ProjectIn = call.decode()?;

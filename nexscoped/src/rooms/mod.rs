@@ -764,16 +764,24 @@ impl Rooms {
         &self,
         project: &str,
         consumer: &str,
-    ) -> Result<Vec<Event>, ChatError> {
+        limit: Option<i64>,
+    ) -> Result<(Vec<Event>, bool), ChatError> {
         let room = self.get(project)?;
         if consumer.is_empty() || consumer.len() > 64 {
             return Err(ChatError::bad_args("consumer must be 1 to 64 characters"));
+        }
+        let limit = limit.unwrap_or(store::events::DRAIN_EVENTS);
+        if !(0..=store::events::DRAIN_EVENTS).contains(&limit) {
+            return Err(ChatError::bad_args(format!(
+                "limit must be 0 to {} (got {limit})",
+                store::events::DRAIN_EVENTS
+            )));
         }
         let (key, consumer) = (room.project.clone(), consumer.to_string());
         Ok(self
             .ctx
             .store
-            .run(move |c| store::events::drain(c, &key, &consumer))
+            .run(move |c| store::events::drain(c, &key, &consumer, limit))
             .await?)
     }
 

@@ -378,16 +378,22 @@ fn the_watcher_stands_aside_in_print_mode_and_leaves_the_events_queued() {
     ]);
     bob.wait_line("queued for later");
     let input = json!({"session_id": "s1", "cwd": bob.project});
-    for entry in ["sdk-cli", "sdk-ts"] {
+    // What Claude Code 2.1.330 sets for `claude -p`, and what older builds do.
+    for vars in [
+        [
+            ("CLAUDE_CODE_SESSION_ATTENDED", "0"),
+            ("CLAUDE_CODE_ENTRYPOINT", "sdk-cli"),
+        ],
+        [
+            ("CLAUDE_CODE_SESSION_ATTENDED", "0"),
+            ("CLAUDE_CODE_ENTRYPOINT", "cli"),
+        ],
+        [("CLAUDE_CODE_ENTRYPOINT", "sdk-ts"), ("UNRELATED", "")],
+    ] {
         assert_eq!(
-            hook_with(
-                &bob.env,
-                &input,
-                "watch",
-                &[("CLAUDE_CODE_ENTRYPOINT", entry)]
-            ),
+            hook_with(&bob.env, &input, "watch", &vars),
             (Some(0), String::new()),
-            "{entry}"
+            "{vars:?}"
         );
     }
     let seen = prompt_events(&bob, "s1", &[]);

@@ -299,11 +299,15 @@ fn watch(socket: &Path, input: &HookInput) -> Option<String> {
 }
 
 /// Whether the Claude Code running this hook has a person at its prompt.
-/// Claude Code names how it was started in `CLAUDE_CODE_ENTRYPOINT`, which
-/// its hooks inherit: `cli` in a terminal, `sdk-…` for `claude -p` and the
-/// SDKs (nexscoped's own agents say `sdk-nexscope`). Unknown means yes, as
-/// before: a missed wake costs more than a watcher left waiting.
+/// Claude Code sets `CLAUDE_CODE_SESSION_ATTENDED` itself (0 for `claude -p`
+/// and the SDKs, 1 in a terminal, whatever its parent said); older builds
+/// only name how they were started in `CLAUDE_CODE_ENTRYPOINT` (`cli`, or
+/// `sdk-…`). Unknown means yes: a missed wake costs more than a watcher
+/// left waiting. (docs/agent-cli-notes.md.)
 fn interactive() -> bool {
+    if let Ok(attended) = std::env::var("CLAUDE_CODE_SESSION_ATTENDED") {
+        return attended != "0";
+    }
     std::env::var("CLAUDE_CODE_ENTRYPOINT").map_or(true, |entry| !entry.starts_with("sdk"))
 }
 

@@ -18,6 +18,9 @@ use serde_json::Value;
 
 use crate::mock_model::MockModel;
 
+/// The API key the CLIs are given; the mock takes any.
+pub const API_KEY: &str = "test-key";
+
 /// The pinned versions, here and nowhere else.
 pub const CLAUDE_VERSION: &str = "2.1.330";
 pub const CODEX_VERSION: &str = "0.169.0";
@@ -135,7 +138,7 @@ pub fn claude_env(mock: &MockModel, home: &Path) -> Vec<(String, String)> {
     let config_dir = home.join(".claude");
     [
         ("ANTHROPIC_BASE_URL", mock.url()),
-        ("ANTHROPIC_API_KEY", "test-key".into()),
+        ("ANTHROPIC_API_KEY", API_KEY.into()),
         ("CLAUDE_CONFIG_DIR", config_dir.display().to_string()),
         ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
         ("DISABLE_TELEMETRY", "1".into()),

@@ -16,6 +16,7 @@
 //! | `[[mock:say TEXT]]`        | `TEXT`                                                    |
 //! | `[[mock:count]]`           | `prompts=N`, N = user texts holding a directive, history included |
 //! | `[[mock:tool COMMAND]]`    | a shell tool call running COMMAND; once its result is in the request, `tool done` |
+//! | `[[mock:call NAME JSON]]`  | a call of the offered tool whose name ends with NAME (MCP tools are offered under prefixed names) with the JSON arguments; then `tool done` |
 //! | `[[mock:slow MS N]]`       | N deltas `"tick "`, MS milliseconds apart                 |
 //! | `[[mock:hold]]`            | the start of a reply (one delta `holding`), then the stream stays open until [`MockModel::release`] or the client hangs up |
 //! | `[[mock:error STATUS MSG]]`| HTTP STATUS with the personality's JSON error body        |
@@ -355,7 +356,7 @@ fn is_wrapper(text: &str) -> bool {
 enum Script {
     Say(String),
     Count,
-    Tool(String),
+    Call(Call),
     Slow { ms: u64, n: u32 },
     Hold,
     Error { status: u16, message: String },
@@ -374,7 +375,17 @@ fn parse_directive(text: &str) -> Option<Script> {
     Some(match verb {
         "say" => Script::Say(arg.to_owned()),
         "count" => Script::Count,
-        "tool" if !arg.is_empty() => Script::Tool(arg.to_owned()),
+        "tool" if !arg.is_empty() => Script::Call(Call::Shell(arg.to_owned())),
+        "call" => {
+            let (name, args) = arg.split_once(char::is_whitespace).unwrap_or((arg, "{}"));
+            match serde_json::from_str::<Value>(args.trim()) {
+                Ok(args @ Value::Object(_)) if !name.is_empty() => Script::Call(Call::Named {
+                    suffix: name.to_owned(),
+                    args,
+                }),
+                _ => unreadable(),
+            }
+        }
         "slow" => {
             let mut numbers = arg.split_whitespace();
             match (
@@ -400,12 +411,34 @@ fn parse_directive(text: &str) -> Option<Script> {
     })
 }
 
+/// The tool a scripted call asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Call {
+    /// The personality's shell tool, running this command.
+    Shell(String),
+    /// The offered tool whose name ends with `suffix`, with `args`.
+    Named { suffix: String, args: Value },
+}
+
+/// The name of the tool the request offers that ends with `suffix`, else
+/// `suffix` itself (the CLI then reports an unknown tool, which shows).
+fn offered_tool(body: &Value, suffix: &str) -> String {
+    body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|tool| tool["name"].as_str())
+        .find(|name| name.ends_with(suffix))
+        .unwrap_or(suffix)
+        .to_owned()
+}
+
 /// What the mock answers, whatever the personality.
 enum Reply {
     Text(String),
-    /// A shell tool call; `anchor` makes its id stable across retries.
+    /// A tool call; `anchor` makes its id stable across retries.
     Call {
-        command: String,
+        call: Call,
         anchor: usize,
     },
     Slow {
@@ -453,8 +486,8 @@ impl Reply {
             None => Reply::Text("ok".into()),
             Some(Script::Say(text)) => Reply::Text(text),
             Some(Script::Count) => Reply::Text(format!("prompts={prompts}")),
-            Some(Script::Tool(_)) if answered => Reply::Text("tool done".into()),
-            Some(Script::Tool(command)) => Reply::Call { command, anchor },
+            Some(Script::Call(_)) if answered => Reply::Text("tool done".into()),
+            Some(Script::Call(call)) => Reply::Call { call, anchor },
             Some(Script::Slow { ms, n }) => Reply::Slow { ms, n },
             Some(Script::Hold) => Reply::Hold,
             Some(Script::Error { status, message }) => Reply::Error { status, message },

@@ -15,6 +15,7 @@ pub mod docs;
 pub mod mock_model;
 pub mod relay;
 pub mod rooms;
+pub mod wiring;
 
 /// How long anything in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(15);

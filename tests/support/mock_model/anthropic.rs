@@ -5,7 +5,10 @@
 use serde_json::{Value, json};
 
 use super::http::{self, HungUp, Sse};
-use super::{Exchange, HOLD_TEXT, INPUT_TOKENS, Item, OUTPUT_TOKENS, Reply, TICK, is_wrapper};
+use super::{
+    Call, Exchange, HOLD_TEXT, INPUT_TOKENS, Item, OUTPUT_TOKENS, Reply, TICK, is_wrapper,
+    offered_tool,
+};
 
 /// The shell tool Claude Code offers; used when the request lists no tools.
 const SHELL_TOOL: &str = "Bash";
@@ -32,15 +35,16 @@ pub(super) fn respond(exchange: &Exchange, body: &Value) -> Result<(), HungUp> {
     let sse = Sse::start(stream)?;
     sse.event(&message.start())?;
     match reply {
-        Reply::Call { command, anchor } => {
+        Reply::Call { call, anchor } => {
+            let (name, input) = tool_use(body, &call);
             let block = json!({
                 "type": "tool_use",
                 "id": format!("toolu_mock_{anchor}"),
-                "name": shell_tool(body),
+                "name": name,
                 "input": {},
             });
             sse.event(&block_start(block))?;
-            let input = json!({"command": command}).to_string();
+            let input = input.to_string();
             sse.event(&block_delta(
                 json!({"type": "input_json_delta", "partial_json": input}),
             ))?;
@@ -94,6 +98,14 @@ fn items(body: &Value) -> Vec<Item> {
         }
     }
     items
+}
+
+/// The tool a call uses and its input.
+fn tool_use(body: &Value, call: &Call) -> (String, Value) {
+    match call {
+        Call::Shell(command) => (shell_tool(body), json!({"command": command})),
+        Call::Named { suffix, args } => (offered_tool(body, suffix), args.clone()),
+    }
 }
 
 /// The request's shell tool: `Bash`, matched without case, else the default.
@@ -165,15 +177,18 @@ impl Message {
     /// The non-streamed answer.
     fn whole(&self, reply: &Reply, body: &Value) -> Value {
         let (content, stop_reason) = match reply {
-            Reply::Call { command, anchor } => (
-                json!([{
-                    "type": "tool_use",
-                    "id": format!("toolu_mock_{anchor}"),
-                    "name": shell_tool(body),
-                    "input": {"command": command},
-                }]),
-                "tool_use",
-            ),
+            Reply::Call { call, anchor } => {
+                let (name, input) = tool_use(body, call);
+                (
+                    json!([{
+                        "type": "tool_use",
+                        "id": format!("toolu_mock_{anchor}"),
+                        "name": name,
+                        "input": input,
+                    }]),
+                    "tool_use",
+                )
+            }
             _ => (json!([{"type": "text", "text": reply.text()}]), "end_turn"),
         };
         json!({

@@ -6,7 +6,10 @@
 use serde_json::{Value, json};
 
 use super::http::{self, HungUp, Sse};
-use super::{Exchange, HOLD_TEXT, INPUT_TOKENS, Item, OUTPUT_TOKENS, Reply, TICK, is_wrapper};
+use super::{
+    Call, Exchange, HOLD_TEXT, INPUT_TOKENS, Item, OUTPUT_TOKENS, Reply, TICK, is_wrapper,
+    offered_tool,
+};
 
 /// Codex's shell tool on current models, used when the request offers no
 /// shell tool the mock knows.
@@ -33,8 +36,8 @@ pub(super) fn respond(exchange: &Exchange, body: &Value) -> Result<(), HungUp> {
     let sse = Sse::start(stream)?;
     sse.event(&json!({"type": "response.created", "response": {"id": response.id}}))?;
     let text = match reply {
-        Reply::Call { command, anchor } => {
-            sse.event(&item_done(call_item(body, &command, anchor)))?;
+        Reply::Call { call, anchor } => {
+            sse.event(&item_done(call_item(body, &call, anchor)))?;
             return sse.event(&response.completed());
         }
         Reply::Text(text) => {
@@ -97,9 +100,87 @@ fn prompt(mut texts: Vec<String>) -> Option<Item> {
     (!texts.is_empty()).then_some(Item::Prompt(texts))
 }
 
-/// A call of the request's shell tool running `command`, with the
-/// arguments that tool takes.
-fn call_item(body: &Value, command: &str, anchor: usize) -> Value {
+/// A function call item for `call`. Codex defers MCP tools behind its
+/// client-run `tool_search`: a tool not offered up front is searched for
+/// first, then called from the namespace the search output lists it in.
+fn call_item(body: &Value, call: &Call, anchor: usize) -> Value {
+    let (name, arguments, namespace) = match call {
+        Call::Shell(command) => {
+            let (name, arguments) = shell_call(body, command);
+            (name, arguments, None)
+        }
+        Call::Named { suffix, args } => {
+            let offered = offered_tool(body, suffix);
+            if offered != *suffix || !offers_tool_search(body) {
+                (offered, args.clone(), None)
+            } else {
+                match searched_tool(body, suffix) {
+                    Some((namespace, name)) => (name, args.clone(), namespace),
+                    None => return tool_search_call(suffix, anchor),
+                }
+            }
+        }
+    };
+    let mut item = json!({
+        "type": "function_call",
+        "id": format!("fc_mock_{anchor}"),
+        "call_id": format!("call_mock_{anchor}"),
+        "name": name,
+        "arguments": arguments.to_string(),
+    });
+    if let Some(namespace) = namespace {
+        item["namespace"] = json!(namespace);
+    }
+    item
+}
+
+fn offers_tool_search(body: &Value) -> bool {
+    body["tools"]
+        .as_array()
+        .is_some_and(|tools| tools.iter().any(|t| t["type"] == "tool_search"))
+}
+
+fn tool_search_call(query: &str, anchor: usize) -> Value {
+    json!({
+        "type": "tool_search_call",
+        "id": format!("ts_mock_{anchor}"),
+        "call_id": format!("search_mock_{anchor}"),
+        "execution": "client",
+        "status": "completed",
+        "arguments": {"query": query, "limit": 8},
+    })
+}
+
+/// The tool ending with `suffix` in a `tool_search_output` of the
+/// conversation: (its namespace, if any, and its name).
+fn searched_tool(body: &Value, suffix: &str) -> Option<(Option<String>, String)> {
+    fn find(
+        tools: &Value,
+        namespace: Option<&str>,
+        suffix: &str,
+    ) -> Option<(Option<String>, String)> {
+        for tool in tools.as_array()? {
+            let name = tool["name"].as_str().unwrap_or_default();
+            if tool["type"] == "namespace" {
+                if let Some(found) = find(&tool["tools"], Some(name), suffix) {
+                    return Some(found);
+                }
+            } else if name.ends_with(suffix) {
+                return Some((namespace.map(str::to_owned), name.to_owned()));
+            }
+        }
+        None
+    }
+    body["input"]
+        .as_array()?
+        .iter()
+        .filter(|item| item["type"] == "tool_search_output")
+        .find_map(|item| find(&item["tools"], None, suffix))
+}
+
+/// The request's shell tool running `command`, with the arguments that
+/// tool takes.
+fn shell_call(body: &Value, command: &str) -> (String, Value) {
     let offered: Vec<&str> = body["tools"]
         .as_array()
         .into_iter()
@@ -115,13 +196,7 @@ fn call_item(body: &Value, command: &str, anchor: usize) -> Value {
     } else {
         (EXEC_COMMAND, json!({"cmd": command}))
     };
-    json!({
-        "type": "function_call",
-        "id": format!("fc_mock_{anchor}"),
-        "call_id": format!("call_mock_{anchor}"),
-        "name": name,
-        "arguments": arguments.to_string(),
-    })
+    (name.to_owned(), arguments)
 }
 
 fn item_done(item: Value) -> Value {
@@ -183,7 +258,7 @@ impl Response {
     /// The non-streamed answer.
     fn whole(&self, reply: &Reply, body: &Value) -> Value {
         let item = match reply {
-            Reply::Call { command, anchor } => call_item(body, command, *anchor),
+            Reply::Call { call, anchor } => call_item(body, call, *anchor),
             _ => self.message(&reply.text()),
         };
         json!({

@@ -1,0 +1,306 @@
+//! The real, pinned `claude` and `codex` wired up exactly as the README says
+//! (`nexscopectl install claude`, `nexscopectl install codex`), started from
+//! the user's shell against a mock model, with daemons in a room through a
+//! relay: what a new user tries first.
+
+use std::time::{Duration, Instant};
+
+use nexscope_tests::agent_clis::{Cli, claude_bin, codex_bin};
+use nexscope_tests::agents::{requests_with, serial};
+use nexscope_tests::mock_model::MockModel;
+use nexscope_tests::relay::Relay;
+use nexscope_tests::rooms::Member;
+use nexscope_tests::wait_until;
+use nexscope_tests::wiring::{claude_command, codex_command, codex_vars, daemon_claude_env};
+use serde_json::json;
+
+/// Longest a scripted run may take from spawn to its answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(60);
+/// How long a `claude -p` may go on after its answer. Before the fix, the
+/// plugin's async watcher held every run open for about 30 s; a run without
+/// hooks exits within a second.
+const EXIT_AFTER_ANSWER: Duration = Duration::from_secs(10);
+/// How long the tests wait for something that must not happen (a turn
+/// nobody asked for) before they conclude it did not.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// `nexscopectl install claude` as the user, asserting it worked.
+fn install_claude(member: &Member) {
+    member.env.ctl_ok(&["install", "claude"]);
+}
+
+#[test]
+fn claude_print_mode_with_the_plugin_exits_right_after_its_answer() {
+    let _serial = serial();
+    let claude = claude_bin().expect("claude is installed");
+    let mock = MockModel::start();
+    let relay = Relay::start(&[]);
+    let bob = Member::new("print-b", &relay.url, "");
+    bob.start("bob");
+    install_claude(&bob);
+    // Twice: the first run takes the presence event, the second finds an
+    // empty queue, which is when a watcher would sit and wait.
+    for round in ["one", "two"] {
+        let mut command = claude_command(&bob.env, &mock, &claude, &bob.project);
+        command.args(["-p", &format!("[[mock:say answer {round}]]")]);
+        let mut cli = Cli::spawn("claude -p", command);
+        cli.close_stdin();
+        cli.wait_for(ANSWER_WAIT, "the answer", |line| {
+            line.as_str()
+                .is_some_and(|l| l.contains(&format!("answer {round}")))
+        });
+        let answered = Instant::now();
+        assert_eq!(cli.wait_exit(EXIT_AFTER_ANSWER), Some(0));
+        eprintln!(
+            "claude -p round {round}: exited {:?} after its answer",
+            answered.elapsed()
+        );
+    }
+    // The plugin was loaded and its hooks ran: the prompt carried the room.
+    assert!(
+        requests_with(&mock, "[nexscope inbox-stream]") >= 1,
+        "the UserPromptSubmit hook put room events into the request"
+    );
+}
+
+#[test]
+fn codex_exec_says_in_the_room_through_the_entry_install_codex_wrote() {
+    let _serial = serial();
+    let codex = codex_bin().expect("codex is installed");
+    let mock = MockModel::start();
+    let relay = Relay::start(&[]);
+    let mut alice = Member::new("codex-a", &relay.url, "");
+    let bob = Member::new("codex-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    alice.wait_line("bob");
+    // The mock provider's config first, then the installer adds to it, in
+    // the same CODEX_HOME the user's codex reads.
+    let vars = codex_vars(&bob.env, &mock);
+    let output = bob
+        .env
+        .command(nexscope_tests::bin("nexscopectl"))
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .args(["install", "codex"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let say = json!({"to": "alice", "text": "hello from codex"});
+    let mut command = codex_command(&bob.env, &mock, &codex, &bob.project);
+    command.args([
+        "exec",
+        "--json",
+        "--skip-git-repo-check",
+        "--dangerously-bypass-approvals-and-sandbox",
+        &format!("[[mock:call nexscope_say {say}]]"),
+    ]);
+    let mut cli = Cli::spawn("codex exec", command);
+    cli.close_stdin();
+    let done = cli.wait_for(ANSWER_WAIT, "turn.completed", |line| {
+        line["type"] == "turn.completed" || line["type"] == "turn.failed"
+    });
+    assert_eq!(done["type"], "turn.completed", "{:?}", cli.seen);
+    let line = alice.wait_line("hello from codex");
+    assert!(line.starts_with("[userAgent1 bob] → @me"), "{line}");
+    // The tool's answer went back to the model: the call worked.
+    let answered = requests_with(&mock, "delivered to [alice]");
+    assert!(answered >= 1, "the model got nexscope_say's result");
+}
+
+#[test]
+fn a_responder_beside_the_users_plugin_answers_once_and_leaves_the_users_queue_alone() {
+    let _serial = serial();
+    let claude = claude_bin().expect("claude is installed");
+    let mock = MockModel::start();
+    let relay = Relay::start(&[]);
+    let config = format!(
+        "mode = \"auto\"\nresponder = \"agent\"\n[agents]\nclaude = \"{}\"\n",
+        claude.display()
+    );
+    let mut alice = Member::with_env("beside-a", &relay.url, &config, |env| {
+        daemon_claude_env(env, &mock)
+    });
+    // The user also runs Claude Code with the plugin, in the same HOME.
+    install_claude(&alice);
+    let mut bob = Member::new("beside-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    bob.wait_line("alice");
+
+    bob.json(&["say", "@alice", "[[mock:say pong]]"]);
+    bob.wait_line("pong");
+    bob.json(&["say", "hello all, no reply needed"]);
+    alice.wait_line("hello all, no reply needed");
+    std::thread::sleep(SETTLE);
+    assert_eq!(
+        requests_with(&mock, "[[mock:say pong]]"),
+        1,
+        "one mention, one model request"
+    );
+    assert_eq!(
+        requests_with(&mock, "hello all, no reply needed"),
+        0,
+        "a broadcast starts no responder turn"
+    );
+    // The user's own Claude Code sees the broadcast on its next prompt.
+    let mut command = claude_command(&alice.env, &mock, &claude, &alice.project);
+    command.args(["-p", "[[mock:say seen]]"]);
+    let mut cli = Cli::spawn("claude -p", command);
+    cli.close_stdin();
+    cli.wait_for(ANSWER_WAIT, "the answer", |line| {
+        line.as_str().is_some_and(|l| l.contains("seen"))
+    });
+    wait_until(|| requests_with(&mock, "[[mock:say seen]]") >= 1);
+    let with_context = mock
+        .requests()
+        .iter()
+        .filter(|r| r.body.to_string().contains("[[mock:say seen]]"))
+        .any(|r| r.body.to_string().contains("hello all, no reply needed"));
+    assert!(with_context, "the user's prompt carried the broadcast");
+}
+
+/// A tmux session of its own (its own server socket), killed when dropped.
+struct Tmux {
+    socket: std::path::PathBuf,
+}
+
+impl Tmux {
+    /// Starts `script` in a 200x50 pane; fails with the install hint when
+    /// tmux is missing.
+    fn start(dir: &std::path::Path, script: &std::path::Path) -> Tmux {
+        let tmux = Tmux {
+            socket: dir.join("tmux.sock"),
+        };
+        let status = tmux
+            .command()
+            .args(["new-session", "-d", "-x", "200", "-y", "50"])
+            .arg(script)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run tmux ({e}); install it: apt-get install tmux"));
+        assert!(status.success(), "tmux new-session failed");
+        tmux
+    }
+
+    fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new("tmux");
+        command.arg("-S").arg(&self.socket);
+        command
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let status = self.command().arg("send-keys").args(keys).status().unwrap();
+        assert!(status.success(), "tmux send-keys failed");
+    }
+
+    fn screen(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+/// The status Claude Code keeps for its running session
+/// (`$CLAUDE_CONFIG_DIR/sessions/<pid>.json`): "idle" at its prompt.
+fn session_status(config_dir: &std::path::Path) -> Option<String> {
+    let entries = std::fs::read_dir(config_dir.join("sessions")).ok()?;
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .find_map(|v| v["status"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn an_idle_interactive_claude_is_woken_by_a_mention() {
+    let _serial = serial();
+    let claude = claude_bin().expect("claude is installed");
+    let mock = MockModel::start();
+    let relay = Relay::start(&[]);
+    let alice = Member::new("tty-a", &relay.url, "");
+    let mut bob = Member::new("tty-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    bob.wait_line("alice");
+    install_claude(&bob);
+    nexscope_tests::wiring::trust_interactive_claude(&bob.env, &bob.project);
+    // The person's shell: the same environment a terminal would give claude.
+    let command = claude_command(&bob.env, &mock, &claude, &bob.project);
+    let mut script = String::from("#!/bin/sh\n");
+    for (name, value) in command.get_envs() {
+        if let Some(value) = value {
+            script.push_str(&format!(
+                "export {}='{}'\n",
+                name.to_string_lossy(),
+                value.to_string_lossy()
+            ));
+        }
+    }
+    script.push_str(&format!(
+        "export TERM=xterm-256color\ncd '{}'\nexec timeout --foreground 120 '{}'\n",
+        bob.project.display(),
+        claude.display()
+    ));
+    let script_path = bob.env.root.path().join("claude.sh");
+    std::fs::write(&script_path, script).unwrap();
+    std::fs::set_permissions(
+        &script_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let tmux = Tmux::start(bob.env.root.path(), &script_path);
+    let config_dir = nexscope_tests::wiring::home(&bob.env).join(".claude");
+    let deadline = Instant::now() + ANSWER_WAIT;
+    let wait = |what: &str, ready: &dyn Fn() -> bool| {
+        while !ready() {
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not happen; the screen:\n{}",
+                tmux.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("claude reaching its prompt", &|| {
+        config_dir
+            .join("sessions")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+            && tmux.screen().contains("Claude Code v")
+    });
+    // The banner is drawn before the input box takes keys.
+    std::thread::sleep(Duration::from_secs(1));
+    // A first prompt typed by the person; it also takes the presence events.
+    tmux.send(&["-l", "[[mock:say first answer]]"]);
+    tmux.send(&["Enter"]);
+    wait("the first turn", &|| {
+        requests_with(&mock, "[[mock:say first answer]]") >= 1
+    });
+    wait("claude idle again", &|| {
+        session_status(&config_dir).as_deref() == Some("idle")
+    });
+    // Idle at its prompt; a mention from the room wakes it.
+    alice.ok(&[
+        "say",
+        "--role",
+        "userAgent",
+        "@bob",
+        "[[mock:say woken up]]",
+    ]);
+    wait("a turn carrying the mention", &|| {
+        requests_with(&mock, "[[mock:say woken up]]") >= 1
+    });
+    // Woken by the plugin's watcher (its rewake summary), not by a keypress.
+    wait("the wake on screen", &|| {
+        tmux.screen().contains("nexscope: new messages")
+    });
+}

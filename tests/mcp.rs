@@ -391,3 +391,26 @@ fn install_codex_keeps_the_config_and_uninstall_restores_it() {
     assert_eq!(std::fs::read(codex.join("config.toml")).unwrap(), config);
     assert_eq!(std::fs::read(codex.join("AGENTS.md")).unwrap(), agents);
 }
+
+#[test]
+fn a_daemon_out_of_reach_is_named_with_its_socket_not_reported_as_not_joined() {
+    if !mcp_available() {
+        return;
+    }
+    let relay = Relay::start(&[]);
+    let mut alice = Member::new("mcpu-a", &relay.url, "");
+    alice.start("alice");
+    alice.kill9();
+    let (_, results) = session(&alice, json!([["nexscope_say", {"text": "anyone?"}]]));
+    let (is_error, text) = &results[0];
+    assert!(is_error, "{text}");
+    let socket = alice.env.socket();
+    assert!(
+        text.starts_with(&format!(
+            "[error:daemon_unreachable] cannot reach nexscoped at {}: ",
+            socket.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("not joined"), "{text}");
+}

@@ -235,6 +235,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help__subcmd__daemon,stop)
                 cmd="nexscopectl__subcmd__help__subcmd__daemon__subcmd__stop"
                 ;;
+            nexscopectl__subcmd__help__subcmd__hook,session-start)
+                cmd="nexscopectl__subcmd__help__subcmd__hook__subcmd__session__subcmd__start"
+                ;;
             nexscopectl__subcmd__help__subcmd__hook,stop)
                 cmd="nexscopectl__subcmd__help__subcmd__hook__subcmd__stop"
                 ;;
@@ -253,6 +256,9 @@ _nexscopectl() {
             nexscopectl__subcmd__hook,help)
                 cmd="nexscopectl__subcmd__hook__subcmd__help"
                 ;;
+            nexscopectl__subcmd__hook,session-start)
+                cmd="nexscopectl__subcmd__hook__subcmd__session__subcmd__start"
+                ;;
             nexscopectl__subcmd__hook,stop)
                 cmd="nexscopectl__subcmd__hook__subcmd__stop"
                 ;;
@@ -264,6 +270,9 @@ _nexscopectl() {
                 ;;
             nexscopectl__subcmd__hook__subcmd__help,help)
                 cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__help"
+                ;;
+            nexscopectl__subcmd__hook__subcmd__help,session-start)
+                cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__session__subcmd__start"
                 ;;
             nexscopectl__subcmd__hook__subcmd__help,stop)
                 cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__stop"
@@ -981,8 +990,22 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help__subcmd__hook)
-            opts="user-prompt-submit stop watch"
+            opts="session-start user-prompt-submit stop watch"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__hook__subcmd__session__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1315,7 +1338,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__hook)
-            opts="-h --json --socket --no-autostart --project --help user-prompt-submit stop watch help"
+            opts="-h --json --socket --no-autostart --project --help session-start user-prompt-submit stop watch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1337,7 +1360,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__hook__subcmd__help)
-            opts="user-prompt-submit stop watch help"
+            opts="session-start user-prompt-submit stop watch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1351,6 +1374,20 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__hook__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__help__subcmd__session__subcmd__start)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1399,6 +1436,28 @@ _nexscopectl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__session__subcmd__start)
+            opts="-h --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -557,9 +557,9 @@ fn skills_start_a_fresh_conversation_and_are_named_in_each_prompt() {
 
 #[test]
 fn bypass_as_root_outside_a_sandbox_is_refused_with_the_reason() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: Claude Code refuses bypassPermissions only to root");
+    if !nexscope_tests::prereq::root(
+        "Claude Code refusing bypassPermissions (it refuses only root)",
+    ) {
         return;
     }
     let _serial = serial();

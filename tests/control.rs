@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 fn python_client(env: &Env) -> Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/varlink_client.py");
-    let output = Command::new("python3")
+    let output = Command::new(nexscope_tests::prereq::python())
         .arg(script)
         .arg(env.socket())
         .output()

@@ -23,8 +23,7 @@ fn generated_man_pages_and_completions_are_up_to_date() {
 
 #[test]
 fn every_man_page_passes_mandoc_lint() {
-    if Command::new("mandoc").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: mandoc is not installed (Debian package mandoc); .ci/run installs it");
+    if !nexscope_tests::prereq::program("docs", "mandoc", "mandoc") {
         return;
     }
     let mut pages: Vec<_> = std::fs::read_dir(repo_root().join("man"))

@@ -224,7 +224,7 @@ fn stop_lets_stale_mentions_go_to_the_inbox() {
     bob.wait_line("old question");
     // Six minutes pass for the task (the store is the daemon's own SQLite file).
     let db = bob.env.state_dir().join("nexscope.db");
-    let aged = Command::new("python3")
+    let aged = Command::new(nexscope_tests::prereq::python())
         .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=10); c.execute('UPDATE auto_tasks SET ts = ts - 360000'); c.commit()"])
         .arg(&db)
         .status()

@@ -11,22 +11,12 @@ use nexscope_tests::{Env, bin};
 use serde_json::{Value, json};
 
 fn mcp_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import mcp"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: the Python `mcp` package is not installed (pip install mcp); .ci/run installs it"
-        );
-    }
-    ok
+    nexscope_tests::prereq::python_module("mcp", "mcp")
 }
 
 fn client(member: &Member, calls: Value) -> Command {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/mcp_client.py");
-    let mut command = member.env.command("python3");
+    let mut command = member.env.command(nexscope_tests::prereq::python());
     command
         .arg(script)
         .arg(bin("nexscopectl"))

@@ -620,10 +620,11 @@ fn tls_handshake_against_a_self_signed_certificate() {
         .arg(&cert)
         .stderr(std::process::Stdio::null())
         .status();
-    if !made.is_ok_and(|s| s.success()) {
-        eprintln!(
-            "SKIPPED: openssl could not make a certificate (Debian package openssl; .ci/run installs it)"
-        );
+    if !nexscope_tests::prereq::require(
+        "tls",
+        made.is_ok_and(|s| s.success()),
+        "openssl could not make a certificate (Debian package openssl)",
+    ) {
         return;
     }
     set_mode(&key, 0o600);
@@ -644,14 +645,13 @@ async def main():
         print(await ws.recv())
 asyncio.run(main())
 "#;
-    let output = std::process::Command::new("python3")
+    if !nexscope_tests::prereq::python_module("websockets", "websockets") {
+        return;
+    }
+    let output = std::process::Command::new(nexscope_tests::prereq::python())
         .args(["-c", script, &relay.url, cert.to_str().unwrap(), TOKEN])
         .output()
         .unwrap();
-    if String::from_utf8_lossy(&output.stderr).contains("No module named 'websockets'") {
-        eprintln!("SKIPPED: the Python websockets package is not installed; .ci/run installs it");
-        return;
-    }
     assert!(
         output.status.success(),
         "{}",

@@ -575,7 +575,7 @@ fn kill_9_during_a_burst_of_1000_messages_loses_nothing_committed() {
     // Everything stored, straight from the daemon's SQLite file (History
     // shows at most the latest 500, and the burst goes on arriving).
     let db = bob.env.state_dir().join("nexscope.db");
-    let stored = std::process::Command::new("python3")
+    let stored = std::process::Command::new(nexscope_tests::prereq::python())
         .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=10); print('\\n'.join(r[0] for r in c.execute(\"SELECT msg_id FROM messages WHERE dir = 'in'\")))"])
         .arg(&db)
         .output()

@@ -5,24 +5,14 @@
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use nexscope_tests::{Daemon, Env, TempDir, WAIT, bin, call, mode_of, set_mode, wait_until};
 use serde_json::json;
 
 fn have(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!(
-            "SKIPPED: {program} is not installed (Debian package systemd); .ci/run installs it"
-        );
-    }
-    found
+    nexscope_tests::prereq::program("systemd", program, "systemd")
 }
 
 /// `systemd-socket-activate` listening on `socket` for nexscoped.
@@ -220,8 +210,7 @@ fn as_nobody(env: &Env, socket: &Path) -> std::process::Output {
 
 #[test]
 fn another_uid_cannot_call_the_daemon() {
-    if nix_uid() != 0 {
-        eprintln!("SKIPPED: switching to uid nobody needs root; CI runs as root");
+    if nix_uid() != 0 && !nexscope_tests::prereq::root("switching to uid nobody") {
         return;
     }
     if !have("systemd-socket-activate") {

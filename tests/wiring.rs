@@ -32,7 +32,7 @@ fn install_claude(member: &Member) {
 #[test]
 fn claude_print_mode_with_the_plugin_exits_right_after_its_answer() {
     let _serial = serial();
-    let claude = claude_bin().expect("claude is installed");
+    let Some(claude) = claude_bin() else { return };
     let mock = MockModel::start();
     let relay = Relay::start(&[]);
     let bob = Member::new("print-b", &relay.url, "");
@@ -66,7 +66,7 @@ fn claude_print_mode_with_the_plugin_exits_right_after_its_answer() {
 #[test]
 fn codex_exec_says_in_the_room_through_the_entry_install_codex_wrote() {
     let _serial = serial();
-    let codex = codex_bin().expect("codex is installed");
+    let Some(codex) = codex_bin() else { return };
     let mock = MockModel::start();
     let relay = Relay::start(&[]);
     let mut alice = Member::new("codex-a", &relay.url, "");
@@ -110,7 +110,7 @@ fn codex_exec_says_in_the_room_through_the_entry_install_codex_wrote() {
 #[test]
 fn a_responder_beside_the_users_plugin_answers_once_and_leaves_the_users_queue_alone() {
     let _serial = serial();
-    let claude = claude_bin().expect("claude is installed");
+    let Some(claude) = claude_bin() else { return };
     let mock = MockModel::start();
     let relay = Relay::start(&[]);
     let config = format!(
@@ -167,7 +167,10 @@ struct Tmux {
 impl Tmux {
     /// Starts `script` in a 200x50 pane; fails with the install hint when
     /// tmux is missing.
-    fn start(dir: &std::path::Path, script: &std::path::Path) -> Tmux {
+    fn start(dir: &std::path::Path, script: &std::path::Path) -> Option<Tmux> {
+        if !nexscope_tests::prereq::program("agents", "tmux", "tmux") {
+            return None;
+        }
         let tmux = Tmux {
             socket: dir.join("tmux.sock"),
         };
@@ -178,7 +181,7 @@ impl Tmux {
             .status()
             .unwrap_or_else(|e| panic!("cannot run tmux ({e}); install it: apt-get install tmux"));
         assert!(status.success(), "tmux new-session failed");
-        tmux
+        Some(tmux)
     }
 
     fn command(&self) -> std::process::Command {
@@ -223,7 +226,7 @@ fn session_status(config_dir: &std::path::Path) -> Option<String> {
 #[test]
 fn an_idle_interactive_claude_is_woken_by_a_mention() {
     let _serial = serial();
-    let claude = claude_bin().expect("claude is installed");
+    let Some(claude) = claude_bin() else { return };
     let mock = MockModel::start();
     let relay = Relay::start(&[]);
     let alice = Member::new("tty-a", &relay.url, "");
@@ -257,7 +260,9 @@ fn an_idle_interactive_claude_is_woken_by_a_mention() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let tmux = Tmux::start(bob.env.root.path(), &script_path);
+    let Some(tmux) = Tmux::start(bob.env.root.path(), &script_path) else {
+        return;
+    };
     let config_dir = nexscope_tests::wiring::home(&bob.env).join(".claude");
     let deadline = Instant::now() + ANSWER_WAIT;
     let wait = |what: &str, ready: &dyn Fn() -> bool| {

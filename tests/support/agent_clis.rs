@@ -3,8 +3,8 @@
 //! (spec/agent-clis.md §4, spec/agent-cli-observed.md), and [`Cli`], a running
 //! CLI spoken to in JSON lines with every wait bounded.
 //!
-//! A test whose binary is missing skips with the printed reason, so
-//! `cargo test` stays green where nobody ran the npm install.
+//! A test whose binary is missing fails with the install hint, unless the
+//! `agents` group is skipped (see [`crate::prereq`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -104,9 +104,13 @@ fn find(name: &str, variable: &str, candidates: &[String]) -> Option<PathBuf> {
         if path.is_file() {
             return Some(path);
         }
-        eprintln!(
-            "skipping: {variable}={} is not a file; point it at the {name} binary",
-            path.display()
+        crate::prereq::require(
+            "agents",
+            false,
+            &format!(
+                "{variable}={} is not a file; point it at the {name} binary",
+                path.display()
+            ),
         );
         return None;
     }
@@ -123,12 +127,7 @@ fn find(name: &str, variable: &str, candidates: &[String]) -> Option<PathBuf> {
          @anthropic-ai/claude-code@{CLAUDE_VERSION} @openai/codex@{CODEX_VERSION}, or set {variable})",
         prefix.display()
     );
-    // CI installs both: there a missing binary is a failure, not a skip.
-    assert!(
-        std::env::var_os("NEXSCOPE_REQUIRE_AGENT_CLIS").is_none(),
-        "NEXSCOPE_REQUIRE_AGENT_CLIS is set and {why}"
-    );
-    eprintln!("skipping: {why}");
+    crate::prereq::require("agents", false, &why);
     None
 }
 

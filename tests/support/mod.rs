@@ -13,6 +13,7 @@ pub mod agent_clis;
 pub mod agents;
 pub mod docs;
 pub mod mock_model;
+pub mod prereq;
 pub mod relay;
 pub mod rooms;
 pub mod wiring;
@@ -299,20 +300,9 @@ pub fn call(socket: &Path, method: &str, parameters: Value) -> std::io::Result<V
         .ok_or_else(|| std::io::Error::other("connection closed without a reply"))
 }
 
-/// True when `python3 -c 'import varlink'` works; otherwise says why the
-/// caller skips.
+/// True when the test Python imports `varlink` (see [`prereq`]).
 pub fn python_varlink_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import varlink"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: the Python `varlink` package is not installed (pip install varlink); .ci/run installs it"
-        );
-    }
-    ok
+    prereq::python_module("varlink", "varlink")
 }
 
 /// A process's resident set size in KiB (0 when it cannot be read).

@@ -432,6 +432,21 @@ fn error_msg_too_large_then_close_4011() {
     bob.presence_until(&["bob"]);
 }
 
+#[test]
+fn error_msg_too_large_at_the_default_limit_arrives_before_4011() {
+    // 10 MiB by default: the rest of an 11 MB frame is still in flight when
+    // the relay refuses it, and must not turn the close into a reset.
+    let relay = Relay::start(&[]);
+    let (mut alice, mut bob) = pair(&relay);
+    let big = "x".repeat(11_000_000);
+    alice.send(msg("alice", &[], "big", &big));
+    let error = alice.json();
+    assert_eq!(error["code"], "msg_too_large");
+    assert_eq!(error["message"], "frame exceeds 10485760 bytes", "{error}");
+    assert_eq!(alice.closed(), Ended::Closed(4011));
+    bob.presence_until(&["bob"]);
+}
+
 // ---- §1.10 heartbeat ----------------------------------------------------------
 
 #[test]
@@ -672,25 +687,34 @@ asyncio.run(main())
 
 // ---- bad input ----------------------------------------------------------------
 
+/// Writes one hand-made WebSocket frame behind tungstenite's back: `first`
+/// is the FIN/RSV/opcode byte; client frames are masked unless told not to.
+fn write_raw(client: &mut Client, first: u8, payload: &[u8], masked: bool) {
+    use std::io::Write;
+    assert!(payload.len() < 126);
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![first, payload.len() as u8];
+    if masked {
+        frame[1] |= 0x80;
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    } else {
+        frame.extend_from_slice(payload);
+    }
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = client.ws.get_mut() {
+        stream.write_all(&frame).unwrap();
+    }
+}
+
 #[test]
 fn invalid_utf8_and_garbage_do_not_hurt_other_members() {
     let relay = Relay::start(&[]);
     let (mut alice, mut bob) = pair(&relay);
-    // A text frame with invalid UTF-8, written by hand: FIN+text, masked.
+    // A text frame with invalid UTF-8: RFC 6455 says close with 1007.
     let mut raw = Client::connect(relay.port, &format!("name=mallory&token={TOKEN}&v=1"));
     raw.json();
-    {
-        use std::io::Write;
-        let payload = [0xff, 0xfe, 0x80];
-        let mask = [1u8, 2, 3, 4];
-        let mut frame = vec![0x81, 0x80 | payload.len() as u8];
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        if let tungstenite::stream::MaybeTlsStream::Plain(stream) = raw.ws.get_mut() {
-            stream.write_all(&frame).unwrap();
-        }
-    }
-    let _ = raw.closed();
+    write_raw(&mut raw, 0x81, &[0xff, 0xfe, 0x80], true);
+    assert_eq!(raw.closed(), Ended::Closed(1007));
     // Garbage instead of an HTTP request.
     {
         use std::io::Write;
@@ -700,6 +724,47 @@ fn invalid_utf8_and_garbage_do_not_hurt_other_members() {
     alice.send(msg("alice", &["bob"], "after", "still here"));
     assert_eq!(bob.until("msg")["text"], "still here");
     assert_eq!(alice.until("ack")["delivered"], json!(["bob"]));
+}
+
+#[test]
+fn broken_websocket_framing_is_closed_with_1002() {
+    let relay = Relay::start(&[]);
+    let cases: [(&str, u8, &[u8], bool); 5] = [
+        ("an unmasked client frame", 0x81, b"{}", false),
+        ("a reserved bit set", 0xc1, b"{}", true),
+        ("a reserved data opcode", 0x83, b"{}", true),
+        ("a fragmented ping", 0x09, b"p", true),
+        ("a continuation with nothing to continue", 0x80, b"x", true),
+    ];
+    for (i, (what, first, payload, masked)) in cases.into_iter().enumerate() {
+        let mut raw = relay.join(&format!("raw{i}"));
+        raw.json();
+        write_raw(&mut raw, first, payload, masked);
+        assert_eq!(raw.closed(), Ended::Closed(1002), "{what}");
+    }
+    let (mut alice, mut bob) = pair(&relay);
+    alice.send(msg("alice", &["bob"], "after", "still here"));
+    assert_eq!(bob.until("msg")["text"], "still here");
+}
+
+#[test]
+fn to_is_bounded_by_the_member_cap_and_duplicates_cost_nothing() {
+    let relay = Relay::start(&[]);
+    let (mut alice, mut bob) = pair(&relay);
+    // 200,000 distinct names: more than a room can hold.
+    let many: Vec<String> = (0..200_000).map(|i| format!("u{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    alice.send(msg("alice", &many, "wide", "to everyone I can think of"));
+    let error = alice.until("error");
+    assert_eq!(error["code"], "too_many_recipients");
+    assert!(error["message"].as_str().unwrap().contains("50"), "{error}");
+    // 200,000 copies of one name are one recipient.
+    let same = vec!["bob"; 200_000];
+    alice.send(msg("alice", &same, "dup", "once"));
+    assert_eq!(alice.until("ack")["delivered"], json!(["bob"]));
+    assert_eq!(bob.until("msg")["text"], "once");
+    alice.send(json!({"type": "ping"}));
+    assert_eq!(alice.until("pong")["type"], "pong", "still connected");
 }
 
 #[test]

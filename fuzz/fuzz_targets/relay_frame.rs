@@ -29,12 +29,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(incoming) = frame::parse(text, "alice", 1 << 20) else {
+    let Ok(incoming) = frame::parse(text, "alice", frame::Limits { max_file: 1 << 20, max_to: 1000 }) else {
         return;
     };
     let forwarded = incoming.forward(text, 1234);
     let parsed: Forwarded = serde_json::from_str(&forwarded).expect("forwarded frame is JSON with a ts");
     assert_eq!(parsed.ts, 1234);
-    let ack = frame::ack(incoming.msg_id, incoming.thread_id, &incoming.to, &[] as &[&str]);
+    let ack = frame::ack(incoming.msg_id.as_deref(), incoming.thread_id.as_deref(), &incoming.to, &[] as &[&str]);
     let _: Ack = serde_json::from_str(&ack).expect("ack is JSON with all four fields");
 });

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Bytes, Message};
+use tokio_tungstenite::tungstenite::{self, Bytes, Message, Utf8Bytes};
 
 use super::frame::{self, ErrorCode, Kind, close};
 use super::outbox::{self, Inbox};
@@ -38,6 +38,8 @@ const ILLEGAL_LIMIT: u32 = 10;
 const RETRY_AFTER_MS: u64 = 2000;
 /// Messages to at most this many recipients go out before their ack.
 const YIELD_BELOW_RECIPIENTS: usize = 4;
+/// Text frames at least this large are parsed on a blocking thread.
+const OFFLOAD_BYTES: usize = 64 * 1024;
 /// Supported protocol versions (`v`, §1.1).
 const VERSIONS: &[&str] = &["1"];
 
@@ -188,11 +190,44 @@ async fn close_with<S: AsyncRead + AsyncWrite + Unpin>(
         reason: reason.into(),
     };
     // Short: the peer may be the one that stopped reading.
-    let _ = tokio::time::timeout(CLOSE_GRACE, ws.send(Message::Close(Some(frame)))).await;
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Some(Ok(_)) = ws.next().await {}
+    let deadline = Instant::now() + CLOSE_GRACE;
+    let _ = tokio::time::timeout_at(deadline, ws.send(Message::Close(Some(frame)))).await;
+    let answered = tokio::time::timeout_at(deadline, async {
+        // The peer's close frame comes after everything it sent; without
+        // one (an earlier read error fuses the stream) what is left is raw.
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return false,
+            }
+        }
     })
     .await;
+    if !matches!(answered, Ok(true)) {
+        drain(ws.get_mut(), deadline, CLOSE_DRAIN_BYTES).await;
+    }
+}
+
+/// Bytes of a closing peer's unread input we read and discard.
+const CLOSE_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads and discards what the peer still sends (the rest of an oversized
+/// frame, say) until it closes, the deadline or `limit`. Closing a socket
+/// with unread input makes the kernel send a reset, and a reset can destroy
+/// the error and close frames the peer has received but not yet read.
+pub(crate) async fn drain<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant, limit: usize) {
+    use tokio::io::AsyncReadExt;
+    // On the heap and only now: every idle connection's task would carry
+    // a buffer held in its state.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    while total < limit {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => total += n,
+            _ => break,
+        }
+    }
 }
 
 /// An error frame, then a close: how every refused handshake ends but the
@@ -338,7 +373,22 @@ struct Member {
 enum Next {
     Continue,
     Close(ErrorCode, u16),
+    /// A broken WebSocket frame: closed with the RFC 6455 code, no error frame.
+    Violation(u16, &'static str),
     Gone,
+}
+
+/// How a read error ends the connection: too large gets v1's 4011, broken
+/// UTF-8 and broken framing the RFC's 1007 and 1002; I/O errors end it.
+fn violation(error: &tungstenite::Error) -> Next {
+    use tungstenite::error::ProtocolError;
+    match error {
+        tungstenite::Error::Capacity(_) => Next::Close(ErrorCode::MsgTooLarge, close::TOO_LARGE),
+        tungstenite::Error::Utf8(_) => Next::Violation(close::INVALID_DATA, "invalid_utf8"),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Next::Gone,
+        tungstenite::Error::Protocol(_) => Next::Violation(close::PROTOCOL, "protocol_error"),
+        _ => Next::Gone,
+    }
 }
 
 impl Member {
@@ -364,15 +414,15 @@ impl Member {
                     None => Next::Gone,
                 },
                 incoming = ws.next() => match incoming {
-                    Some(Ok(Message::Text(text))) => self.on_text(ws, text.as_str()).await,
+                    Some(Ok(Message::Text(text))) => self.on_text(ws, text).await,
                     Some(Ok(Message::Binary(bytes))) => self.on_binary(ws, bytes).await,
                     Some(Ok(Message::Pong(_))) => { missed_pongs = 0; Next::Continue }
                     // tungstenite queued the pong; send it now.
                     Some(Ok(Message::Ping(_))) => if flush(ws).await { Next::Continue } else { Next::Gone },
                     Some(Ok(Message::Close(_))) => { let _ = flush(ws).await; Next::Gone }
                     Some(Ok(Message::Frame(_))) => Next::Continue,
-                    Some(Err(tungstenite::Error::Capacity(_))) => Next::Close(ErrorCode::MsgTooLarge, close::TOO_LARGE),
-                    Some(Err(_)) | None => Next::Gone,
+                    Some(Err(error)) => violation(&error),
+                    None => Next::Gone,
                 },
                 _ = heartbeat.tick() => {
                     if missed_pongs >= 2 {
@@ -392,6 +442,11 @@ impl Member {
             match next {
                 Next::Continue => {}
                 Next::Gone => return None,
+                Next::Violation(close_code, reason) => {
+                    tracing::debug!(event = "protocol_violation", name = %self.name, reason);
+                    close_with(ws, close_code, reason).await;
+                    return Some(close_code);
+                }
                 Next::Close(code, close_code) => {
                     self.relay.metrics.error(code);
                     // A frame that was too large gets its error frame first (§1.8).
@@ -468,18 +523,36 @@ impl Member {
         Next::Continue
     }
 
-    async fn on_text<S>(&mut self, ws: &mut Ws<S>, text_frame: &str) -> Next
+    /// Parses a frame and builds what recipients get, on a blocking thread
+    /// when the frame is large: the relay's I/O thread keeps serving every
+    /// other member meanwhile.
+    async fn prepare(&self, text_frame: &Utf8Bytes, ts: u64) -> Result<Prepared, ErrorCode> {
+        let limits = frame::Limits {
+            max_file: self.relay.settings.max_file,
+            max_to: self.relay.settings.max_users,
+        };
+        if text_frame.len() < OFFLOAD_BYTES {
+            return prepared(text_frame, &self.name, limits, ts);
+        }
+        let (text_frame, name) = (text_frame.clone(), self.name.clone());
+        tokio::task::spawn_blocking(move || prepared(&text_frame, &name, limits, ts))
+            .await
+            .unwrap_or(Err(ErrorCode::BadJson))
+    }
+
+    async fn on_text<S>(&mut self, ws: &mut Ws<S>, text_frame: Utf8Bytes) -> Next
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         self.count_in(text_frame.len());
-        let settings = &self.relay.settings;
-        let incoming = match frame::parse(text_frame, &self.name, settings.max_file) {
-            Ok(incoming) => incoming,
+        let ts = frame::now_ms();
+        let (incoming, out) = match self.prepare(&text_frame, ts).await {
+            Ok(prepared) => prepared,
             Err(code) => {
                 if matches!(code, ErrorCode::FileTooLarge | ErrorCode::BadFileStart) {
                     self.rejected_stream = true;
                 }
+                let settings = &self.relay.settings;
                 let message = match code {
                     ErrorCode::FileTooLarge => Some(format!(
                         "attachment.size exceeds {} bytes",
@@ -488,6 +561,10 @@ impl Member {
                     ErrorCode::BadFileStart => Some(
                         "file-start needs attachment.size (a non-negative integer)".to_string(),
                     ),
+                    ErrorCode::TooManyRecipients => Some(format!(
+                        "to lists more than {} distinct names (the room's member cap)",
+                        settings.max_users
+                    )),
                     _ => None,
                 };
                 return self
@@ -495,7 +572,7 @@ impl Member {
                     .await;
             }
         };
-        let ts = frame::now_ms();
+        let settings = &self.relay.settings;
         match incoming.kind {
             Kind::Ping => {
                 return if send_text(&self.relay, ws, frame::pong(ts)).await {
@@ -505,7 +582,6 @@ impl Member {
                 };
             }
             Kind::Msg => {
-                let out = text(incoming.forward(text_frame, ts));
                 let (ack, delivered) = self.room.route(&self.name, &incoming, out);
                 // A conversation: let the recipients' tasks write the message
                 // before we write the sender's receipt, since the message is
@@ -519,7 +595,6 @@ impl Member {
                 }
             }
             Kind::FileStart => {
-                let out = text(incoming.forward(text_frame, ts));
                 match self
                     .room
                     .start_transfer(&self.name, self.id, &incoming, out)
@@ -536,7 +611,7 @@ impl Member {
                     }
                 }
             }
-            Kind::FileEnd => return self.on_file_end(ws, &incoming, text_frame, ts).await,
+            Kind::FileEnd => return self.on_file_end(ws, &incoming, out).await,
         }
         Next::Continue
     }
@@ -544,28 +619,26 @@ impl Member {
     async fn on_file_end<S>(
         &mut self,
         ws: &mut Ws<S>,
-        incoming: &frame::Incoming<'_>,
-        text_frame: &str,
-        ts: u64,
+        incoming: &frame::Incoming,
+        out: Message,
     ) -> Next
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let Some(transfer) = self
             .room
-            .end_transfer(self.id, incoming.msg_id.map(|r| r.get()))
+            .end_transfer(self.id, incoming.msg_id.as_deref().map(|r| r.get()))
         else {
             self.rejected_stream = false;
             return self
                 .reject(
                     ws,
                     ErrorCode::BadFileEnd,
-                    frame::bad_file_end(incoming.msg_id),
+                    frame::bad_file_end(incoming.msg_id.as_deref()),
                 )
                 .await;
         };
         self.transfer_deadline = None;
-        let out = text(incoming.forward(text_frame, ts));
         let mut delivered = Vec::new();
         let mut offline = transfer.offline.clone();
         for (name, outbox) in &transfer.recipients {
@@ -632,6 +705,23 @@ impl Member {
             }
         }
     }
+}
+
+/// A parsed frame and, but for a ping, the frame its recipients get.
+type Prepared = (frame::Incoming, Message);
+
+fn prepared(
+    text_frame: &str,
+    me: &str,
+    limits: frame::Limits,
+    ts: u64,
+) -> Result<Prepared, ErrorCode> {
+    let incoming = frame::parse(text_frame, me, limits)?;
+    let out = match incoming.kind {
+        Kind::Ping => Message::Text(Utf8Bytes::default()),
+        _ => text(incoming.forward(text_frame, ts)),
+    };
+    Ok((incoming, out))
 }
 
 async fn flush<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>) -> bool {

@@ -1,8 +1,9 @@
 //! Relay frames, bytes to meaning and back (spec/nexscope-v1.md §1.3–§1.8).
 //!
-//! Client text frames are parsed once into `Incoming`, borrowing from the
-//! frame; what the relay forwards is the client's own text with `ts` added,
-//! built once and shared by every recipient. Nothing here knows about
+//! Client text frames are parsed once into `Incoming`, which owns the few
+//! fields the relay reads (so a large frame can be parsed off the I/O
+//! thread); what the relay forwards is the client's own text with `ts`
+//! added, built once and shared by every recipient. Nothing here knows about
 //! connections or rooms, so the parser can be fuzzed on its own.
 
 use serde::Deserialize;
@@ -33,10 +34,11 @@ pub enum ErrorCode {
     HeartbeatTimeout,
     TransferTimeout,
     SlowConsumer,
+    TooManyRecipients,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::VersionMismatch,
         ErrorCode::InvalidName,
         ErrorCode::InvalidRoom,
@@ -58,6 +60,7 @@ impl ErrorCode {
         ErrorCode::HeartbeatTimeout,
         ErrorCode::TransferTimeout,
         ErrorCode::SlowConsumer,
+        ErrorCode::TooManyRecipients,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +86,7 @@ impl ErrorCode {
             ErrorCode::HeartbeatTimeout => "heartbeat_timeout",
             ErrorCode::TransferTimeout => "transfer_timeout",
             ErrorCode::SlowConsumer => "slow_consumer",
+            ErrorCode::TooManyRecipients => "too_many_recipients",
         }
     }
 
@@ -107,6 +111,10 @@ impl ErrorCode {
 pub mod close {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
+    /// RFC 6455: a broken frame (bad opcode, unmasked, RSV bits, control frames).
+    pub const PROTOCOL: u16 = 1002;
+    /// RFC 6455: a text frame that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const NAME_TAKEN: u16 = 4009;
     pub const HEARTBEAT: u16 = 4010;
@@ -145,14 +153,14 @@ pub enum Kind {
 
 /// A client text frame that passed the relay's checks.
 #[derive(Debug)]
-pub struct Incoming<'a> {
+pub struct Incoming {
     pub kind: Kind,
     /// `to` as the client sent it: names, duplicates and non-strings removed.
     /// Empty means broadcast.
-    pub to: Vec<&'a str>,
+    pub to: Vec<Box<str>>,
     /// Raw JSON of `msgId` and `threadId`, echoed back in acks as sent.
-    pub msg_id: Option<&'a RawValue>,
-    pub thread_id: Option<&'a RawValue>,
+    pub msg_id: Option<Box<RawValue>>,
+    pub thread_id: Option<Box<RawValue>>,
     /// file-start only: the declared size.
     pub size: Option<u64>,
     /// The client's own `ts`: when present the frame is rebuilt, not spliced.
@@ -199,13 +207,22 @@ fn is_string(raw: &RawValue) -> bool {
     raw.get().starts_with('"')
 }
 
+/// What the parser needs to know of the room.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_file: u64,
+    /// Distinct names a `to` may list: the room's member cap, since no more
+    /// can be online. Bounds the work and the ack one frame can cost.
+    pub max_to: usize,
+}
+
 /// Parses and checks one client text frame from `me` (§1.3 order of checks,
-/// and the reference relay's choices for v1's gaps).
-pub fn parse<'a>(text: &'a str, me: &str, max_file: u64) -> Result<Incoming<'a>, ErrorCode> {
+/// and the reference relay's choices for v1's gaps). Linear in the frame.
+pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode> {
     if !text.trim_start().starts_with('{') {
         return Err(ErrorCode::BadJson);
     }
-    let fields: Fields<'a> = serde_json::from_str(text).map_err(|_| ErrorCode::BadJson)?;
+    let fields: Fields<'_> = serde_json::from_str(text).map_err(|_| ErrorCode::BadJson)?;
     let kind = match fields.kind.and_then(as_str) {
         Some("msg") => Kind::Msg,
         Some("file-start") => Kind::FileStart,
@@ -223,8 +240,8 @@ pub fn parse<'a>(text: &'a str, me: &str, max_file: u64) -> Result<Incoming<'a>,
     let mut incoming = Incoming {
         kind,
         to: Vec::new(),
-        msg_id: fields.msg_id,
-        thread_id: fields.thread_id,
+        msg_id: fields.msg_id.map(RawValue::to_owned),
+        thread_id: fields.thread_id.map(RawValue::to_owned),
         size: None,
         has_ts: fields.ts.is_some(),
     };
@@ -250,15 +267,19 @@ pub fn parse<'a>(text: &'a str, me: &str, max_file: u64) -> Result<Incoming<'a>,
         }
         _ => return Err(ErrorCode::MissingFrom),
     }
-    let to: Vec<&'a RawValue> = match fields.to {
+    let to: Vec<&RawValue> = match fields.to {
         Some(raw) if raw.get().starts_with('[') => {
             serde_json::from_str(raw.get()).map_err(|_| ErrorCode::MissingTo)?
         }
         _ => return Err(ErrorCode::MissingTo),
     };
+    let mut seen = std::collections::HashSet::new();
     for name in to.iter().filter_map(|raw| as_str(raw)) {
-        if !incoming.to.contains(&name) {
-            incoming.to.push(name);
+        if seen.insert(name) {
+            if seen.len() > limits.max_to {
+                return Err(ErrorCode::TooManyRecipients);
+            }
+            incoming.to.push(name.into());
         }
     }
     if kind == Kind::FileStart {
@@ -269,7 +290,7 @@ pub fn parse<'a>(text: &'a str, me: &str, max_file: u64) -> Result<Incoming<'a>,
             .and_then(|n| n.as_u64())
             .filter(|&n| n <= MAX_SAFE_INTEGER)
             .ok_or(ErrorCode::BadFileStart)?;
-        if size > max_file {
+        if size > limits.max_file {
             return Err(ErrorCode::FileTooLarge);
         }
         incoming.size = Some(size);
@@ -277,7 +298,7 @@ pub fn parse<'a>(text: &'a str, me: &str, max_file: u64) -> Result<Incoming<'a>,
     Ok(incoming)
 }
 
-impl Incoming<'_> {
+impl Incoming {
     /// The frame as recipients get it: the client's text with `"ts"` added
     /// (or replaced), nothing else changed (§1.4).
     pub fn forward(&self, text: &str, ts: u64) -> String {
@@ -381,12 +402,19 @@ pub fn now_ms() -> u64 {
 mod tests {
     use super::*;
 
+    fn lim(max_file: u64) -> Limits {
+        Limits {
+            max_file,
+            max_to: 50,
+        }
+    }
+
     #[test]
     fn msg_is_forwarded_verbatim_with_ts() {
         let text = r#"{"type":"msg","msgId":"m1","from":"alice","to":["bob"],"role":"userAgent","threadId":"t1","text":"ping","hopCount":0}"#;
-        let incoming = parse(text, "alice", 100).unwrap();
+        let incoming = parse(text, "alice", lim(100)).unwrap();
         assert_eq!(incoming.kind, Kind::Msg);
-        assert_eq!(incoming.to, vec!["bob"]);
+        assert_eq!(incoming.to, vec!["bob".into()] as Vec<Box<str>>);
         let out = incoming.forward(text, 42);
         assert_eq!(out, format!("{},\"ts\":42}}", &text[..text.len() - 1]));
         let value: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -396,7 +424,7 @@ mod tests {
     #[test]
     fn a_client_ts_is_replaced_not_duplicated() {
         let text = r#"{"type":"msg","from":"a","to":[],"ts":1}"#;
-        let out = parse(text, "a", 1).unwrap().forward(text, 9);
+        let out = parse(text, "a", lim(1)).unwrap().forward(text, 9);
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&out).unwrap()["ts"],
             9
@@ -408,45 +436,51 @@ mod tests {
     fn a_client_ts_with_an_unrepresentable_number_is_refused_not_forwarded_as_is() {
         // Found by the relay_frame fuzz target: the rebuilt frame kept the client's ts.
         let text = r#"{"type":"msg","from":"alice","to":["b",8e888,"b"],"ts":5}"#;
-        assert_eq!(parse(text, "alice", 1).unwrap_err(), ErrorCode::BadJson);
+        assert_eq!(
+            parse(text, "alice", lim(1)).unwrap_err(),
+            ErrorCode::BadJson
+        );
     }
 
     #[test]
     fn checks_come_in_the_spec_order() {
-        assert_eq!(parse("not json", "a", 1).unwrap_err(), ErrorCode::BadJson);
-        assert_eq!(parse("[1]", "a", 1).unwrap_err(), ErrorCode::BadJson);
         assert_eq!(
-            parse(r#"{"type":"shout"}"#, "a", 1).unwrap_err(),
+            parse("not json", "a", lim(1)).unwrap_err(),
+            ErrorCode::BadJson
+        );
+        assert_eq!(parse("[1]", "a", lim(1)).unwrap_err(), ErrorCode::BadJson);
+        assert_eq!(
+            parse(r#"{"type":"shout"}"#, "a", lim(1)).unwrap_err(),
             ErrorCode::UnknownType
         );
         assert_eq!(
-            parse(r#"{"type":"msg","to":[]}"#, "a", 1).unwrap_err(),
+            parse(r#"{"type":"msg","to":[]}"#, "a", lim(1)).unwrap_err(),
             ErrorCode::MissingFrom
         );
         assert_eq!(
-            parse(r#"{"type":"msg","from":5,"to":[]}"#, "a", 1).unwrap_err(),
+            parse(r#"{"type":"msg","from":5,"to":[]}"#, "a", lim(1)).unwrap_err(),
             ErrorCode::MissingFrom
         );
         assert_eq!(
-            parse(r#"{"type":"msg","from":"b","to":[]}"#, "a", 1).unwrap_err(),
+            parse(r#"{"type":"msg","from":"b","to":[]}"#, "a", lim(1)).unwrap_err(),
             ErrorCode::FromMismatch
         );
         assert_eq!(
-            parse(r#"{"type":"msg","from":"a","to":"b"}"#, "a", 1).unwrap_err(),
+            parse(r#"{"type":"msg","from":"a","to":"b"}"#, "a", lim(1)).unwrap_err(),
             ErrorCode::MissingTo
         );
         assert_eq!(
-            parse(r#"{"type":"ping"}"#, "a", 1).unwrap().kind,
+            parse(r#"{"type":"ping"}"#, "a", lim(1)).unwrap().kind,
             Kind::Ping
         );
         assert_eq!(
-            parse(r#"{"type":"file-end","msgId":"f"}"#, "a", 1)
+            parse(r#"{"type":"file-end","msgId":"f"}"#, "a", lim(1))
                 .unwrap()
                 .kind,
             Kind::FileEnd
         );
         assert_eq!(
-            parse(r#"{"type":"file-end","msgId":"f","from":"b"}"#, "a", 1).unwrap_err(),
+            parse(r#"{"type":"file-end","msgId":"f","from":"b"}"#, "a", lim(1)).unwrap_err(),
             ErrorCode::FromMismatch
         );
     }
@@ -456,19 +490,19 @@ mod tests {
         let start =
             |att: &str| format!(r#"{{"type":"file-start","from":"a","to":[],"attachment":{att}}}"#);
         assert_eq!(
-            parse(&start(r#"{"size":10}"#), "a", 10).unwrap().size,
+            parse(&start(r#"{"size":10}"#), "a", lim(10)).unwrap().size,
             Some(10)
         );
         assert_eq!(
-            parse(&start(r#"{"size":11}"#), "a", 10).unwrap_err(),
+            parse(&start(r#"{"size":11}"#), "a", lim(10)).unwrap_err(),
             ErrorCode::FileTooLarge
         );
         assert_eq!(
-            parse(&start(r#"{"size":-1}"#), "a", 10).unwrap_err(),
+            parse(&start(r#"{"size":-1}"#), "a", lim(10)).unwrap_err(),
             ErrorCode::BadFileStart
         );
         assert_eq!(
-            parse(&start(r#""x""#), "a", 10).unwrap_err(),
+            parse(&start(r#""x""#), "a", lim(10)).unwrap_err(),
             ErrorCode::BadFileStart
         );
     }
@@ -476,7 +510,27 @@ mod tests {
     #[test]
     fn to_drops_duplicates_and_non_strings() {
         let text = r#"{"type":"msg","from":"a","to":["b",1,"b","c",null]}"#;
-        assert_eq!(parse(text, "a", 1).unwrap().to, vec!["b", "c"]);
+        let to = parse(text, "a", lim(1)).unwrap().to;
+        assert_eq!(to, vec!["b".into(), "c".into()] as Vec<Box<str>>);
+    }
+
+    #[test]
+    fn to_is_capped_at_the_rooms_member_cap_counting_distinct_names() {
+        let names = |n: usize| {
+            let list: Vec<String> = (0..n).map(|i| format!("\"u{i}\"")).collect();
+            format!(r#"{{"type":"msg","from":"a","to":[{}]}}"#, list.join(","))
+        };
+        assert_eq!(parse(&names(50), "a", lim(1)).unwrap().to.len(), 50);
+        assert_eq!(
+            parse(&names(51), "a", lim(1)).unwrap_err(),
+            ErrorCode::TooManyRecipients
+        );
+        // Repeats of one name are one recipient, however many.
+        let repeated = format!(
+            r#"{{"type":"msg","from":"a","to":[{}]}}"#,
+            vec!["\"b\""; 200_000].join(",")
+        );
+        assert_eq!(parse(&repeated, "a", lim(1)).unwrap().to.len(), 1);
     }
 
     #[test]

@@ -75,12 +75,7 @@ impl Room {
 
     /// Sends one routed frame; the ack for the sender and how many got it.
     /// `to` empty: every other member (§1.4).
-    pub fn route(
-        &self,
-        sender: &str,
-        incoming: &frame::Incoming<'_>,
-        out: Message,
-    ) -> (String, usize) {
+    pub fn route(&self, sender: &str, incoming: &frame::Incoming, out: Message) -> (String, usize) {
         let state = self.lock();
         let mut delivered: Vec<&str> = Vec::new();
         let mut offline: Vec<&str> = Vec::new();
@@ -91,14 +86,19 @@ impl Room {
                 }
             }
         } else {
-            for name in &incoming.to {
-                match state.members.get(*name) {
+            for name in incoming.to.iter().map(|n| &**n) {
+                match state.members.get(name) {
                     Some(member) if member.outbox.push(out.clone()) => delivered.push(name),
                     _ => offline.push(name),
                 }
             }
         }
-        let ack = frame::ack(incoming.msg_id, incoming.thread_id, &delivered, &offline);
+        let ack = frame::ack(
+            incoming.msg_id.as_deref(),
+            incoming.thread_id.as_deref(),
+            &delivered,
+            &offline,
+        );
         (ack, delivered.len())
     }
 
@@ -107,7 +107,7 @@ impl Room {
         &self,
         sender: &str,
         sender_id: u64,
-        incoming: &frame::Incoming<'_>,
+        incoming: &frame::Incoming,
         out: Message,
     ) -> Result<(), ErrorCode> {
         let mut state = self.lock();
@@ -128,7 +128,7 @@ impl Room {
             incoming
                 .to
                 .iter()
-                .copied()
+                .map(|n| &**n)
                 .filter(|n| *n != sender)
                 .collect()
         };
@@ -144,10 +144,12 @@ impl Room {
             sender_id,
             msg_id: incoming
                 .msg_id
+                .as_deref()
                 .map(|r| r.get().to_string())
                 .unwrap_or_else(|| "null".into()),
             thread_id: incoming
                 .thread_id
+                .as_deref()
                 .map(|r| r.get().to_string())
                 .unwrap_or_else(|| "null".into()),
             broadcast: incoming.to.is_empty(),

@@ -554,25 +554,31 @@ fn a_burst_of_joins_is_coalesced_into_few_presence_frames() {
     drop(members);
 }
 
+/// The users-file value for `token`, from `nexscoped relay hash-token`.
+fn hash_token(token: &str) -> String {
+    let output = std::process::Command::new(nexscope_tests::bin("nexscoped"))
+        .args(["relay", "hash-token"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(token.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
 #[test]
 fn a_squatter_is_refused_under_per_user_tokens() {
     let dir = TempDir::new("users");
     let users = dir.path().join("users.toml");
-    let hash = |token: &str| {
-        let output = std::process::Command::new(nexscope_tests::bin("nexscoped"))
-            .args(["relay", "hash-token"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(token.as_bytes())?;
-                child.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
-    };
-    std::fs::write(&users, format!("alice = \"{}\"\n", hash("alice-own-token"))).unwrap();
+    std::fs::write(
+        &users,
+        format!("alice = \"{}\"\n", hash_token("alice-own-token")),
+    )
+    .unwrap();
     let relay = Relay::start(&["--users-file", users.to_str().unwrap()]);
     // The shared token does not buy alice's name.
     let mut squatter = relay.join_with("alice", TOKEN, "");
@@ -582,6 +588,138 @@ fn a_squatter_is_refused_under_per_user_tokens() {
     // Others still join with the shared token.
     let mut bob = relay.join("bob");
     assert_eq!(bob.json()["users"], json!(["alice", "bob"]));
+}
+
+// ---- connection caps --------------------------------------------------------
+
+/// The status code of a refused WebSocket handshake.
+fn refused_status(result: Result<Client, tungstenite::Error>) -> u16 {
+    match result {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal, got {other:?}"),
+        Ok(_) => panic!("expected an HTTP refusal, got a connection"),
+    }
+}
+
+#[test]
+fn half_finished_handshakes_from_one_address_do_not_keep_others_out() {
+    use std::io::{Read, Write};
+    let relay = Relay::start(&["--max-connections", "200"]);
+    // 200 sockets from one address that start a request and never finish it.
+    let mut slow = Vec::new();
+    let mut turned_away = 0;
+    for _ in 0..200 {
+        let mut stream = nexscope_tests::relay::connect_from([127, 0, 0, 1], relay.port).unwrap();
+        let _ = stream.write_all(b"GET /ws?name=x HTTP/1.1\r\nHost: x\r\n");
+        slow.push(stream);
+    }
+    // Beyond its small budget of pending handshakes, the address is told so;
+    // the first 12 wait for their heads (5 s at most).
+    std::thread::sleep(Duration::from_millis(500));
+    let mut pending = 0;
+    for stream in &mut slow {
+        stream.set_nonblocking(true).unwrap();
+        let mut response = [0u8; 1024];
+        match stream.read(&mut response) {
+            Ok(n) => {
+                let response = String::from_utf8_lossy(&response[..n]);
+                assert!(response.starts_with("HTTP/1.1 503"), "{response:?}");
+                assert!(response.contains("handshake"), "{response}");
+                turned_away += 1;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => pending += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(pending, 12);
+    assert_eq!(
+        turned_away,
+        200 - 12,
+        "a quarter of the 50 pending handshakes per address"
+    );
+    // Every real join from elsewhere gets in while the slow ones wait.
+    let joined: Vec<Client> = (0..44)
+        .map(|i| {
+            let query = format!("name=real{i}&token={TOKEN}&v=1&presence=delta");
+            let mut client = Client::try_connect_from([127, 0, 0, 2], relay.port, &query)
+                .unwrap_or_else(|e| panic!("join {i} refused: {e}"));
+            assert_eq!(client.json()["type"], "presence");
+            client
+        })
+        .collect();
+    assert_eq!(joined.len(), 44);
+    drop(slow);
+    nexscope_tests::wait_until(|| relay.get("/healthz").0.contains("200"));
+    assert!(relay.metric("nexscope_relay_refused_total") >= 188);
+}
+
+#[test]
+fn one_address_is_capped_and_gets_503_while_others_join() {
+    let relay = Relay::start(&["--max-per-address", "20", "--max-users", "100"]);
+    let query = |i: usize| format!("name=m{i}&token={TOKEN}&v=1&presence=delta");
+    let mut held = Vec::new();
+    for i in 0..20 {
+        let mut client = Client::try_connect_from([127, 0, 0, 3], relay.port, &query(i)).unwrap();
+        client.json();
+        held.push(client);
+    }
+    assert_eq!(
+        refused_status(Client::try_connect_from(
+            [127, 0, 0, 3],
+            relay.port,
+            &query(20)
+        )),
+        503
+    );
+    let mut other = Client::try_connect_from([127, 0, 0, 4], relay.port, &query(21)).unwrap();
+    assert_eq!(other.json()["type"], "presence");
+    // A slot is given back when its member leaves.
+    held.pop().unwrap().close();
+    nexscope_tests::wait_until(|| {
+        Client::try_connect_from([127, 0, 0, 3], relay.port, &query(22)).is_ok()
+    });
+}
+
+#[test]
+fn the_connection_cap_answers_503_not_silence() {
+    let relay = Relay::start(&["--max-connections", "3"]);
+    let _held: Vec<Client> = (0..3).map(|i| relay.join(&format!("u{i}"))).collect();
+    let refused = Client::try_connect_from([127, 0, 0, 1], relay.port, "name=late&v=1");
+    assert_eq!(refused_status(refused), 503);
+}
+
+#[test]
+fn one_user_cannot_hold_more_connections_than_its_cap() {
+    let dir = TempDir::new("users");
+    let users = dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!("mallory = \"{}\"\n", hash_token("mallory-token")),
+    )
+    .unwrap();
+    let relay = Relay::start(&[
+        "--users-file",
+        users.to_str().unwrap(),
+        "--max-per-user",
+        "3",
+    ]);
+    let mut held = Vec::new();
+    for room in 0..3 {
+        let mut client = relay.join_with("mallory", "mallory-token", &format!("&room=r{room}"));
+        assert_eq!(client.json()["type"], "presence");
+        held.push(client);
+    }
+    let mut fourth = relay.join_with("mallory", "mallory-token", "&room=r3");
+    let error = fourth.json();
+    assert_eq!(error["code"], "too_many_connections");
+    assert!(
+        error["message"].as_str().unwrap().contains("mallory"),
+        "{error}"
+    );
+    assert_eq!(fourth.closed(), Ended::Closed(1013));
+    // Shared-token members are not mallory's.
+    let mut bob = relay.join_with("bob", TOKEN, "&room=r3");
+    assert_eq!(bob.json()["type"], "presence");
 }
 
 #[test]

@@ -95,6 +95,14 @@ pub struct RelayArgs {
     /// Open connections at once.
     #[arg(long, env = "NEXSCOPE_MAX_CONNECTIONS", default_value_t = crate::relay::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
     pub max_connections: usize,
+    /// Open connections from one IP address, more get HTTP 503; also bounds
+    /// the handshakes one address may have pending to 64 (0: neither cap).
+    #[arg(long, env = "NEXSCOPE_MAX_PER_ADDRESS", default_value_t = crate::relay::DEFAULT_MAX_PER_ADDRESS, value_parser = clap::value_parser!(u32).range(0..=1_000_000).map(|v| v as usize))]
+    pub max_per_address: usize,
+    /// Connections of one user of the users file, over all rooms (0: no cap);
+    /// more are closed with too_many_connections and 1013.
+    #[arg(long, env = "NEXSCOPE_MAX_PER_USER", default_value_t = crate::relay::DEFAULT_MAX_PER_USER, value_parser = clap::value_parser!(u32).range(0..=1_000_000).map(|v| v as usize))]
+    pub max_per_user: usize,
     /// WebSocket ping interval in milliseconds; two missed pongs close with 4010.
     #[arg(long, env = "NEXSCOPE_HEARTBEAT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(50..=3_600_000))]
     pub heartbeat_ms: u64,

@@ -169,6 +169,8 @@ fn relay_settings(args: &RelayArgs) -> Result<(relay::Settings, Auth), String> {
             max_payload: args.max_payload,
             max_file: args.max_file,
             max_connections: args.max_connections,
+            max_per_address: (args.max_per_address > 0).then_some(args.max_per_address),
+            max_per_user: (args.max_per_user > 0).then_some(args.max_per_user),
             heartbeat: Duration::from_millis(args.heartbeat_ms),
             transfer_timeout: Duration::from_millis(args.transfer_timeout_ms),
             tls,

@@ -136,7 +136,7 @@ _nexscoped() {
             return 0
             ;;
         nexscoped__subcmd__relay)
-            opts="-h --listen --token-file --users-file --tls-cert --tls-key --max-users --max-payload --max-file --max-connections --heartbeat-ms --transfer-timeout-ms --config --log-level --help hash-token help"
+            opts="-h --listen --token-file --users-file --tls-cert --tls-key --max-users --max-payload --max-file --max-connections --max-per-address --max-per-user --heartbeat-ms --transfer-timeout-ms --config --log-level --help hash-token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,6 +175,14 @@ _nexscoped() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-per-address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-per-user)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

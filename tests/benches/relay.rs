@@ -108,7 +108,14 @@ fn main() {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default()
     );
-    let relay = Relay::start(&["--max-users", "100000", "--max-connections", "100000"]);
+    let relay = Relay::start(&[
+        "--max-users",
+        "100000",
+        "--max-connections",
+        "100000",
+        "--max-per-address",
+        "0",
+    ]);
     let pid = relay.pid();
 
     // `-- idle` runs only the idle part.

@@ -147,15 +147,64 @@ pub enum Ended {
     Dropped,
 }
 
+/// A TCP connection to 127.0.0.1:`port` from the loopback address
+/// `source` (any of 127.0.0.0/8), so a test can act as several machines.
+pub fn connect_from(source: [u8; 4], port: u16) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    let sockaddr = |ip: [u8; 4], port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(ip),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor this function owns; the
+    // sockaddr values live across each call.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let local = sockaddr(source, 0);
+        if libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let remote = sockaddr([127, 0, 0, 1], port);
+        if libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
 impl Client {
     pub fn connect(port: u16, query: &str) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to relay");
+        Client::try_connect_from([127, 0, 0, 1], port, query).expect("WebSocket handshake")
+    }
+
+    /// A join from another loopback address; the handshake's error (an HTTP
+    /// refusal, say) when it fails.
+    pub fn try_connect_from(
+        source: [u8; 4],
+        port: u16,
+        query: &str,
+    ) -> Result<Client, tungstenite::Error> {
+        let stream = connect_from(source, port)?;
         stream.set_read_timeout(Some(WAIT)).unwrap();
         stream.set_nodelay(true).unwrap();
         let url = format!("ws://127.0.0.1:{port}/ws?{query}");
-        let (ws, _) = tungstenite::client::client(url, MaybeTlsStream::Plain(stream))
-            .expect("WebSocket handshake");
-        Client { ws }
+        let (ws, _) = tungstenite::client::client(url, MaybeTlsStream::Plain(stream)).map_err(
+            |e| match e {
+                tungstenite::HandshakeError::Failure(e) => e,
+                tungstenite::HandshakeError::Interrupted(_) => {
+                    tungstenite::Error::Io(std::io::ErrorKind::WouldBlock.into())
+                }
+            },
+        )?;
+        Ok(Client { ws })
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) {

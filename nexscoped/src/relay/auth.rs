@@ -107,6 +107,11 @@ impl Auth {
 
     /// Whether `token` lets `name` in: a listed name needs its own token; any
     /// other name needs the shared one, if the relay has one.
+    /// Whether `name` has its own token (so its connections are its own).
+    pub fn is_user(&self, name: &str) -> bool {
+        self.users.contains_key(name)
+    }
+
     pub fn allows(&self, name: Option<&str>, token: Option<&str>) -> bool {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return false;

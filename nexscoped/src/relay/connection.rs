@@ -22,9 +22,11 @@ use super::frame::{self, ErrorCode, Kind, close};
 use super::outbox::{self, Inbox};
 use super::room::{Room, text};
 use super::{Relay, http};
+use crate::admission::{self, Pending};
 
-/// Time a client gets to send its request head (slow-loris bound).
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client gets to send its request head (slow-loris bound; pending
+/// sockets also have a budget of their own, see `admission`).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// A peer that cannot take a write for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time a closing peer gets to answer our close frame.
@@ -46,7 +48,7 @@ const VERSIONS: &[&str] = &["1"];
 type Ws<S> = WebSocketStream<S>;
 
 /// Serves one accepted stream (plain TCP or TLS) to the end.
-pub async fn serve<S>(relay: Arc<Relay>, mut stream: S, peer: SocketAddr)
+pub async fn serve<S>(relay: Arc<Relay>, mut stream: S, peer: SocketAddr, pending: Pending)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -94,6 +96,16 @@ where
         }
         _ => return http::respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
     }
+    let slot = match pending.open() {
+        Ok(slot) => slot,
+        Err(refused) => {
+            relay.metrics.refused.fetch_add(1, Relaxed);
+            tracing::info!(remote = %peer, %refused, "refused");
+            let body = format!("{refused}\n");
+            return http::respond(&mut stream, "503 Service Unavailable", "text/plain", &body)
+                .await;
+        }
+    };
     if http::switching_protocols(&mut stream, &request)
         .await
         .is_err()
@@ -106,7 +118,7 @@ where
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
     relay.metrics.connections.fetch_add(1, Relaxed);
     relay.metrics.accepted.fetch_add(1, Relaxed);
-    session(&relay, ws, query, peer).await;
+    session(&relay, ws, query, peer, slot).await;
     relay.metrics.connections.fetch_sub(1, Relaxed);
 }
 
@@ -244,8 +256,13 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     close_with(ws, close_code, code.as_str()).await;
 }
 
-async fn session<S>(relay: &Arc<Relay>, mut ws: Ws<S>, query: http::Query, peer: SocketAddr)
-where
+async fn session<S>(
+    relay: &Arc<Relay>,
+    mut ws: Ws<S>,
+    query: http::Query,
+    peer: SocketAddr,
+    mut slot: admission::Open,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let name = query.param("name");
@@ -283,6 +300,20 @@ where
         )
         .await;
     };
+    // A user with a token of its own may hold only so many connections.
+    if relay.auth.is_user(name) {
+        if let Err(refused) = slot.claim_user(name) {
+            tracing::info!(event = "refused", name, remote = %peer, %refused, "refused");
+            return refuse(
+                relay,
+                &mut ws,
+                ErrorCode::TooManyConnections,
+                &refused.to_string(),
+                close::TRY_AGAIN_LATER,
+            )
+            .await;
+        }
+    }
     // Beyond v1: the room, and how presence is told.
     let room_id = query.param("room").unwrap_or("");
     if !room_id.is_empty() && !frame::valid_room(room_id) {

@@ -35,10 +35,11 @@ pub enum ErrorCode {
     TransferTimeout,
     SlowConsumer,
     TooManyRecipients,
+    TooManyConnections,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::VersionMismatch,
         ErrorCode::InvalidName,
         ErrorCode::InvalidRoom,
@@ -61,6 +62,7 @@ impl ErrorCode {
         ErrorCode::TransferTimeout,
         ErrorCode::SlowConsumer,
         ErrorCode::TooManyRecipients,
+        ErrorCode::TooManyConnections,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +89,7 @@ impl ErrorCode {
             ErrorCode::TransferTimeout => "transfer_timeout",
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::TooManyRecipients => "too_many_recipients",
+            ErrorCode::TooManyConnections => "too_many_connections",
         }
     }
 

@@ -12,6 +12,8 @@ pub struct Metrics {
     pub connections: AtomicI64,
     pub members: AtomicI64,
     pub accepted: AtomicU64,
+    /// Turned away by the connection caps (admission).
+    pub refused: AtomicU64,
     pub frames_in: AtomicU64,
     pub bytes_in: AtomicU64,
     pub frames_out: AtomicU64,
@@ -56,6 +58,12 @@ impl Metrics {
             "counter",
             "Connections accepted.",
             self.accepted.load(Relaxed).to_string(),
+        );
+        metric(
+            "nexscope_relay_refused_total",
+            "counter",
+            "Connections turned away by the connection caps.",
+            self.refused.load(Relaxed).to_string(),
         );
         metric(
             "nexscope_relay_frames_in_total",

@@ -26,6 +26,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::{self, Admission};
+
 /// v1's limits (§1.11) as defaults.
 pub const DEFAULT_MAX_USERS: usize = 50;
 pub const DEFAULT_MAX_PAYLOAD: usize = 10 * 1024 * 1024;
@@ -34,12 +36,19 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
 pub const DEFAULT_TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Open connections at once; each costs a file descriptor and ~10 KiB.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+/// Open connections from one address: a machine's agents, or a NAT's users.
+pub const DEFAULT_MAX_PER_ADDRESS: usize = 256;
+/// Members one user (per-user tokens) may have, over all rooms.
+pub const DEFAULT_MAX_PER_USER: usize = 64;
 
 pub struct Settings {
     pub max_users: usize,
     pub max_payload: usize,
     pub max_file: u64,
     pub max_connections: usize,
+    /// None: no cap (the embedded relay, where every member is local).
+    pub max_per_address: Option<usize>,
+    pub max_per_user: Option<usize>,
     pub heartbeat: Duration,
     pub transfer_timeout: Duration,
     pub tls: Option<TlsAcceptor>,
@@ -52,6 +61,8 @@ impl Default for Settings {
             max_payload: DEFAULT_MAX_PAYLOAD,
             max_file: DEFAULT_MAX_FILE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_per_address: Some(DEFAULT_MAX_PER_ADDRESS),
+            max_per_user: Some(DEFAULT_MAX_PER_USER),
             heartbeat: DEFAULT_HEARTBEAT,
             transfer_timeout: DEFAULT_TRANSFER_TIMEOUT,
             tls: None,
@@ -64,6 +75,7 @@ pub struct Relay {
     pub auth: auth::Auth,
     pub rooms: room::Rooms,
     pub metrics: metrics::Metrics,
+    pub admission: Arc<Admission>,
     pub shutdown: watch::Receiver<bool>,
     next_id: AtomicU64,
 }
@@ -74,7 +86,16 @@ impl Relay {
         auth: auth::Auth,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<Relay> {
+        let mut limits = admission::Limits::for_connections(settings.max_connections);
+        limits.open_per_address = settings.max_per_address;
+        limits.open_per_user = settings.max_per_user;
+        if settings.max_per_address.is_none() {
+            // No per-address caps at all: one address may be the only one.
+            limits.pending_per_address = limits.pending;
+        }
+        let admission = Admission::new(limits);
         Arc::new(Relay {
+            admission,
             settings,
             auth,
             rooms: room::Rooms::default(),
@@ -109,6 +130,8 @@ pub async fn start_embedded(
     let auth = auth::Auth::new(Some(&token), None).map_err(std::io::Error::other)?;
     let settings = Settings {
         max_users: EMBEDDED_MAX_USERS,
+        max_per_address: None,
+        max_per_user: None,
         ..Settings::default()
     };
     let relay = Relay::new(settings, auth, shutdown);

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{Relay, connection};
@@ -18,7 +17,6 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn serve(listener: TcpListener, relay: Arc<Relay>) {
-    let limit = Arc::new(Semaphore::new(relay.settings.max_connections));
     let mut connections = JoinSet::new();
     let stop = wait_for(relay.shutdown.clone());
     tokio::pin!(stop);
@@ -34,21 +32,27 @@ pub async fn serve(listener: TcpListener, relay: Arc<Relay>) {
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        tracing::warn!(limit = relay.settings.max_connections, remote = %peer, "connection limit reached; refusing");
-                        continue;
+                    let pending = match relay.admission.pending(peer.ip()) {
+                        Ok(pending) => pending,
+                        Err(refused) => {
+                            relay.metrics.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::debug!(remote = %peer, %refused, "refused");
+                            if relay.settings.tls.is_none() {
+                                relay.admission.refuse(stream, &refused);
+                            }
+                            continue;
+                        }
                     };
                     let _ = stream.set_nodelay(true);
                     let relay = relay.clone();
                     connections.spawn(async move {
                         match relay.settings.tls.clone() {
-                            None => connection::serve(relay, stream, peer).await,
+                            None => connection::serve(relay, stream, peer, pending).await,
                             Some(tls) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                                Ok(Ok(stream)) => connection::serve(relay, stream, peer).await,
+                                Ok(Ok(stream)) => connection::serve(relay, stream, peer, pending).await,
                                 _ => tracing::debug!(remote = %peer, "TLS handshake failed"),
                             },
                         }
-                        drop(permit);
                     });
                 }
                 Err(error) => {

@@ -99,6 +99,20 @@ impl Gw {
     }
 }
 
+/// The next frame is the close 1001 "server shutting down"; it is answered.
+fn assert_goodbye(gw: &mut Gw) {
+    let goodbye = loop {
+        match gw.ws.read() {
+            Ok(Message::Close(frame)) => break frame.expect("a close code"),
+            Ok(_) => continue,
+            Err(e) => panic!("the connection ended without the 1001 goodbye: {e}"),
+        }
+    };
+    assert_eq!(u16::from(goodbye.code), 1001);
+    assert_eq!(goodbye.reason, "server shutting down");
+    let _ = gw.ws.flush();
+}
+
 fn text(frames: &[Value]) -> String {
     frames
         .iter()
@@ -387,25 +401,90 @@ fn only_token_holders_connect_unless_loopback_is_opened() {
     let page = Gw::connect_with(old_port, &[("Origin", "http://evil.example".into())], "");
     assert_eq!(page.err().map(status), Some(401));
     daemon.signal(libc::SIGTERM);
-    // The connection ends with the daemon; when the goodbye frame gets
-    // there first (most runs; see the closing note of issue 6), it is
-    // nx-ce's: 1001 "server shutting down".
-    let goodbye = loop {
-        match gw.ws.read() {
-            Ok(Message::Close(frame)) => break frame,
-            Ok(_) => continue,
-            Err(tungstenite::Error::Protocol(_)) | Err(tungstenite::Error::ConnectionClosed) => {
-                break None;
-            }
-            Err(e) => panic!("the connection did not end cleanly: {e}"),
-        }
-    };
-    if let Some(goodbye) = goodbye {
-        assert_eq!(u16::from(goodbye.code), 1001);
-        assert_eq!(goodbye.reason, "server shutting down");
-    }
+    // The connection ends with nx-ce's goodbye: 1001 "server shutting down".
+    assert_goodbye(&mut gw);
     let (_, stderr) = daemon.wait_exit();
     assert!(stderr.contains("without a token"), "{stderr}");
+}
+
+#[test]
+fn every_client_gets_the_goodbye_at_shutdown_also_mid_turn() {
+    let _serial = serial();
+    let w = gateway_world("gw-bye", &format!("token = \"{TOKEN}\"\n")).unwrap();
+    let daemon = w.daemon();
+    let port = gateway_port(&w);
+    let mut clients: Vec<Gw> = (0..30).map(|_| Gw::open(port)).collect();
+    // One of them is streaming a turn and does not read it.
+    clients[0].send(json!({"type": "query", "id": "q", "prompt": "[[mock:slow 20 500]]"}));
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.signal(libc::SIGTERM);
+    for gw in &mut clients {
+        assert_goodbye(gw);
+    }
+    let (status, stderr) = daemon.wait_exit();
+    assert_eq!(status, Some(0), "{stderr}");
+}
+
+#[test]
+fn bad_frames_close_with_rfc_codes_and_bearer_is_case_insensitive() {
+    let _serial = serial();
+    let w = gateway_world("gw-frames", &format!("token = \"{TOKEN}\"\n")).unwrap();
+    let _daemon = w.daemon();
+    let port = gateway_port(&w);
+    let lower = ("Authorization", format!("bearer {TOKEN}"));
+    let mut gw = Gw::connect_with(port, &[lower], "").expect("bearer in lower case");
+    assert_eq!(gw.next()["type"], "connected");
+    // Over the 10 MiB frame limit: 1009, and the close is not lost to a
+    // reset while the rest of the frame is still arriving.
+    gw.send_text(&"x".repeat(11 * 1024 * 1024));
+    let code = loop {
+        match gw.ws.read() {
+            Ok(Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1009));
+    let mut gw = Gw::open(port);
+    gw.ws
+        .send(Message::Binary(vec![0xff, 0xfe].into()))
+        .unwrap();
+    assert_eq!(gw.next()["type"], "error", "binary that is not JSON");
+}
+
+#[test]
+fn half_open_sockets_do_not_fill_the_gateway() {
+    use std::io::{Read, Write};
+    let _serial = serial();
+    let w = gateway_world("gw-halfopen", &format!("token = \"{TOKEN}\"\n")).unwrap();
+    let _daemon = w.daemon();
+    let port = gateway_port(&w);
+    let mut connected = Gw::open(port);
+    // 40 sockets that never finish their request, from one address.
+    let mut slow: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut stream = nexscope_tests::relay::connect_from([127, 0, 0, 1], port).unwrap();
+            let _ = stream.write_all(b"GET / HTTP/1.1\r\n");
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut refused = 0;
+    for stream in &mut slow {
+        stream.set_nonblocking(true).unwrap();
+        let mut response = [0u8; 512];
+        if let Ok(n) = stream.read(&mut response) {
+            assert!(response[..n].starts_with(b"HTTP/1.1 503"));
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 40 - 16, "16 handshakes pending per address");
+    // Connected clients carry on, and a client from elsewhere gets in.
+    assert_eq!(connected.ask(json!({"type": "ping"}))["type"], "pong");
+    let stream = nexscope_tests::relay::connect_from([127, 0, 0, 2], port).unwrap();
+    let request = format!("ws://127.0.0.1:{port}/?token={TOKEN}");
+    let (mut other, _) = tungstenite::client::client(request, stream).expect("joins");
+    assert!(matches!(other.read(), Ok(Message::Text(_))));
 }
 
 #[test]

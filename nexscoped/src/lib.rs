@@ -21,3 +21,4 @@ pub mod rooms;
 pub mod signals;
 pub mod store;
 pub mod varlink;
+pub mod websocket;

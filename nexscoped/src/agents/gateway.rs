@@ -24,10 +24,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use super::Agents;
+use crate::admission::{self, Admission};
 use crate::api::agent::*;
 use crate::relay::auth::Auth;
 use crate::relay::frame::now_ms;
 use crate::relay::http;
+use crate::websocket;
 
 /// nx-ce frames are small; a prompt may be long.
 const MAX_FRAME: usize = 10 * 1024 * 1024;
@@ -35,9 +37,14 @@ const MAX_FRAME: usize = 10 * 1024 * 1024;
 const OUTBOX: usize = 8192;
 /// Open connections at once.
 const MAX_CONNECTIONS: usize = 256;
-const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// How long a client gets to answer our close frame at shutdown.
+/// Sockets still sending their request head: a budget of their own, so
+/// half-open sockets cannot take the connections' slots.
+const MAX_PENDING: usize = 64;
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a client gets to take our close frame at shutdown.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a client's writer may take to finish once its reader is done.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// nx-ce's limit for getSkills.
 const SKILLS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -64,6 +71,15 @@ pub async fn serve(
         machine_id: machine_id(),
         shutdown: shutdown.clone(),
     });
+    // Loopback only, so one address is one local user's choice: it gets a
+    // quarter of the handshake budget, and no cap on open connections.
+    let admission = Admission::new(admission::Limits {
+        pending: MAX_PENDING,
+        pending_per_address: MAX_PENDING / 4,
+        open: MAX_CONNECTIONS,
+        open_per_address: None,
+        open_per_user: None,
+    });
     let mut connections = JoinSet::new();
     let stop = crate::daemon::wait_for(shutdown);
     tokio::pin!(stop);
@@ -72,13 +88,15 @@ pub async fn serve(
             _ = &mut stop => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    if connections.len() >= MAX_CONNECTIONS {
-                        tracing::warn!(limit = MAX_CONNECTIONS, "too many agent gateway connections; refusing one");
-                        continue;
+                Ok((stream, peer)) => match admission.pending(peer.ip()) {
+                    Ok(pending) => {
+                        connections.spawn(connection(context.clone(), stream, peer, pending));
                     }
-                    connections.spawn(connection(context.clone(), stream, peer));
-                }
+                    Err(refused) => {
+                        tracing::warn!(%refused, "agent gateway connection refused");
+                        admission.refuse(stream, &refused);
+                    }
+                },
                 Err(error) => {
                     tracing::warn!(%error, "agent gateway accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -101,7 +119,12 @@ struct Context {
     shutdown: watch::Receiver<bool>,
 }
 
-async fn connection(context: Arc<Context>, mut stream: TcpStream, peer: SocketAddr) {
+async fn connection(
+    context: Arc<Context>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    pending: admission::Pending,
+) {
     // Loopback only, whatever address the listener was given.
     if !peer.ip().is_loopback() {
         return;
@@ -109,6 +132,16 @@ async fn connection(context: Arc<Context>, mut stream: TcpStream, peer: SocketAd
     let request = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await {
         Ok(Ok(request)) => request,
         _ => return,
+    };
+    // Held for the connection's life.
+    let _slot = match pending.open() {
+        Ok(slot) => slot,
+        Err(refused) => {
+            tracing::warn!(%refused, "agent gateway connection refused");
+            let body = format!("{refused}\n");
+            return http::respond(&mut stream, "503 Service Unavailable", "text/plain", &body)
+                .await;
+        }
     };
     if !request.is_websocket_upgrade() {
         return http::respond(
@@ -151,10 +184,12 @@ fn allowed(access: &Access, request: &http::Request) -> bool {
             .header("origin")
             .is_none_or(|origin| !origin.starts_with("http")),
         Access::Token(auth) => {
+            // The scheme is case-insensitive (RFC 9110 §11.1).
             let bearer = request
                 .header("authorization")
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
+                .and_then(|v| v.trim().split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim());
             let token = bearer.or_else(|| request.query.param("token"));
             auth.allows(None, token)
         }
@@ -166,35 +201,9 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     context: Arc<Context>,
     ws: WebSocketStream<S>,
 ) {
-    let (mut sink, mut incoming) = ws.split();
-    let (out, mut outbox) = mpsc::channel::<Value>(OUTBOX);
-    let shutdown = context.shutdown.clone();
-    let writer = tokio::spawn(async move {
-        let stop = crate::daemon::wait_for(shutdown);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                // Shutdown first: the goodbye must go out even when the
-                // outbox has just closed too.
-                biased;
-                _ = &mut stop => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame {
-                        code: CloseCode::Away,
-                        reason: "server shutting down".into(),
-                    }))).await;
-                    return;
-                }
-                frame = outbox.recv() => match frame {
-                    Some(frame) => {
-                        if sink.send(Message::text(frame.to_string())).await.is_err() {
-                            return;
-                        }
-                    }
-                    None => return,
-                },
-            }
-        }
-    });
+    let (sink, mut incoming) = ws.split();
+    let (out, outbox) = mpsc::channel::<Value>(OUTBOX);
+    let mut writer = tokio::spawn(writer(sink, outbox, context.shutdown.clone()));
     let _ = out.try_send(json!({
         "type": "connected",
         "port": context.port,
@@ -205,21 +214,23 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let mut turns = JoinSet::new();
     let stop = crate::daemon::wait_for(context.shutdown.clone());
     tokio::pin!(stop);
-    let mut stopping = false;
+    // Why we end, when we close: the code and reason the client gets.
+    let mut ending: Option<(u16, &'static str)> = None;
     loop {
         let message = tokio::select! {
             message = incoming.next() => message,
-            // The writer says goodbye (1001); see below.
-            _ = &mut stop => {
-                stopping = true;
-                break;
-            }
+            // The writer says goodbye (1001) itself, even mid-frame.
+            _ = &mut stop => break,
         };
         let Some(message) = message else { break };
         let text = match message {
             Ok(Message::Text(text)) => text.to_string(),
             Ok(Message::Binary(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
-            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(Message::Close(_)) => break,
+            Err(error) => {
+                ending = websocket::close_for(&error);
+                break;
+            }
             Ok(_) => continue,
         };
         if writer.is_finished() {
@@ -239,20 +250,65 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     // Turns of this client go on without it; their output is dropped.
     turns.abort_all();
     drop(out);
-    let _ = writer.await;
-    if stopping {
-        // The closing handshake: read the client's reply to our 1001 before
-        // the socket closes, or its unread reply would turn our close into
-        // a reset that can destroy the 1001 before the client reads it.
-        let _ = tokio::time::timeout(CLOSE_WAIT, async {
-            while let Some(Ok(message)) = incoming.next().await {
-                if message.is_close() {
-                    break;
-                }
-            }
-        })
-        .await;
+    // A writer stuck on a client that does not read is given up.
+    let sink = match tokio::time::timeout(WRITER_WAIT, &mut writer).await {
+        Ok(Ok(sink)) => sink,
+        _ => {
+            writer.abort();
+            return;
+        }
+    };
+    let Ok(mut ws) = sink.reunite(incoming) else {
+        return;
+    };
+    match ending {
+        Some((code, reason)) => websocket::close_with(&mut ws, code, reason).await,
+        // After our 1001 (or the client's close): the client's answer is
+        // read before the socket closes, or unread input would turn the
+        // close into a reset that can destroy the 1001 before it is read.
+        None => websocket::await_close(&mut ws).await,
     }
+}
+
+type Sink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
+
+/// Writes the client's frames in order until its outbox closes; at shutdown
+/// it says goodbye with 1001, also while a write to a slow client waits.
+/// Hands the sink back for the closing handshake.
+async fn writer<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sink: Sink<S>,
+    mut outbox: mpsc::Receiver<Value>,
+    shutdown: watch::Receiver<bool>,
+) -> Sink<S> {
+    let stop = crate::daemon::wait_for(shutdown);
+    tokio::pin!(stop);
+    loop {
+        let sent = tokio::select! {
+            // Shutdown first: the goodbye must go out even when the
+            // outbox has just closed too.
+            biased;
+            _ = &mut stop => break,
+            frame = outbox.recv() => match frame {
+                // A frame abandoned here is already in tungstenite's buffer
+                // and goes out before the close frame.
+                Some(frame) => tokio::select! {
+                    biased;
+                    _ = &mut stop => break,
+                    sent = sink.send(Message::text(frame.to_string())) => sent,
+                },
+                None => return sink,
+            },
+        };
+        if sent.is_err() {
+            return sink;
+        }
+    }
+    let goodbye = Message::Close(Some(CloseFrame {
+        code: CloseCode::Away,
+        reason: "server shutting down".into(),
+    }));
+    let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(goodbye)).await;
+    sink
 }
 
 fn error_frame(content: &str) -> Value {

@@ -14,7 +14,6 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Bytes, Message, Utf8Bytes};
 
@@ -23,14 +22,13 @@ use super::outbox::{self, Inbox};
 use super::room::{Room, text};
 use super::{Relay, http};
 use crate::admission::{self, Pending};
+use crate::websocket::{self, close_with};
 
 /// Time a client gets to send its request head (slow-loris bound; pending
 /// sockets also have a budget of their own, see `admission`).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// A peer that cannot take a write for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Time a closing peer gets to answer our close frame.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Queued frames written before one flush: fewer syscalls under load, and
 /// a bound on the time one connection spends writing.
 const WRITE_BATCH: usize = 256;
@@ -188,58 +186,6 @@ async fn write_message<S: AsyncRead + AsyncWrite + Unpin>(
     stream.write_all(&header).await?;
     stream.write_all(payload).await?;
     Ok(())
-}
-
-/// Sends a close frame and gives the peer a moment to answer it, so the
-/// frame is not lost to a reset.
-async fn close_with<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut Ws<S>,
-    code: u16,
-    reason: &'static str,
-) {
-    let frame = CloseFrame {
-        code: code.into(),
-        reason: reason.into(),
-    };
-    // Short: the peer may be the one that stopped reading.
-    let deadline = Instant::now() + CLOSE_GRACE;
-    let _ = tokio::time::timeout_at(deadline, ws.send(Message::Close(Some(frame)))).await;
-    let answered = tokio::time::timeout_at(deadline, async {
-        // The peer's close frame comes after everything it sent; without
-        // one (an earlier read error fuses the stream) what is left is raw.
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(_))) => return true,
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return false,
-            }
-        }
-    })
-    .await;
-    if !matches!(answered, Ok(true)) {
-        drain(ws.get_mut(), deadline, CLOSE_DRAIN_BYTES).await;
-    }
-}
-
-/// Bytes of a closing peer's unread input we read and discard.
-const CLOSE_DRAIN_BYTES: usize = 16 * 1024 * 1024;
-
-/// Reads and discards what the peer still sends (the rest of an oversized
-/// frame, say) until it closes, the deadline or `limit`. Closing a socket
-/// with unread input makes the kernel send a reset, and a reset can destroy
-/// the error and close frames the peer has received but not yet read.
-pub(crate) async fn drain<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant, limit: usize) {
-    use tokio::io::AsyncReadExt;
-    // On the heap and only now: every idle connection's task would carry
-    // a buffer held in its state.
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0;
-    while total < limit {
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => total += n,
-            _ => break,
-        }
-    }
 }
 
 /// An error frame, then a close: how every refused handshake ends but the
@@ -410,15 +356,12 @@ enum Next {
 }
 
 /// How a read error ends the connection: too large gets v1's 4011, broken
-/// UTF-8 and broken framing the RFC's 1007 and 1002; I/O errors end it.
+/// frames the RFC's codes, I/O errors end it.
 fn violation(error: &tungstenite::Error) -> Next {
-    use tungstenite::error::ProtocolError;
-    match error {
-        tungstenite::Error::Capacity(_) => Next::Close(ErrorCode::MsgTooLarge, close::TOO_LARGE),
-        tungstenite::Error::Utf8(_) => Next::Violation(close::INVALID_DATA, "invalid_utf8"),
-        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Next::Gone,
-        tungstenite::Error::Protocol(_) => Next::Violation(close::PROTOCOL, "protocol_error"),
-        _ => Next::Gone,
+    match websocket::close_for(error) {
+        Some((websocket::TOO_BIG, _)) => Next::Close(ErrorCode::MsgTooLarge, close::TOO_LARGE),
+        Some((code, reason)) => Next::Violation(code, reason),
+        None => Next::Gone,
     }
 }
 

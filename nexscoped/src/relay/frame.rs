@@ -114,10 +114,6 @@ impl ErrorCode {
 pub mod close {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
-    /// RFC 6455: a broken frame (bad opcode, unmasked, RSV bits, control frames).
-    pub const PROTOCOL: u16 = 1002;
-    /// RFC 6455: a text frame that is not UTF-8.
-    pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const NAME_TAKEN: u16 = 4009;
     pub const HEARTBEAT: u16 = 4010;

@@ -359,6 +359,97 @@ fn cancel_an_active_turn_and_an_idle_session() {
     );
 }
 
+/// A query, a cancel right behind it, and another query, 50 times on one
+/// session: every answer is its own query's, nothing of a cancelled turn
+/// follows its `cancelled`, every cancelled request that reached the model
+/// was hung up, and the agent process was never killed for ignoring one.
+fn query_cancel_query_rounds(backend: &str) {
+    let _serial = serial();
+    let w = AgentWorld::new(
+        &format!("gw-rounds-{backend}"),
+        backend,
+        &format!("listen = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"),
+    )
+    .unwrap();
+    let daemon = w.daemon();
+    let port = gateway_port(&w);
+    let mut gw = Gw::open(port);
+    gw.send(json!({"type": "query", "id": "first", "prompt": "[[mock:say ready]]"}));
+    assert_eq!(text(&gw.until_done(&["first"])["first"]), "ready");
+    let agent = nexscope_tests::agents::children_of(daemon.pid());
+    assert_eq!(agent.len(), 1, "one agent process: {agent:?}");
+    let mut slowest = Duration::ZERO;
+    for round in 0..50 {
+        let (cancelled_id, answer_id) = (format!("c{round}"), format!("a{round}"));
+        gw.send(json!({"type": "query", "id": cancelled_id,
+            "prompt": format!("[[mock:hold]] round {round}, to be cancelled")}));
+        // Right behind the query, or a moment into its turn.
+        std::thread::sleep(Duration::from_millis([0, 1, 5, 50, 300][round % 5]));
+        let asked = Instant::now();
+        gw.send(json!({"type": "cancel"}));
+        gw.send(json!({"type": "query", "id": answer_id,
+            "prompt": format!("[[mock:say answer {round}]]")}));
+        let mut cancelled = false;
+        let mut answer = Vec::new();
+        loop {
+            let frame = gw.next();
+            let id = frame["queryId"].as_str().unwrap_or("");
+            match frame["type"].as_str() {
+                Some("cancelled") => {
+                    assert!(!cancelled, "one cancelled per cancel");
+                    slowest = slowest.max(asked.elapsed());
+                    cancelled = true;
+                }
+                _ if id == cancelled_id => {
+                    assert!(!cancelled, "round {round}: {frame} after cancelled");
+                    assert_ne!(frame["type"], "done", "round {round}: {frame}");
+                    assert_ne!(frame["type"], "error", "round {round}: {frame}");
+                }
+                _ if id == answer_id => {
+                    assert!(cancelled, "round {round}: {frame} before cancelled");
+                    let done = frame["type"] == "done";
+                    answer.push(frame);
+                    if done {
+                        break;
+                    }
+                }
+                _ => panic!("round {round}: a frame of no query of this round: {frame}"),
+            }
+        }
+        assert_eq!(text(&answer), format!("answer {round}"), "round {round}");
+        assert_eq!(answer.last().unwrap()["error"], Value::Null);
+    }
+    let held = w
+        .mock
+        .requests()
+        .iter()
+        .filter(|r| {
+            nexscope_tests::agents::answered_directive(r).as_deref() == Some("[[mock:hold]]")
+        })
+        .count();
+    wait_until(|| w.mock.hangups() == held);
+    assert!(
+        held >= 20,
+        "the later cancels reach a streaming turn: {held}"
+    );
+    assert_eq!(
+        nexscope_tests::agents::children_of(daemon.pid()),
+        agent,
+        "the agent was never killed or replaced"
+    );
+    println!("{backend}: {held} cancelled streams hung up; slowest cancel {slowest:?}");
+}
+
+#[test]
+fn query_cancel_query_50_rounds_with_claude() {
+    query_cancel_query_rounds("claude");
+}
+
+#[test]
+fn query_cancel_query_50_rounds_with_codex() {
+    query_cancel_query_rounds("codex");
+}
+
 #[test]
 fn only_token_holders_connect_unless_loopback_is_opened() {
     let _serial = serial();

@@ -183,7 +183,25 @@ pub fn children_of(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// The mock's requests whose last user text holds `needle`.
+/// The directive the mock answered a request with: the last one in the
+/// last user message (Anthropic `messages`, OpenAI Responses `input`).
+pub fn answered_directive(request: &crate::mock_model::Request) -> Option<String> {
+    let entries = request
+        .body
+        .get("messages")
+        .or_else(|| request.body.get("input"))?
+        .as_array()?;
+    let last_user = entries
+        .iter()
+        .rev()
+        .find(|e| e.get("role").and_then(Value::as_str) == Some("user"))?;
+    let text = last_user.get("content")?.to_string();
+    let at = text.rfind("[[mock:")?;
+    let end = text[at..].find("]]")? + at + 2;
+    Some(text[at..end].to_string())
+}
+
+/// The mock's requests (history included) that hold `needle`.
 pub fn requests_with(mock: &MockModel, needle: &str) -> usize {
     mock.requests()
         .iter()

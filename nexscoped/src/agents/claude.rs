@@ -2,6 +2,14 @@
 //! pinned 2.1.330 really did: spec/agent-cli-observed.md §2). One process per
 //! live session; each user line is one turn; `result` ends it. Model and
 //! permission changes and interrupts are control requests on stdin.
+//!
+//! Every user line carries a uuid, and the CLI reports each command's
+//! lifecycle (`command_lifecycle`: queued, started, completed, cancelled).
+//! Output is taken only while our turn's command is the one started, so a
+//! line of an earlier turn can never pass for the current one's. An
+//! interrupt also cancels a command still queued (`cancel_queued`): without
+//! it, a prompt and an interrupt that arrive together leave the prompt
+//! queued and the interrupt does nothing.
 
 use serde_json::{Map, Value, json};
 use tokio::process::Command;
@@ -15,6 +23,11 @@ pub struct Claude {
     lines: Lines,
     next_request: u64,
     results: ResultReader,
+    /// The uuid of our prompt whose turn has not ended.
+    turn: Option<String>,
+    /// The command the CLI last said it started; None before any lifecycle
+    /// line (a CLI without them: every line is the current turn's).
+    running: Option<String>,
 }
 
 /// Reads `result` lines. `total_cost_usd` is per process and cumulative, so
@@ -60,6 +73,8 @@ impl Claude {
             lines,
             next_request: 0,
             results: ResultReader::default(),
+            turn: None,
+            running: None,
         })
     }
 
@@ -86,8 +101,10 @@ impl Claude {
         Ok(id)
     }
 
+    /// Stops the running command, or cancels ours while it is queued.
     pub async fn interrupt(&mut self) -> std::io::Result<u64> {
-        self.control(json!({"subtype": "interrupt"})).await
+        self.control(json!({"subtype": "interrupt", "cancel_queued": true}))
+            .await
     }
 
     /// Asks for the CLI's commands and agents without a model turn.
@@ -100,14 +117,41 @@ impl Claude {
     }
 
     pub async fn send_prompt(&mut self, prompt: &str, session_id: &str) -> std::io::Result<()> {
+        let uuid = super::uuid_v4();
         self.process
             .send(&json!({
                 "type": "user",
+                "uuid": uuid,
                 "message": {"role": "user", "content": prompt},
                 "parent_tool_use_id": null,
                 "session_id": session_id,
             }))
-            .await
+            .await?;
+        self.turn = Some(uuid);
+        Ok(())
+    }
+
+    /// A line of a command that is not our turn's (an earlier turn's).
+    fn stale(&self) -> bool {
+        self.running.is_some() && self.running != self.turn
+    }
+
+    /// A command's lifecycle; a turn cancelled while still queued ends
+    /// here, since it never gets a `result`.
+    fn lifecycle(&mut self, line: &Value) -> Vec<Output> {
+        let uuid = str_field(line, "command_uuid");
+        match line.get("state").and_then(Value::as_str) {
+            Some("started") => self.running = uuid,
+            Some("cancelled") if uuid.is_some() && uuid == self.turn => {
+                self.turn = None;
+                return vec![Output::TurnDone {
+                    usage: Usage::default(),
+                    error: None,
+                }];
+            }
+            _ => {}
+        }
+        Vec::new()
     }
 
     /// The next thing the CLI said; None once its stdout closed.
@@ -125,9 +169,19 @@ impl Claude {
                     metadata: init_metadata(line),
                 }]
             }
+            "command_lifecycle" => self.lifecycle(line),
+            // An earlier turn's cost still counts toward the running total.
+            "result" if self.stale() => {
+                self.results.turn_done(line);
+                Vec::new()
+            }
+            "assistant" | "user" if self.stale() => Vec::new(),
             "assistant" => assistant_blocks(line),
             "user" => tool_results(line),
-            "result" => vec![self.results.turn_done(line)],
+            "result" => {
+                self.turn = None;
+                vec![self.results.turn_done(line)]
+            }
             "control_response" => {
                 let response = line.get("response").cloned().unwrap_or(Value::Null);
                 let id = response

@@ -25,6 +25,11 @@ pub struct Codex {
     buffered: VecDeque<Value>,
     pub thread_id: String,
     turn_id: Option<String>,
+    /// Our `turn/interrupt` in flight, and whether it must be sent again:
+    /// right after `turn/start` answers, Codex may not have made the turn
+    /// active yet and refuses ("no active turn to interrupt").
+    interrupt: Option<u64>,
+    interrupt_again: bool,
     thread: Value,
     sandbox: &'static str,
     /// The thread's token total as last reported; a turn's usage is what the
@@ -61,6 +66,8 @@ impl Codex {
             buffered: VecDeque::new(),
             thread_id: String::new(),
             turn_id: None,
+            interrupt: None,
+            interrupt_again: false,
             thread: Value::Null,
             sandbox: sandbox_for(&spec.permission_mode),
             total: if spec.resume.is_some() {
@@ -224,12 +231,14 @@ impl Codex {
         let Some(turn) = self.turn_id.clone() else {
             return Ok(());
         };
-        self.send_request(
-            "turn/interrupt",
-            json!({"threadId": self.thread_id, "turnId": turn}),
-        )
-        .await
-        .map(|_| ())
+        let id = self
+            .send_request(
+                "turn/interrupt",
+                json!({"threadId": self.thread_id, "turnId": turn}),
+            )
+            .await?;
+        self.interrupt = Some(id);
+        Ok(())
     }
 
     /// The next thing the server said; None once its stdout closed.
@@ -246,6 +255,10 @@ impl Codex {
             // Responses to our fire-and-forget requests (turn/interrupt).
             if let Some(error) = line.get("error") {
                 tracing::debug!(agent = %self.process.label, %error, "codex refused a request");
+                let id = line.get("id").and_then(Value::as_u64);
+                if id.is_some() && id == self.interrupt && self.turn_id.is_some() {
+                    self.interrupt_again = true;
+                }
             }
             return Vec::new();
         };
@@ -259,6 +272,24 @@ impl Codex {
             return Vec::new();
         }
         let params = line.get("params").cloned().unwrap_or(Value::Null);
+        // Another turn's items and end (an interrupted one's stragglers)
+        // are not the running turn's. Token totals count whatever the turn.
+        let turn = params
+            .get("turnId")
+            .or_else(|| params.pointer("/turn/id"))
+            .and_then(Value::as_str);
+        if method != "thread/tokenUsage/updated"
+            && turn.is_some_and(|t| Some(t) != self.turn_id.as_deref())
+        {
+            return Vec::new();
+        }
+        // The turn is active now: the interrupt it refused goes again.
+        if self.interrupt_again && turn.is_some() && method != "turn/completed" {
+            self.interrupt_again = false;
+            if let Err(error) = self.interrupt().await {
+                tracing::warn!(agent = %self.process.label, %error, "could not send the interrupt again");
+            }
+        }
         match method {
             "item/started" => item_started(&params).into_iter().collect(),
             "item/completed" => item_completed(&params).into_iter().collect(),
@@ -275,6 +306,8 @@ impl Codex {
             }
             "turn/completed" => {
                 self.turn_id = None;
+                self.interrupt = None;
+                self.interrupt_again = false;
                 let turn = params.get("turn").cloned().unwrap_or(Value::Null);
                 let status = turn.get("status").and_then(Value::as_str).unwrap_or("");
                 let error = match status {

@@ -9,21 +9,23 @@
 //! default, loopback only, and a token (`Authorization: Bearer` or
 //! `?token=`) is required unless the user allowed unauthenticated loopback.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
-use super::Agents;
+use super::{Agents, Key};
 use crate::admission::{self, Admission};
 use crate::api::agent::*;
 use crate::relay::auth::Auth;
@@ -204,6 +206,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let (sink, mut incoming) = ws.split();
     let (out, outbox) = mpsc::channel::<Value>(OUTBOX);
     let mut writer = tokio::spawn(writer(sink, outbox, context.shutdown.clone()));
+
     let _ = out.try_send(json!({
         "type": "connected",
         "port": context.port,
@@ -211,7 +214,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         "machineId": context.machine_id,
         "serverTime": now_ms(),
     }));
-    let mut turns = JoinSet::new();
+    let mut conn = Conn::new();
     let stop = crate::daemon::wait_for(context.shutdown.clone());
     tokio::pin!(stop);
     // Why we end, when we close: the code and reason the client gets.
@@ -236,9 +239,9 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         if writer.is_finished() {
             break;
         }
-        while turns.try_join_next().is_some() {}
+        while conn.turns.try_join_next().is_some() {}
         let reply = match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(frame)) => handle(&context, frame, &out, &mut turns).await,
+            Ok(Value::Object(frame)) => handle(&context, &mut conn, frame, &out).await,
             _ => Some(error_frame("invalid JSON")),
         };
         if let Some(reply) = reply {
@@ -248,7 +251,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
     }
     // Turns of this client go on without it; their output is dropped.
-    turns.abort_all();
+    conn.turns.abort_all();
     drop(out);
     // A writer stuck on a client that does not read is given up.
     let sink = match tokio::time::timeout(WRITER_WAIT, &mut writer).await {
@@ -319,6 +322,19 @@ fn text_field(frame: &Map<String, Value>, key: &str) -> Option<String> {
     frame.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
+/// The answer to a cancel that stopped a turn (nx-ce: `session`, and `cwd`
+/// as the request gave it).
+fn cancelled_frame(frame: &Map<String, Value>) -> Value {
+    let mut reply = json!({
+        "type": "cancelled",
+        "session": text_field(frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into()),
+    });
+    if let Some(cwd) = text_field(frame, "cwd") {
+        reply["cwd"] = json!(cwd);
+    }
+    reply
+}
+
 fn target(frame: &Map<String, Value>) -> SessionRef {
     SessionRef {
         session: text_field(frame, "session"),
@@ -326,13 +342,62 @@ fn target(frame: &Map<String, Value>) -> SessionRef {
     }
 }
 
+/// One client's turns.
+struct Conn {
+    /// Names this client's turns, so a cancel of one is answered in-band.
+    me: u64,
+    /// The tasks forwarding its turns' events (and getSkills answers).
+    turns: JoinSet<()>,
+    /// Per session, when the forwarder of this client's latest turn there
+    /// is done: the next one waits for it, so turns of one session reach
+    /// the client in the order they ran.
+    order: HashMap<Key, oneshot::Receiver<()>>,
+}
+
+impl Conn {
+    fn new() -> Conn {
+        static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+        Conn {
+            me: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+            turns: JoinSet::new(),
+            order: HashMap::new(),
+        }
+    }
+
+    /// Forwards a turn's events once this client's earlier turns of the
+    /// same session are out.
+    fn forward(
+        &mut self,
+        key: Key,
+        stream: super::TurnStream,
+        id: Option<Value>,
+        out: mpsc::Sender<Value>,
+        cancelled: Value,
+    ) {
+        // Forget the finished ones: their sender is gone.
+        self.order.retain(|_, earlier| {
+            matches!(earlier.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+        });
+        let (finished, next) = oneshot::channel::<()>();
+        let earlier = self.order.insert(key, next);
+        self.turns.spawn(async move {
+            if let Some(earlier) = earlier {
+                let _ = earlier.await;
+            }
+            forward_turn(stream, id, out, cancelled).await;
+            drop(finished);
+        });
+    }
+}
+
 /// Answers one client frame; turn events go out from their own task.
 async fn handle(
     context: &Context,
+    conn: &mut Conn,
     frame: Map<String, Value>,
     out: &mpsc::Sender<Value>,
-    turns: &mut JoinSet<()>,
 ) -> Option<Value> {
+    let me = conn.me;
     let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
     let agents = &context.agents;
     match kind {
@@ -367,9 +432,14 @@ async fn handle(
                 skills,
                 id: None,
             };
-            match agents.query(input).await {
+            let key = match agents.key(&input.target) {
+                Ok(key) => key,
+                Err(error) => return Some(error_frame(&format!("session create failed: {error}"))),
+            };
+            match agents.query_for(input, Some(me)).await {
                 Ok(stream) => {
-                    turns.spawn(forward_turn(stream, id, out.clone()));
+                    let cancelled = cancelled_frame(&frame);
+                    conn.forward(key, stream, id, out.clone(), cancelled);
                     None
                 }
                 Err(error @ AgentError::CreateFailed { .. }) => {
@@ -382,7 +452,7 @@ async fn handle(
             // It may start the agent to ask it: answered from its own task,
             // so this client's pings and cancels are not held up.
             let (agents, out, target) = (context.agents.clone(), out.clone(), target(&frame));
-            turns.spawn(async move {
+            conn.turns.spawn(async move {
                 let asked = async {
                     let key = agents.key(&target)?;
                     agents.skills(&key, None).await
@@ -432,17 +502,15 @@ async fn handle(
         }
         "cancel" => {
             let result = match agents.key(&target(&frame)) {
-                Ok(key) => agents.cancel(&key).await,
+                Ok(key) => agents.cancel_for(&key).await,
                 Err(error) => Err(error),
             };
             match result {
-                Ok(_) => {
-                    let mut reply = json!({"type": "cancelled", "session": text_field(&frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into())});
-                    if let Some(cwd) = text_field(&frame, "cwd") {
-                        reply["cwd"] = json!(cwd);
-                    }
-                    Some(reply)
-                }
+                // Our own turn: its forwarder answers once the turn has
+                // ended, after every frame of it, so nothing of it can
+                // follow `cancelled` and pass for the next query's.
+                Ok((_, owner)) if owner == Some(me) => None,
+                Ok(_) => Some(cancelled_frame(&frame)),
                 Err(_) => Some(
                     json!({"type": "cancel_failed", "content": AgentError::NoActiveTurn.to_string()}),
                 ),
@@ -497,15 +565,22 @@ fn session_row(info: &SessionInfo) -> Value {
 }
 
 /// Sends one turn's events to its client, with the query's `id` on each.
-/// A cancelled turn's `done` is not sent: an nx-ce client does not expect
-/// one after `cancelled`.
-async fn forward_turn(mut stream: super::TurnStream, id: Option<Value>, out: mpsc::Sender<Value>) {
+/// Sends a turn's events to its client, tagged with the query's id. A
+/// cancelled turn ends with `cancelled` (the answer to the cancel) instead
+/// of its `done`: an nx-ce client expects nothing of the turn after it.
+async fn forward_turn(
+    mut stream: super::TurnStream,
+    id: Option<Value>,
+    out: mpsc::Sender<Value>,
+    cancelled: Value,
+) {
     while let Some(event) = stream.recv().await {
         let done = matches!(event, TurnEvent::Done { .. });
         if let TurnEvent::Done {
             cancelled: true, ..
         } = event
         {
+            let _ = out.send(cancelled).await;
             return;
         }
         if let TurnEvent::Done {
@@ -528,8 +603,6 @@ async fn forward_turn(mut stream: super::TurnStream, id: Option<Value>, out: mps
     }
 }
 
-/// Marks a frame as its query's: `queryId` always, and `id` too unless the
-/// frame has its own (a tool call's id, which nx-ce clients read).
 fn tag(mut frame: Value, id: Option<&Value>) -> Value {
     if let Some(id) = id {
         if frame.get("id").is_none() {

@@ -238,6 +238,16 @@ impl Agents {
     /// Queues a turn; its events arrive on the returned stream, ending with
     /// `done`.
     pub async fn query(&self, input: QueryIn) -> Result<TurnStream, AgentError> {
+        self.query_for(input, None).await
+    }
+
+    /// A query on behalf of `owner` (a gateway connection), which `cancel_for`
+    /// then names when it cancels this turn.
+    pub async fn query_for(
+        &self,
+        input: QueryIn,
+        owner: Option<u64>,
+    ) -> Result<TurnStream, AgentError> {
         validate_query(
             &input.prompt,
             input
@@ -266,6 +276,7 @@ impl Agents {
             permission_mode: input.permission_mode,
             skills: input.skills,
             events,
+            owner,
         };
         let mut command = session::Command::Query(turn);
         // An actor may end (idle) between lookup and send: then start anew.
@@ -369,6 +380,11 @@ impl Agents {
 
     /// Interrupts the running turn of a session.
     pub async fn cancel(&self, key: &Key) -> Result<SessionInfo, AgentError> {
+        self.cancel_for(key).await.map(|(info, _)| info)
+    }
+
+    /// Cancels the running turn; also says whose query it was.
+    pub async fn cancel_for(&self, key: &Key) -> Result<(SessionInfo, Option<u64>), AgentError> {
         let handle = self.shared.sessions().get(key).cloned();
         let Some(handle) = handle else {
             return Err(AgentError::NoActiveTurn);

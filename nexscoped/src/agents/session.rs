@@ -44,11 +44,14 @@ pub struct Queued {
     pub permission_mode: Option<String>,
     pub skills: Option<Vec<String>>,
     pub events: mpsc::Sender<TurnEvent>,
+    /// Who asked (a gateway connection), for the cancel's answer.
+    pub owner: Option<u64>,
 }
 
 pub enum Command {
     Query(Queued),
-    Cancel(oneshot::Sender<Result<SessionInfo, AgentError>>),
+    /// Answered with the session and the owner of the cancelled turn.
+    Cancel(oneshot::Sender<Result<(SessionInfo, Option<u64>), AgentError>>),
     Close {
         forget: bool,
         reply: oneshot::Sender<SessionInfo>,
@@ -223,6 +226,7 @@ struct Current {
     cancelled: bool,
     /// Why the turn was interrupted by us, if it was (a timeout).
     interrupted: Option<String>,
+    owner: Option<u64>,
 }
 
 struct Session {
@@ -457,20 +461,21 @@ impl Session {
         }
     }
 
-    async fn cancel(&mut self) -> Result<SessionInfo, AgentError> {
-        match &mut self.current {
+    async fn cancel(&mut self) -> Result<(SessionInfo, Option<u64>), AgentError> {
+        let owner = match &mut self.current {
             Some(current) if !current.cancelled => {
                 current.cancelled = true;
                 current.deadline = Instant::now() + INTERRUPT_GRACE;
+                current.owner
             }
             _ => return Err(AgentError::NoActiveTurn),
-        }
+        };
         if let Some(driver) = &mut self.driver {
             if let Err(error) = driver.interrupt().await {
                 tracing::warn!(session = %self.key, %error, "could not send the interrupt");
             }
         }
-        Ok(self.snapshot())
+        Ok((self.snapshot(), owner))
     }
 
     async fn interrupt_current(&mut self) {
@@ -576,6 +581,7 @@ impl Session {
             model: model_change.clone().or_else(|| self.record.model.clone()),
             cancelled: false,
             interrupted: None,
+            owner: item.owner,
         });
         let started = match self.driver.as_mut() {
             Some(Driver::Claude(claude)) => claude
@@ -933,6 +939,12 @@ impl Session {
     }
 
     async fn turn_done(&mut self, usage: Usage, error: Option<String>) {
+        self.end_turn(usage, error, false).await;
+    }
+
+    /// Ends the running turn. `forced`: the error ended it (a crash, a
+    /// kill), so it is reported even when the turn was cancelled.
+    async fn end_turn(&mut self, usage: Usage, error: Option<String>, forced: bool) {
         self.dirty = true;
         // A result with no turn of ours (an interrupt while idle): nothing
         // to finish.
@@ -940,6 +952,7 @@ impl Session {
             return;
         };
         let error = match (&current.interrupted, current.cancelled) {
+            _ if forced => error,
             (Some(why), _) => Some(why.clone()),
             (None, true) => None,
             (None, false) => error,
@@ -1021,12 +1034,9 @@ impl Session {
 
     async fn end_turn_with_error(&mut self, message: String) {
         if self.current.is_some() {
-            // Cancelled or not, the turn ends with the error that ended it.
-            if let Some(current) = &mut self.current {
-                current.cancelled = false;
-                current.interrupted = None;
-            }
-            self.turn_done(Usage::default(), Some(message)).await;
+            // The turn ends with the error that ended it; a cancelled one
+            // stays cancelled, so its client hears nothing more of it.
+            self.end_turn(Usage::default(), Some(message), true).await;
         } else {
             self.record.last_error = Some(message);
             self.save().await;

@@ -906,6 +906,27 @@ fn to_is_bounded_by_the_member_cap_and_duplicates_cost_nothing() {
 }
 
 #[test]
+fn a_burst_of_large_messages_reaches_a_reader_that_keeps_up() {
+    // Sustained lag gets a reader cut off, one burst does not.
+    let relay = Relay::start(&[]);
+    let (mut alice, mut bob) = pair(&relay);
+    let text = "z".repeat(1_000_000);
+    for i in 0..10 {
+        alice.send(msg("alice", &["bob"], &format!("b{i}"), &text));
+    }
+    for i in 0..10 {
+        let got = bob.until("msg");
+        assert_eq!(got["msgId"], format!("b{i}"));
+        assert_eq!(got["text"].as_str().unwrap().len(), 1_000_000);
+    }
+    for _ in 0..10 {
+        assert_eq!(alice.until("ack")["delivered"], json!(["bob"]));
+    }
+    bob.send(json!({"type": "ping"}));
+    assert_eq!(bob.until("pong")["type"], "pong", "bob is still connected");
+}
+
+#[test]
 fn a_reader_that_never_reads_is_disconnected_not_buffered() {
     let relay = Relay::start(&["--max-users", "10", "--max-payload", "1048576"]);
     let (mut alice, bob) = pair(&relay);

@@ -113,7 +113,15 @@ where
     // Only the query lives on, and only through the handshake.
     let http::Request { query, rest, .. } = request;
     let config = ws_config(relay.settings.max_payload);
-    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
+    // Boxed, here and below: awaited once, it would otherwise be part of
+    // every member's task for the member's whole life.
+    let ws = Box::pin(WebSocketStream::from_partially_read(
+        stream,
+        rest,
+        Role::Server,
+        Some(config),
+    ))
+    .await;
     relay.metrics.connections.fetch_add(1, Relaxed);
     relay.metrics.accepted.fetch_add(1, Relaxed);
     session(&relay, ws, query, peer, slot).await;
@@ -224,52 +232,52 @@ async fn session<S>(
         if !VERSIONS.contains(&v) {
             tracing::info!(event = "auth_failure", remote = %peer, reason = "version_mismatch", "refused");
             let message = format!("supported protocol versions: {}", VERSIONS.join(", "));
-            return refuse(
+            return Box::pin(refuse(
                 relay,
                 &mut ws,
                 ErrorCode::VersionMismatch,
                 &message,
                 close::POLICY,
-            )
+            ))
             .await;
         }
     }
     // 3. The name.
     let Some(name) = name.filter(|n| frame::valid_name(n)) else {
         tracing::info!(event = "auth_failure", remote = %peer, reason = "invalid_name", "refused");
-        return refuse(
+        return Box::pin(refuse(
             relay,
             &mut ws,
             ErrorCode::InvalidName,
             "name must match ^[a-zA-Z0-9_-]{1,32}$",
             close::INVALID_NAME,
-        )
+        ))
         .await;
     };
     // A user with a token of its own may hold only so many connections.
     if relay.auth.is_user(name) {
         if let Err(refused) = slot.claim_user(name) {
             tracing::info!(event = "refused", name, remote = %peer, %refused, "refused");
-            return refuse(
+            return Box::pin(refuse(
                 relay,
                 &mut ws,
                 ErrorCode::TooManyConnections,
                 &refused.to_string(),
                 close::TRY_AGAIN_LATER,
-            )
+            ))
             .await;
         }
     }
     // Beyond v1: the room, and how presence is told.
     let room_id = query.param("room").unwrap_or("");
     if !room_id.is_empty() && !frame::valid_room(room_id) {
-        return refuse(
+        return Box::pin(refuse(
             relay,
             &mut ws,
             ErrorCode::InvalidRoom,
             "room must be 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -",
             close::POLICY,
-        )
+        ))
         .await;
     }
     let delta = query.param("presence") == Some("delta");
@@ -284,13 +292,13 @@ async fn session<S>(
         Err(ErrorCode::NameTaken) => {
             tracing::info!(event = "name_conflict", name, room = room_id, remote = %peer, "refused: name taken");
             let message = format!("username \"{name}\" already in room");
-            return refuse(
+            return Box::pin(refuse(
                 relay,
                 &mut ws,
                 ErrorCode::NameTaken,
                 &message,
                 close::NAME_TAKEN,
-            )
+            ))
             .await;
         }
         Err(code) => {
@@ -298,7 +306,7 @@ async fn session<S>(
                 "the room holds at most {} members",
                 relay.settings.max_users
             );
-            return refuse(relay, &mut ws, code, &message, close::ROOM_FULL).await;
+            return Box::pin(refuse(relay, &mut ws, code, &message, close::ROOM_FULL)).await;
         }
     };
     relay.metrics.members.fetch_add(1, Relaxed);
@@ -314,7 +322,7 @@ async fn session<S>(
     };
     // The token goes with the query: nothing holds it while the member talks.
     drop(query);
-    let code = if send_text(relay, &mut ws, joined.presence).await {
+    let code = if Box::pin(send_text(relay, &mut ws, joined.presence)).await {
         member.run(&mut ws, inbox).await
     } else {
         None
@@ -366,7 +374,7 @@ fn violation(error: &tungstenite::Error) -> Next {
 }
 
 impl Member {
-    async fn run<S>(&mut self, ws: &mut Ws<S>, mut inbox: Inbox) -> Ending
+    async fn run<S>(&mut self, ws: &mut Ws<S>, inbox: Inbox) -> Ending
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -379,17 +387,16 @@ impl Member {
             let next = tokio::select! {
                 biased;
                 _ = crate::daemon::wait_for(shutdown.clone()) => {
-                    close_with(ws, close::GOING_AWAY, "relay_shutdown").await;
+                    Box::pin(close_with(ws, close::GOING_AWAY, "relay_shutdown")).await;
                     return Some(close::GOING_AWAY);
                 }
-                _ = inbox.kicked.notified() => Next::Close(ErrorCode::SlowConsumer, close::TRY_AGAIN_LATER),
-                queued = inbox.rx.recv() => match queued {
-                    Some(first) => self.write_batch(ws, &mut inbox, first).await,
-                    None => Next::Gone,
+                queued = inbox.next() => match queued {
+                    outbox::Next::Frame(first) => Box::pin(self.write_batch(ws, &inbox, first)).await,
+                    outbox::Next::Kicked => Next::Close(ErrorCode::SlowConsumer, close::TRY_AGAIN_LATER),
                 },
                 incoming = ws.next() => match incoming {
-                    Some(Ok(Message::Text(text))) => self.on_text(ws, text).await,
-                    Some(Ok(Message::Binary(bytes))) => self.on_binary(ws, bytes).await,
+                    Some(Ok(Message::Text(text))) => Box::pin(self.on_text(ws, text)).await,
+                    Some(Ok(Message::Binary(bytes))) => Box::pin(self.on_binary(ws, bytes)).await,
                     Some(Ok(Message::Pong(_))) => { missed_pongs = 0; Next::Continue }
                     // tungstenite queued the pong; send it now.
                     Some(Ok(Message::Ping(_))) => if flush(ws).await { Next::Continue } else { Next::Gone },
@@ -418,7 +425,7 @@ impl Member {
                 Next::Gone => return None,
                 Next::Violation(close_code, reason) => {
                     tracing::debug!(event = "protocol_violation", name = %self.name, reason);
-                    close_with(ws, close_code, reason).await;
+                    Box::pin(close_with(ws, close_code, reason)).await;
                     return Some(close_code);
                 }
                 Next::Close(code, close_code) => {
@@ -427,9 +434,14 @@ impl Member {
                     if code == ErrorCode::MsgTooLarge {
                         let message =
                             format!("frame exceeds {} bytes", self.relay.settings.max_payload);
-                        send_text(&self.relay, ws, frame::error(code, Some(&message))).await;
+                        Box::pin(send_text(
+                            &self.relay,
+                            ws,
+                            frame::error(code, Some(&message)),
+                        ))
+                        .await;
                     }
-                    close_with(ws, close_code, code.as_str()).await;
+                    Box::pin(close_with(ws, close_code, code.as_str())).await;
                     return Some(close_code);
                 }
             }
@@ -440,7 +452,7 @@ impl Member {
     async fn write_batch<S>(
         &mut self,
         ws: &mut Ws<S>,
-        inbox: &mut Inbox,
+        inbox: &Inbox,
         first: outbox::Queued,
     ) -> Next
     where
@@ -449,14 +461,16 @@ impl Member {
         let mut frames = 0u64;
         let mut bytes = 0u64;
         let mut next = Some(first);
-        let kicked = inbox.kicked.clone();
         let write = tokio::time::timeout(WRITE_TIMEOUT, async {
             while let Some(queued) = next.take() {
                 frames += 1;
                 bytes += queued.payload_len() as u64;
                 write_message(ws, inbox.take(queued)).await?;
                 if frames < WRITE_BATCH as u64 {
-                    next = inbox.rx.try_recv().ok();
+                    next = match inbox.try_next() {
+                        Some(outbox::Next::Frame(queued)) => Some(queued),
+                        _ => None,
+                    };
                 }
             }
             ws.flush().await
@@ -465,7 +479,7 @@ impl Member {
         // stuck writing to it.
         let outcome = tokio::select! {
             written = write => if matches!(written, Ok(Ok(()))) { Next::Continue } else { Next::Gone },
-            _ = kicked.notified() => Next::Close(ErrorCode::SlowConsumer, close::TRY_AGAIN_LATER),
+            _ = inbox.kicked() => Next::Close(ErrorCode::SlowConsumer, close::TRY_AGAIN_LATER),
         };
         let metrics = &self.relay.metrics;
         metrics.frames_out.fetch_add(frames, Relaxed);

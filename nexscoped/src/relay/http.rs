@@ -59,14 +59,17 @@ pub enum HeadError {
 }
 
 pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Request, HeadError> {
+    // Read into the Vec's own spare room: a buffer on the stack would live
+    // in every connection's task for as long as the connection does.
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
     loop {
-        let n = stream.read(&mut chunk).await.map_err(|_| HeadError::Io)?;
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(2048);
+        }
+        let n = stream.read_buf(&mut buf).await.map_err(|_| HeadError::Io)?;
         if n == 0 {
             return Err(HeadError::Io);
         }
-        buf.extend_from_slice(&chunk[..n]);
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         match request.parse(&buf) {

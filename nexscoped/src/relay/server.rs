@@ -45,15 +45,22 @@ pub async fn serve(listener: TcpListener, relay: Arc<Relay>) {
                     };
                     let _ = stream.set_nodelay(true);
                     let relay = relay.clone();
-                    connections.spawn(async move {
-                        match relay.settings.tls.clone() {
-                            None => connection::serve(relay, stream, peer, pending).await,
-                            Some(tls) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                                Ok(Ok(stream)) => connection::serve(relay, stream, peer, pending).await,
-                                _ => tracing::debug!(remote = %peer, "TLS handshake failed"),
-                            },
+                    // Each task is as large as its largest state, for as
+                    // long as the member stays: plain connections get a
+                    // task of their own size, TLS ones a boxed one.
+                    match relay.settings.tls.clone() {
+                        None => {
+                            connections.spawn(connection::serve(relay, stream, peer, pending));
                         }
-                    });
+                        Some(tls) => {
+                            connections.spawn(Box::pin(async move {
+                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                                    Ok(Ok(stream)) => connection::serve(relay, stream, peer, pending).await,
+                                    _ => tracing::debug!(remote = %peer, "TLS handshake failed"),
+                                }
+                            }));
+                        }
+                    }
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off, do not spin.
@@ -70,5 +77,37 @@ pub async fn serve(listener: TcpListener, relay: Arc<Relay>) {
     .await;
     if drained.is_err() {
         connections.abort_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What every idle member's task holds: the connection future, sized
+    /// for its largest state.
+    #[test]
+    fn a_connection_task_is_small() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            let relay = Relay::new(
+                super::super::Settings::default(),
+                super::super::auth::Auth::new(Some("t"), None).unwrap(),
+                rx,
+            );
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+            let (_client, (stream, peer)) =
+                tokio::join!(client, async { listener.accept().await.unwrap() });
+            let pending = relay.admission.pending(peer.ip()).unwrap();
+            let future = connection::serve(relay.clone(), stream, peer, pending);
+            let size = std::mem::size_of_val(&future);
+            println!("connection future: {size} bytes");
+            assert!(size < 100_000, "{size}");
+        });
     }
 }

@@ -321,6 +321,12 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
     if let Some(task) = embedded {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT * 2, task).await;
     }
+    // Last: everything is written, and the database file alone holds it.
+    match tokio::time::timeout(DRAIN_TIMEOUT, daemon.rooms.ctx.store.checkpoint()).await {
+        Ok(Ok(())) => tracing::debug!("store checkpointed"),
+        Ok(Err(error)) => tracing::warn!(%error, "could not checkpoint the store"),
+        Err(_) => tracing::warn!("the store did not checkpoint in time"),
+    }
     Ok(())
 }
 

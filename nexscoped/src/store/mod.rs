@@ -13,6 +13,7 @@ pub mod events;
 pub mod inbox;
 pub mod messages;
 pub mod projects;
+mod recovery;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -46,9 +47,17 @@ pub enum StoreError {
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
+/// What the writer thread is asked to do.
+enum Work {
+    Job(Job),
+    /// Move the write-ahead log into the database (at a clean shutdown, so
+    /// the file alone holds everything), then answer.
+    Checkpoint(oneshot::Sender<Result<(), String>>),
+}
+
 #[derive(Clone)]
 pub struct Store {
-    jobs: tokio::sync::mpsc::Sender<Job>,
+    jobs: tokio::sync::mpsc::Sender<Work>,
 }
 
 impl Store {
@@ -58,6 +67,7 @@ impl Store {
             path: path.to_path_buf(),
             message,
         };
+        let wal = recovery::Wal::before_open(path);
         let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         // WAL with synchronous=NORMAL: a commit survives the process being
         // killed (it is in the OS's hands); only a power cut may lose the
@@ -66,8 +76,10 @@ impl Store {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
         )
         .map_err(|e| open_error(e.to_string()))?;
+        wal.after_open(&conn);
+        recovery::quick_check(&conn, path);
         schema::migrate(&mut conn).map_err(|e| open_error(e.to_string()))?;
-        let (jobs, rx) = tokio::sync::mpsc::channel::<Job>(QUEUE);
+        let (jobs, rx) = tokio::sync::mpsc::channel::<Work>(QUEUE);
         std::thread::Builder::new()
             .name("nexscoped-store".into())
             .spawn(move || writer(conn, rx))
@@ -109,20 +121,63 @@ impl Store {
             });
             (ok, completion)
         });
-        self.jobs.send(job).await.map_err(|_| StoreError::Stopped)
+        self.jobs
+            .send(Work::Job(job))
+            .await
+            .map_err(|_| StoreError::Stopped)
+    }
+
+    /// Writes the log back into the database file, after every job queued
+    /// before it: what a clean shutdown does last.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Work::Checkpoint(tx))
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await
+            .map_err(|_| StoreError::Stopped)?
+            .map_err(StoreError::Commit)
     }
 }
 
 /// The writer thread: batches of jobs, one transaction each.
-fn writer(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<Job>) {
+fn writer(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<Work>) {
     while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
+        let mut checkpoint = None;
+        let mut batch = Vec::new();
+        match first {
+            Work::Job(job) => batch.push(job),
+            Work::Checkpoint(reply) => checkpoint = Some(reply),
+        }
+        while batch.len() < BATCH && checkpoint.is_none() {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Work::Job(job)) => batch.push(job),
+                Ok(Work::Checkpoint(reply)) => checkpoint = Some(reply),
                 Err(_) => break,
             }
         }
+        if !batch.is_empty() {
+            commit_batch(&mut conn, batch);
+        }
+        if let Some(reply) = checkpoint {
+            let done = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|busy| match busy {
+                    0 => Ok(()),
+                    _ => Err("the database was busy; the log stays for the next start".into()),
+                });
+            let _ = reply.send(done);
+        }
+    }
+}
+
+/// One transaction for a batch of jobs; every job's caller hears back.
+fn commit_batch(conn: &mut Connection, mut batch: Vec<Job>) {
+    {
         let mut completions = Vec::with_capacity(batch.len());
         let committed = match conn.transaction() {
             Ok(mut tx) => {

@@ -33,6 +33,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(6);
 const STOP_WAIT: Duration = Duration::from_secs(2);
 /// How long a message waits for its ack (v1: 15 s).
 const ACK_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pauses between attempts to rejoin a room after a restart.
+const REJOIN_FIRST_PAUSE: Duration = Duration::from_secs(1);
+const REJOIN_MAX_PAUSE: Duration = Duration::from_secs(60);
 /// How long a file waits for its ack, from its file-start (v1: 90 s).
 const FILE_ACK_TIMEOUT: Duration = Duration::from_secs(90);
 /// Events buffered for slow watchers; one that falls further behind reads
@@ -407,30 +410,51 @@ impl Rooms {
         Ok(room.state())
     }
 
-    /// Rejoins the rooms the daemon was in before it stopped.
+    /// Rejoins the rooms the daemon was in before it stopped. A failure
+    /// that may pass (a full disk, say) is retried with a growing pause
+    /// until it works, the project is stopped or started by hand, or the
+    /// daemon stops.
     pub async fn rejoin(self: &Arc<Self>, config: &Config) {
-        let memberships = match self.ctx.store.run(store::projects::joined).await {
-            Ok(memberships) => memberships,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the rooms to rejoin");
-                return;
-            }
-        };
-        for m in memberships {
-            let request = JoinRequest {
-                project: m.root.clone(),
-                name: Some(m.name.clone()),
-                mode: Some(m.mode.clone()),
-                relay: m.relay.clone(),
-                room: Some(m.room.clone()),
-            };
-            let result = self.start(config, request, true).await;
-            match result {
-                Ok(_) => tracing::info!(project = %m.root, name = %m.name, "rejoined"),
+        let mut pause = REJOIN_FIRST_PAUSE;
+        let mut retry: Option<Vec<String>> = None;
+        loop {
+            let memberships = match self.ctx.store.run(store::projects::joined).await {
+                Ok(memberships) => memberships,
                 Err(error) => {
-                    tracing::warn!(project = %m.root, name = %m.name, %error, "could not rejoin; will not retry until `nexscopectl start`")
+                    tracing::error!(%error, "cannot read the rooms to rejoin");
+                    return;
+                }
+            };
+            let mut failed = Vec::new();
+            for m in memberships {
+                let wanted = retry.as_ref().is_none_or(|r| r.contains(&m.root));
+                if !wanted || self.get(&m.root).is_ok() {
+                    continue;
+                }
+                let request = JoinRequest {
+                    project: m.root.clone(),
+                    name: Some(m.name.clone()),
+                    mode: Some(m.mode.clone()),
+                    relay: m.relay.clone(),
+                    room: Some(m.room.clone()),
+                };
+                match self.start(config, request, true).await {
+                    Ok(_) => tracing::info!(project = %m.root, name = %m.name, "rejoined"),
+                    Err(error) if passing(&error) => {
+                        tracing::warn!(project = %m.root, name = %m.name, %error, retry_in_s = pause.as_secs(), "could not rejoin; will retry");
+                        failed.push(m.root);
+                    }
+                    Err(error) => {
+                        tracing::warn!(project = %m.root, name = %m.name, %error, "could not rejoin; run `nexscopectl start` to join again")
+                    }
                 }
             }
+            if failed.is_empty() {
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(REJOIN_MAX_PAUSE);
+            retry = Some(failed);
         }
     }
 
@@ -850,8 +874,35 @@ pub fn new_msg_id() -> String {
     )
 }
 
-/// Sends one `msg` and waits for its ack; the outbound history row is
-/// committed either way (v1 §2.7).
+/// Whether a failure to join may pass by itself (the store could not
+/// commit, the relay did not answer), as opposed to one a person must fix.
+fn passing(error: &ChatError) -> bool {
+    matches!(
+        error,
+        ChatError::Internal { .. } | ChatError::RelayNotReady | ChatError::AckTimeout { .. }
+    )
+}
+
+/// Commits the outbound history row of a frame about to be sent: first, so
+/// that a send reported as failed was not sent (a retry cannot duplicate
+/// it), and the row stays even when the ack later times out (v1 §2.7).
+async fn commit_outbound(
+    ctx: &Context,
+    room: &Room,
+    msg_id: &str,
+    thread: &str,
+    frame: &Value,
+) -> Result<(), ChatError> {
+    let (key, id, thread) = (room.project.clone(), msg_id.to_string(), thread.to_string());
+    let mut row = frame.clone();
+    row["ts"] = json!(now_ms());
+    ctx.store
+        .run(move |c| store::messages::insert(c, &key, "out", &id, &thread, now_ms() as i64, &row))
+        .await?;
+    Ok(())
+}
+
+/// Sends one `msg` and waits for its ack.
 async fn send_text(
     room: &Room,
     ctx: &Context,
@@ -869,6 +920,7 @@ async fn send_text(
         "type": "msg", "msgId": msg_id, "from": room.name, "to": to, "role": role,
         "threadId": thread, "text": text, "hopCount": hop_count, "attachments": []
     });
+    commit_outbound(ctx, room, &msg_id, thread, &frame).await?;
     let (ack_tx, ack_rx) = oneshot::channel();
     room.commands
         .send(Command::Send {
@@ -879,12 +931,6 @@ async fn send_text(
         .await
         .map_err(|_| ChatError::RelayNotReady)?;
     let ack = tokio::time::timeout(ACK_TIMEOUT, ack_rx).await;
-    let (key, id, thread2) = (room.project.clone(), msg_id.clone(), thread.to_string());
-    let mut row = frame;
-    row["ts"] = json!(now_ms());
-    ctx.store
-        .run(move |c| store::messages::insert(c, &key, "out", &id, &thread2, now_ms() as i64, &row))
-        .await?;
     match ack {
         Ok(Ok(ack)) => Ok((msg_id, ack)),
         Ok(Err(_)) => Err(ChatError::RelayNotReady),
@@ -925,6 +971,7 @@ async fn send_file(
         outgoing.thread_id.clone(),
         outgoing.start_frame(),
     );
+    commit_outbound(ctx, room, &msg_id, &thread_id, &start).await?;
     let (ack_tx, ack_rx) = oneshot::channel();
     room.commands
         .send(Command::File {
@@ -942,12 +989,6 @@ async fn send_file(
             });
         }
     };
-    let (key, id, thread2) = (room.project.clone(), msg_id.clone(), thread_id.clone());
-    let mut row = start;
-    row["ts"] = json!(now_ms());
-    ctx.store
-        .run(move |c| store::messages::insert(c, &key, "out", &id, &thread2, now_ms() as i64, &row))
-        .await?;
     Ok(SayOut {
         msg_id,
         thread_id,

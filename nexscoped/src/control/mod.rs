@@ -35,6 +35,13 @@ const MAX_CONNECTIONS: usize = 1024;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Read size per syscall; calls are small, large ones take several reads.
 const READ_CHUNK: usize = 16 * 1024;
+/// A connection with no call for this long is closed (clients reconnect).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// A call begun but not finished within this is not coming: the
+/// connection is closed, and the bytes it held with it.
+const PARTIAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections over the limit being told so at once, at most.
+const REFUSALS: usize = 64;
 
 /// Why a handler did not produce a final reply.
 pub enum Failure {
@@ -108,6 +115,7 @@ pub async fn serve(
         }
     };
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let refusals = Arc::new(Semaphore::new(REFUSALS));
     let mut connections = JoinSet::new();
     let stop = wait_for(daemon.shutdown_signal());
     tokio::pin!(stop);
@@ -127,6 +135,12 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
                         tracing::warn!(limit = MAX_CONNECTIONS, "too many control connections; refusing one");
+                        if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                            connections.spawn(async move {
+                                refuse_busy(stream).await;
+                                drop(permit);
+                            });
+                        }
                         continue;
                     };
                     let allowed = peer_allowed(&stream, uid);
@@ -183,7 +197,7 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
             Ok(Some(message)) => message,
             Ok(None) => {
                 tokio::select! {
-                    more = read_some(&mut reader, &mut framer) => if !more { return },
+                    more = more_bytes(&mut reader, &mut framer) => if !more { return },
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 }
                 continue;
@@ -253,6 +267,46 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
     }
 }
 
+/// Answers a connection over the limit: its first call gets
+/// TooManyConnections instead of a hang-up that reads as a broken pipe.
+/// The call is read first: closing with it unread would reset the socket
+/// and the answer with it.
+async fn refuse_busy(stream: UnixStream) {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut framer = Framer::new(MAX_MESSAGE);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while !matches!(framer.next_message(), Ok(Some(_)) | Err(_)) {
+            if !read_some(&mut reader, &mut framer).await {
+                break;
+            }
+        }
+    })
+    .await;
+    let error = VarlinkError::coded(
+        "io.nexscope.Daemon.TooManyConnections",
+        "too_many_connections",
+        format!(
+            "nexscoped already serves {MAX_CONNECTIONS} control connections; close idle clients (watches, MCP servers) or try again"
+        ),
+    );
+    let _ = write_reply(&mut writer, &Reply::from_error(&error)).await;
+}
+
+/// Waits for more of the next call: false when the client hung up, stayed
+/// idle for `IDLE_TIMEOUT`, or began a call and did not finish it within
+/// `PARTIAL_TIMEOUT`.
+async fn more_bytes(reader: &mut OwnedReadHalf, framer: &mut Framer) -> bool {
+    let patience = if framer.pending() > 0 {
+        PARTIAL_TIMEOUT
+    } else {
+        IDLE_TIMEOUT
+    };
+    matches!(
+        tokio::time::timeout(patience, read_some(reader, framer)).await,
+        Ok(true)
+    )
+}
+
 /// Reads once into the framer; false at end of stream or on error.
 async fn read_some(reader: &mut OwnedReadHalf, framer: &mut Framer) -> bool {
     let mut chunk = [0u8; READ_CHUNK];
@@ -290,5 +344,29 @@ async fn dispatch(
         crate::api::chat::INTERFACE => chat::call(daemon, call, member, replies).await,
         crate::api::agent::INTERFACE => agent::call(daemon, call, member, replies).await,
         _ => Err(VarlinkError::interface_not_found(interface).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_and_half_sent_connections_are_given_up() {
+        let (client, server) = UnixStream::pair().unwrap();
+        let (mut reader, _writer) = server.into_split();
+        let mut framer = Framer::new(MAX_MESSAGE);
+        let (_client_reader, mut client_writer) = client.into_split();
+        // Half a call, then nothing: closed after PARTIAL_TIMEOUT.
+        client_writer.write_all(b"{\"method\":").await.unwrap();
+        assert!(more_bytes(&mut reader, &mut framer).await);
+        let started = tokio::time::Instant::now();
+        assert!(!more_bytes(&mut reader, &mut framer).await);
+        assert_eq!(started.elapsed(), PARTIAL_TIMEOUT);
+        // Nothing at all: closed after IDLE_TIMEOUT.
+        let mut framer = Framer::new(MAX_MESSAGE);
+        let started = tokio::time::Instant::now();
+        assert!(!more_bytes(&mut reader, &mut framer).await);
+        assert_eq!(started.elapsed(), IDLE_TIMEOUT);
     }
 }

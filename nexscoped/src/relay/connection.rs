@@ -115,26 +115,32 @@ where
     let config = ws_config(relay.settings.max_payload);
     // Boxed, here and below: awaited once, it would otherwise be part of
     // every member's task for the member's whole life.
-    let ws = Box::pin(WebSocketStream::from_partially_read(
-        stream,
-        rest,
-        Role::Server,
-        Some(config),
-    ))
-    .await;
+    // On the heap, and the session takes it by reference: a value moved
+    // into an async fn is stored twice in its state.
+    let mut ws = Box::new(
+        Box::pin(WebSocketStream::from_partially_read(
+            stream,
+            rest,
+            Role::Server,
+            Some(config),
+        ))
+        .await,
+    );
     relay.metrics.connections.fetch_add(1, Relaxed);
     relay.metrics.accepted.fetch_add(1, Relaxed);
-    session(&relay, ws, query, peer, slot).await;
+    session(&relay, &mut ws, query, peer, slot).await;
     relay.metrics.connections.fetch_sub(1, Relaxed);
 }
 
-/// Buffers sized for chat frames (DESIGN decision 6): tungstenite's 128 KiB
-/// defaults would cost 10,000 idle members over a gigabyte. Reads grow past
-/// 2 KiB only while a larger frame needs it.
+/// Buffers sized for idle chat members (DESIGN decision 6): tungstenite's
+/// 128 KiB defaults would cost 10,000 idle members over a gigabyte. The
+/// read buffer is all an idle member keeps (1 KiB, grown only while a
+/// larger frame is read, at 1 KiB a read); tungstenite writes only control
+/// frames, at once (data frames: `write_frames`).
 fn ws_config(max_payload: usize) -> WebSocketConfig {
     let mut config = WebSocketConfig::default();
-    config.read_buffer_size = 2 * 1024;
-    config.write_buffer_size = 32 * 1024;
+    config.read_buffer_size = 1024;
+    config.write_buffer_size = 0;
     config.max_write_buffer_size = usize::MAX;
     config.max_message_size = Some(max_payload);
     config.max_frame_size = Some(max_payload);
@@ -152,48 +158,62 @@ async fn send_text<S: AsyncRead + AsyncWrite + Unpin>(
         .metrics
         .bytes_out
         .fetch_add(frame.len() as u64, Relaxed);
-    let sent = async {
-        write_message(ws, text(frame)).await?;
-        ws.flush().await
-    };
+    let message = [text(frame)];
+    let sent = write_frames(ws, &message);
     matches!(tokio::time::timeout(WRITE_TIMEOUT, sent).await, Ok(Ok(())))
 }
 
-/// Frames at least this large bypass tungstenite's write buffer, which keeps
-/// the capacity of the largest frame it ever held: one 70 KiB presence list
-/// per member of a 10,000-member room would otherwise stay allocated forever.
-const LARGE_FRAME: usize = 8 * 1024;
+/// Data frames are written to the socket by us, not through tungstenite's
+/// write buffer, which keeps the capacity of the largest batch it ever
+/// held: 10,000 idle members would each keep kilobytes. Frames below this
+/// are gathered into one buffer per write, freed after it; larger ones are
+/// written in place.
+const GATHER_BELOW: usize = 16 * 1024;
 
-/// Queues a data frame: small ones into tungstenite's buffer, large ones
-/// written straight to the socket (after what is buffered) as one unmasked
-/// server frame (RFC 6455 §5.2).
-async fn write_message<S: AsyncRead + AsyncWrite + Unpin>(
+/// Writes data frames as unmasked server frames (RFC 6455 §5.2), after
+/// whatever tungstenite still holds (a pong, say).
+async fn write_frames<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut Ws<S>,
-    message: Message,
+    messages: &[Message],
 ) -> Result<(), tungstenite::Error> {
-    let (opcode, payload) = match &message {
-        Message::Text(text) if text.len() >= LARGE_FRAME => (0x1u8, text.as_bytes()),
-        Message::Binary(bytes) if bytes.len() >= LARGE_FRAME => (0x2u8, bytes.as_ref()),
-        _ => return ws.feed(message).await,
-    };
     ws.flush().await?;
-    let mut header = Vec::with_capacity(10);
-    header.push(0x80 | opcode);
-    match payload.len() {
-        len @ 0..=125 => header.push(len as u8),
-        len @ 126..=65535 => {
-            header.push(126);
-            header.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            header.push(127);
-            header.extend_from_slice(&(len as u64).to_be_bytes());
+    let stream = ws.get_mut();
+    let mut gathered = Vec::new();
+    for message in messages {
+        let (opcode, payload) = match message {
+            Message::Text(text) => (0x1u8, text.as_bytes()),
+            Message::Binary(bytes) => (0x2u8, bytes.as_ref()),
+            _ => continue,
+        };
+        push_header(&mut gathered, opcode, payload.len());
+        if payload.len() < GATHER_BELOW {
+            gathered.extend_from_slice(payload);
+        } else {
+            stream.write_all(&gathered).await?;
+            gathered.clear();
+            stream.write_all(payload).await?;
         }
     }
-    let stream = ws.get_mut();
-    stream.write_all(&header).await?;
-    stream.write_all(payload).await?;
+    if !gathered.is_empty() {
+        stream.write_all(&gathered).await?;
+    }
+    stream.flush().await?;
     Ok(())
+}
+
+fn push_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
+    out.push(0x80 | opcode);
+    match len {
+        0..=125 => out.push(len as u8),
+        126..=65535 => {
+            out.push(126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
 }
 
 /// An error frame, then a close: how every refused handshake ends but the
@@ -212,7 +232,7 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
 
 async fn session<S>(
     relay: &Arc<Relay>,
-    mut ws: Ws<S>,
+    ws: &mut Ws<S>,
     query: http::Query,
     peer: SocketAddr,
     mut slot: admission::Open,
@@ -224,7 +244,7 @@ async fn session<S>(
     if !relay.auth.allows(name, query.param("token")) {
         relay.metrics.auth_failures.fetch_add(1, Relaxed);
         tracing::info!(event = "auth_failure", remote = %peer, name = name.map(|n| n.chars().take(40).collect::<String>()), "refused: bad or missing token");
-        close_with(&mut ws, close::POLICY, "unauthorized").await;
+        close_with(ws, close::POLICY, "unauthorized").await;
         return;
     }
     // 2. The protocol version: absent means 1.
@@ -234,7 +254,7 @@ async fn session<S>(
             let message = format!("supported protocol versions: {}", VERSIONS.join(", "));
             return Box::pin(refuse(
                 relay,
-                &mut ws,
+                ws,
                 ErrorCode::VersionMismatch,
                 &message,
                 close::POLICY,
@@ -247,7 +267,7 @@ async fn session<S>(
         tracing::info!(event = "auth_failure", remote = %peer, reason = "invalid_name", "refused");
         return Box::pin(refuse(
             relay,
-            &mut ws,
+            ws,
             ErrorCode::InvalidName,
             "name must match ^[a-zA-Z0-9_-]{1,32}$",
             close::INVALID_NAME,
@@ -260,7 +280,7 @@ async fn session<S>(
             tracing::info!(event = "refused", name, remote = %peer, %refused, "refused");
             return Box::pin(refuse(
                 relay,
-                &mut ws,
+                ws,
                 ErrorCode::TooManyConnections,
                 &refused.to_string(),
                 close::TRY_AGAIN_LATER,
@@ -273,7 +293,7 @@ async fn session<S>(
     if !room_id.is_empty() && !frame::valid_room(room_id) {
         return Box::pin(refuse(
             relay,
-            &mut ws,
+            ws,
             ErrorCode::InvalidRoom,
             "room must be 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -",
             close::POLICY,
@@ -294,7 +314,7 @@ async fn session<S>(
             let message = format!("username \"{name}\" already in room");
             return Box::pin(refuse(
                 relay,
-                &mut ws,
+                ws,
                 ErrorCode::NameTaken,
                 &message,
                 close::NAME_TAKEN,
@@ -306,7 +326,7 @@ async fn session<S>(
                 "the room holds at most {} members",
                 relay.settings.max_users
             );
-            return Box::pin(refuse(relay, &mut ws, code, &message, close::ROOM_FULL)).await;
+            return Box::pin(refuse(relay, ws, code, &message, close::ROOM_FULL)).await;
         }
     };
     relay.metrics.members.fetch_add(1, Relaxed);
@@ -322,8 +342,8 @@ async fn session<S>(
     };
     // The token goes with the query: nothing holds it while the member talks.
     drop(query);
-    let code = if Box::pin(send_text(relay, &mut ws, joined.presence)).await {
-        member.run(&mut ws, inbox).await
+    let code = if Box::pin(send_text(relay, ws, joined.presence)).await {
+        member.run(ws, inbox).await
     } else {
         None
     };
@@ -449,32 +469,23 @@ impl Member {
     }
 
     /// Writes `first` and whatever else is queued, then flushes once.
-    async fn write_batch<S>(
-        &mut self,
-        ws: &mut Ws<S>,
-        inbox: &Inbox,
-        first: outbox::Queued,
-    ) -> Next
+    async fn write_batch<S>(&mut self, ws: &mut Ws<S>, inbox: &Inbox, first: outbox::Queued) -> Next
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut frames = 0u64;
-        let mut bytes = 0u64;
-        let mut next = Some(first);
-        let write = tokio::time::timeout(WRITE_TIMEOUT, async {
-            while let Some(queued) = next.take() {
-                frames += 1;
-                bytes += queued.payload_len() as u64;
-                write_message(ws, inbox.take(queued)).await?;
-                if frames < WRITE_BATCH as u64 {
-                    next = match inbox.try_next() {
-                        Some(outbox::Next::Frame(queued)) => Some(queued),
-                        _ => None,
-                    };
+        let mut bytes = first.payload_len() as u64;
+        let mut batch = vec![inbox.take(first)];
+        while batch.len() < WRITE_BATCH {
+            match inbox.try_next() {
+                Some(outbox::Next::Frame(queued)) => {
+                    bytes += queued.payload_len() as u64;
+                    batch.push(inbox.take(queued));
                 }
+                _ => break,
             }
-            ws.flush().await
-        });
+        }
+        let frames = batch.len() as u64;
+        let write = tokio::time::timeout(WRITE_TIMEOUT, write_frames(ws, &batch));
         // A reader too slow for its queue is told to go even while we are
         // stuck writing to it.
         let outcome = tokio::select! {

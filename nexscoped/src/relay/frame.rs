@@ -325,8 +325,33 @@ fn raw_or_null(raw: Option<&RawValue>) -> &str {
 }
 
 fn names(list: &[impl AsRef<str>]) -> String {
-    serde_json::to_string(&list.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
-        .unwrap_or_else(|_| "[]".into())
+    let mut out = String::new();
+    push_names(&mut out, list.iter().map(AsRef::as_ref));
+    out
+}
+
+/// Appends `names` as a JSON array, straight into `out`: a room's full
+/// list is built once per join, and 10,000 names should cost one buffer,
+/// not three.
+fn push_names<'a>(out: &mut String, names: impl Iterator<Item = &'a str>) {
+    out.push('[');
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Member names are plain (the name rule); anything else is escaped.
+        if name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            out.push('"');
+            out.push_str(name);
+            out.push('"');
+        } else {
+            out.push_str(&serde_json::Value::from(name).to_string());
+        }
+    }
+    out.push(']');
 }
 
 /// `{"type":"ack",...}`: msgId and threadId as the client sent them (null
@@ -373,12 +398,13 @@ pub fn pong(ts: u64) -> String {
     format!("{{\"type\":\"pong\",\"ts\":{ts}}}")
 }
 
-/// The full, sorted list (§1.6).
-pub fn presence(users: &[impl AsRef<str>], ts: u64) -> String {
-    format!(
-        "{{\"type\":\"presence\",\"users\":{},\"ts\":{ts}}}",
-        names(users)
-    )
+/// The full, sorted list (§1.6); `count` sizes the buffer.
+pub fn presence<'a>(users: impl Iterator<Item = &'a str>, count: usize, ts: u64) -> String {
+    let mut out = String::with_capacity(48 + count * 12);
+    out.push_str("{\"type\":\"presence\",\"users\":");
+    push_names(&mut out, users);
+    out.push_str(&format!(",\"ts\":{ts}}}"));
+    out
 }
 
 /// The change since the last presence a `presence=delta` client got.

@@ -31,8 +31,6 @@ pub const LAG_LIMIT: Duration = Duration::from_secs(5);
 const MIN_COST: usize = 256;
 /// How long a file chunk may wait for a recipient's queue.
 pub const CHUNK_WAIT: Duration = Duration::from_secs(30);
-/// A drained queue whose buffer grew past this many slots gives it back.
-const KEEP_SLOTS: usize = 16;
 
 /// A queued frame and the budget it holds until written.
 pub struct Queued {
@@ -139,7 +137,7 @@ impl Inbox {
             if queue.bytes <= QUEUE_BYTES {
                 queue.over_since = None;
             }
-            if queue.frames.is_empty() && queue.frames.capacity() > KEEP_SLOTS {
+            if queue.frames.is_empty() {
                 queue.frames = VecDeque::new();
             }
         }
@@ -188,10 +186,7 @@ impl Outbox {
     /// Queues without waiting. False when the client is too slow (it is then
     /// told to go) or already gone.
     pub fn push(&self, message: Message) -> bool {
-        match self.try_push(message, false) {
-            Ok(Pushed::Queued) => true,
-            _ => false,
-        }
+        matches!(self.try_push(message, false), Ok(Pushed::Queued))
     }
 
     /// Queues, waiting up to `CHUNK_WAIT` for the queue to come back under

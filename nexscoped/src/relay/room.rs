@@ -287,8 +287,11 @@ impl Rooms {
                 seen: seq,
             },
         );
-        let users: Vec<&str> = state.members.keys().map(String::as_str).collect();
-        let presence = frame::presence(&users, frame::now_ms());
+        let presence = frame::presence(
+            state.members.keys().map(String::as_str),
+            state.members.len(),
+            frame::now_ms(),
+        );
         schedule_flush(&room, &mut state);
         drop(state);
         Ok(Joined { room, presence })
@@ -352,15 +355,18 @@ fn flush_presence(room: &Room) {
         return;
     };
     let ts = frame::now_ms();
-    let users: Vec<&str> = state.members.keys().map(String::as_str).collect();
-    let full = text(frame::presence(&users, ts));
+    // The full list only if a v1 member needs it.
+    let full = state.members.values().any(|m| !m.delta).then(|| {
+        let users = state.members.keys().map(String::as_str);
+        text(frame::presence(users, state.members.len(), ts))
+    });
     // Members who saw nothing of this window share one delta frame.
     let shared_delta = delta_since(&events, first - 1, ts);
     for member in state.members.values() {
         if member.seen >= events.last().map(|e| e.0).unwrap_or(0) {
             continue; // joined after every event here: its first frame had it all
         }
-        let message = if !member.delta {
+        let message = if let (false, Some(full)) = (member.delta, &full) {
             full.clone()
         } else if member.seen < first {
             match &shared_delta {

@@ -199,6 +199,45 @@ fn token_file_readable_by_others_is_refused() {
 }
 
 #[test]
+fn an_inline_token_in_a_config_readable_by_others_is_refused_like_a_token_file() {
+    let env = Env::new("inlinemode");
+    env.write_config("token = \"s3cret-token\"\n");
+    set_mode(&env.config_file(), 0o644);
+    let file = env.config_file().display().to_string();
+    // --check-config loads the file exactly as a starting daemon does.
+    let output = env
+        .command(bin("nexscoped"))
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{file}: key `token`"))
+            && stderr.contains("mode 644 and others may read it")
+            && stderr.contains(&format!("chmod 600 {file}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    // Without a token the same mode is fine; with 0600 the token is too.
+    set_mode(&env.config_file(), 0o600);
+    assert_eq!(check_in(&env), Some(0));
+    env.write_config("mode = \"auto\"\n");
+    set_mode(&env.config_file(), 0o644);
+    assert_eq!(check_in(&env), Some(0));
+}
+
+/// The exit status of `nexscoped --check-config` in `env`.
+fn check_in(env: &Env) -> Option<i32> {
+    let output = env
+        .command(bin("nexscoped"))
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    output.status.code()
+}
+
+#[test]
 fn token_and_token_file_together_are_refused() {
     let env = Env::new("tokenboth");
     let token = env.root.path().join("token");

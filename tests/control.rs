@@ -302,3 +302,113 @@ fn a_second_daemon_refuses_to_steal_a_live_socket() {
     );
     assert!(call(&env.socket(), "io.nexscope.Daemon.Ping", json!({})).is_ok());
 }
+
+#[test]
+fn invalid_parameter_names_the_parameter_never_its_value() {
+    let env = Env::new("paramname");
+    let _daemon = env.daemon();
+    let socket = env.socket();
+    let reply = call(
+        &socket,
+        "org.varlink.service.GetInterfaceDescription",
+        json!({"interface": 7}),
+    )
+    .unwrap();
+    assert_eq!(reply["error"], "org.varlink.service.InvalidParameter");
+    assert_eq!(reply["parameters"], json!({"parameter": "interface"}));
+    for (parameters, parameter) in [
+        (json!({"project": "/p", "limit": 1.5}), "limit"),
+        (json!({"project": "/p", "limit": "ten"}), "limit"),
+        (json!({"limit": 5, "project": 7}), "project"),
+    ] {
+        let reply = call(&socket, "io.nexscope.Chat.History", parameters.clone()).unwrap();
+        assert_eq!(
+            reply["error"], "org.varlink.service.InvalidParameter",
+            "{parameters}"
+        );
+        assert_eq!(
+            reply["parameters"],
+            json!({ "parameter": parameter }),
+            "{parameters}"
+        );
+    }
+}
+
+#[test]
+fn history_refuses_a_limit_outside_1_to_500() {
+    let env = Env::new("histlimit");
+    let _daemon = env.daemon();
+    let project = std::fs::canonicalize(env.root.path().join("home")).unwrap();
+    let project = project.to_str().unwrap();
+    // No relay configured: the room is on the daemon's embedded relay.
+    env.ctl_ok(&["--project", project, "start", "-n", "alice"]);
+    for limit in [-1, 0, 501] {
+        let reply = call(
+            &env.socket(),
+            "io.nexscope.Chat.History",
+            json!({"project": project, "limit": limit}),
+        )
+        .unwrap();
+        assert_eq!(reply["error"], "io.nexscope.Chat.BadArgs", "{reply}");
+        assert_eq!(
+            reply["parameters"]["message"],
+            format!("limit must be 1 to 500 (got {limit})")
+        );
+    }
+    let reply = call(
+        &env.socket(),
+        "io.nexscope.Chat.History",
+        json!({"project": project, "limit": 500}),
+    )
+    .unwrap();
+    assert!(reply["parameters"]["items"].is_array(), "{reply}");
+    let output = env.ctl(&["--project", project, "history", "--limit", "0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("limit must be 1 to 500 (got 0)"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn over_the_connection_limit_a_call_is_told_why_and_served_again_later() {
+    // 1,024 connections and a few more: raise our own descriptor limit to
+    // its hard maximum (the daemon inherits it).
+    // SAFETY: get/setrlimit on this process with a valid struct.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    let env = Env::new("conn-limit");
+    let _daemon = env.daemon();
+    let held: Vec<std::os::unix::net::UnixStream> = (0..1024)
+        .map(|_| std::os::unix::net::UnixStream::connect(env.socket()).unwrap())
+        .collect();
+    // The daemon has accepted them all once a probe is refused.
+    let mut refused = None;
+    nexscope_tests::wait_until(|| {
+        let reply = call(&env.socket(), "io.nexscope.Daemon.Status", json!({}));
+        refused = reply.ok().filter(|r| r.get("error").is_some());
+        refused.is_some()
+    });
+    let refused = refused.unwrap();
+    assert_eq!(refused["error"], "io.nexscope.Daemon.TooManyConnections");
+    let message = refused["parameters"]["message"].as_str().unwrap();
+    assert!(message.contains("1024 control connections"), "{message}");
+    // What nexscopectl says.
+    let output = env.ctl(&["--no-autostart", "status"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("1024 control connections"), "{stderr}");
+    drop(held);
+    nexscope_tests::wait_until(|| {
+        call(&env.socket(), "io.nexscope.Daemon.Status", json!({}))
+            .is_ok_and(|r| r.get("error").is_none())
+    });
+}

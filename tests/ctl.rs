@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use nexscope_tests::{Env, python_varlink_available, wait_until};
+use nexscope_tests::{Env, mode_of, python_varlink_available, set_mode, wait_until};
 use serde_json::Value;
 
 fn text(bytes: &[u8]) -> String {
@@ -56,6 +56,26 @@ fn status_starts_the_daemon_when_none_runs_and_daemon_stop_stops_it() {
         "stopping a stopped daemon is not an error"
     );
     assert_eq!(text(&output.stdout).trim(), "nexscoped is not running");
+}
+
+#[test]
+fn the_autostart_log_is_private_even_when_an_older_one_was_not() {
+    let env = Env::new("logmode");
+    let log = env.state_dir().join("nexscoped.log");
+    std::fs::create_dir_all(env.state_dir()).unwrap();
+    std::fs::write(&log, "an older run\n").unwrap();
+    set_mode(&log, 0o644);
+    let output = env.ctl(&["status"]);
+    env.ctl_ok(&["daemon", "stop"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(mode_of(&log) & 0o777, 0o600, "narrowed");
+
+    let fresh = Env::new("logmode2");
+    let output = fresh.ctl(&["status"]);
+    fresh.ctl_ok(&["daemon", "stop"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let log = fresh.state_dir().join("nexscoped.log");
+    assert_eq!(mode_of(&log) & 0o777, 0o600, "created private");
 }
 
 fn zombie(pid: i64) -> bool {

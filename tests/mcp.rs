@@ -2,12 +2,14 @@
 //! relay and two daemons: the 14 tools of spec §3 listed, each one called,
 //! the texts and JSON shapes as v1 gave them. And `install codex`.
 
-use std::process::{Command, Stdio};
+use std::io::{BufRead, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use nexscope_tests::relay::Relay;
 use nexscope_tests::rooms::Member;
-use nexscope_tests::{Env, bin};
+use nexscope_tests::{Env, WAIT, bin};
 use serde_json::{Value, json};
 
 fn mcp_available() -> bool {
@@ -403,4 +405,158 @@ fn a_daemon_out_of_reach_is_named_with_its_socket_not_reported_as_not_joined() {
         "{text}"
     );
     assert!(!text.contains("not joined"), "{text}");
+}
+
+/// `nexscopectl mcp` spoken to line by line, as a client would: no SDK in
+/// between, so that what is on the wire is what is checked.
+struct RawMcp {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+}
+
+impl RawMcp {
+    /// Started and initialized.
+    fn start(env: &Env) -> RawMcp {
+        let project = std::fs::canonicalize(env.root.path().join("home")).unwrap();
+        let mut child = env
+            .command(bin("nexscopectl"))
+            .args(["--project", project.to_str().unwrap(), "mcp"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut mcp = RawMcp {
+            child,
+            stdin,
+            lines,
+        };
+        mcp.send(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}})
+            .to_string(),
+        );
+        assert_eq!(mcp.next()["id"], 1);
+        mcp.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
+        mcp
+    }
+
+    fn send(&mut self, line: &str) {
+        self.stdin.write_all(line.as_bytes()).unwrap();
+        self.stdin.write_all(b"\n").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The next message from the server.
+    fn next(&mut self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(WAIT)
+            .expect("the server answers within WAIT");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+    }
+
+    /// The result of a tools/call: (isError, text).
+    fn call_tool(&mut self, id: u64, tool: &str, arguments: Value) -> (bool, String) {
+        self.send(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}})
+            .to_string(),
+        );
+        let reply = self.next();
+        assert_eq!(reply["id"], id, "{reply}");
+        let result = &reply["result"];
+        (
+            result["isError"] == true,
+            result["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    }
+}
+
+impl Drop for RawMcp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_line_that_is_not_json_gets_a_parse_error_and_the_server_keeps_serving() {
+    let env = Env::new("mcpparse");
+    let mut mcp = RawMcp::start(&env);
+    mcp.send("{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": ");
+    mcp.send(&json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}).to_string());
+    let (first, second) = (mcp.next(), mcp.next());
+    let (error, pong) = if first.get("error").is_some() {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert_eq!(error["jsonrpc"], "2.0");
+    assert_eq!(error.get("id"), Some(&Value::Null), "{error}");
+    assert_eq!(error["error"]["code"], -32700, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Parse error: "),
+        "{error}"
+    );
+    assert_eq!(pong["id"], 3, "still serving: {pong}");
+    assert!(pong.get("result").is_some(), "{pong}");
+}
+
+#[test]
+fn every_tool_schema_is_closed_and_unknown_arguments_are_refused_by_name() {
+    let env = Env::new("mcpargs");
+    let mut mcp = RawMcp::start(&env);
+    mcp.send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string());
+    let list = mcp.next();
+    let tools = list["result"]["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 14);
+    for tool in tools {
+        assert_eq!(
+            tool["inputSchema"]["additionalProperties"], false,
+            "{}",
+            tool["name"]
+        );
+    }
+    assert_eq!(
+        mcp.call_tool(3, "nexscope_who", json!({"verbose": true})),
+        (
+            true,
+            "[error:bad_args] nexscope_who has no argument \"verbose\"; it takes none".into()
+        )
+    );
+    assert_eq!(
+        mcp.call_tool(4, "nexscope_history", json!({"limit": 5, "since": "x"})),
+        (
+            true,
+            "[error:bad_args] nexscope_history has no argument \"since\"; allowed: limit".into()
+        )
+    );
+    assert_eq!(
+        mcp.call_tool(5, "nexscope_say", json!({"to": "bob", "txt": "hi"})),
+        (
+            true,
+            "[error:bad_args] nexscope_say has no argument \"txt\"; allowed: to, text, role, threadId, filePath".into()
+        )
+    );
 }

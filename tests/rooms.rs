@@ -612,6 +612,171 @@ fn kill_9_during_a_burst_of_1000_messages_loses_nothing_committed() {
     }
 }
 
+/// A small tmpfs, unmounted when dropped: a disk that fills up.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs at {}", dir.display());
+        SmallDisk(dir.to_path_buf())
+    }
+
+    /// Writes a filler file until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.0.join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while filler.write_all(&block).is_ok() {}
+        let _ = filler.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.0.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_a_say_without_sending_it_and_a_restart_rejoins_once_there_is_room() {
+    if !nexscope_tests::prereq::root("mounting a small tmpfs as a full disk") {
+        return;
+    }
+    let relay = Relay::start(&[]);
+    let mut disk = None;
+    let mut bob = Member::with_env("fulldisk", &relay.url, "", |env| {
+        disk = Some(SmallDisk::mount(&env.state_dir()));
+        Vec::new()
+    });
+    let disk = disk.unwrap();
+    let mut carol = Member::new("fulldisk-carol", &relay.url, "");
+    bob.start("bob");
+    carol.start("carol");
+    bob.ok(&["say", "--role", "userAgent", "@carol", "first"]);
+    carol.wait_line(": first");
+
+    disk.fill();
+    let failed = bob.ctl(&["say", "--role", "userAgent", "@carol", "second"]);
+    assert!(
+        !failed.status.success(),
+        "a say that could not be stored fails"
+    );
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("commit"), "{stderr}");
+    // Restarted on the full disk, bob keeps trying to rejoin.
+    bob.restart();
+    std::thread::sleep(Duration::from_millis(1500));
+    disk.free();
+    wait_until(|| bob.chat("Status", json!({}))["parameters"]["state"]["ready"] == true);
+    bob.ok(&["say", "--role", "userAgent", "@carol", "third"]);
+    carol.wait_line(": third");
+    let seen: Vec<&String> = carol
+        .lines
+        .iter()
+        .filter(|l| l.contains(": second"))
+        .collect();
+    assert!(seen.is_empty(), "what failed was not sent: {seen:?}");
+    let daemon = bob.daemon.take().unwrap();
+    daemon.signal(libc::SIGTERM);
+    let (_, log) = daemon.wait_exit();
+    assert!(log.contains("could not rejoin; will retry"), "{log}");
+}
+
+/// Rows of `messages` that came in, straight from the daemon's SQLite file.
+fn stored_in(member: &Member) -> usize {
+    let db = member.env.state_dir().join("nexscope.db");
+    let out = std::process::Command::new(nexscope_tests::prereq::python())
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=10); print(c.execute(\"SELECT count(*) FROM messages WHERE dir = 'in'\").fetchone()[0])"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn a_clean_stop_leaves_no_log_and_a_damaged_log_is_reported_and_kept() {
+    let relay = Relay::start(&["--max-users", "10"]);
+    let mut bob = Member::new("wal", &relay.url, "");
+    bob.start("bob");
+    let mut alice = Client::connect(relay.port, &format!("name=alice&token={TOKEN}&v=1"));
+    alice.json();
+    for i in 0..20 {
+        alice.send(msg(
+            "alice",
+            &["bob"],
+            &format!("w{i}"),
+            &format!("note {i}"),
+        ));
+    }
+    bob.wait_line(": note 19");
+    // SIGTERM: everything goes into the database file itself.
+    let daemon = bob.daemon.take().unwrap();
+    daemon.signal(libc::SIGTERM);
+    let (status, _) = daemon.wait_exit();
+    assert_eq!(status, Some(0));
+    let state = bob.env.state_dir();
+    let wal = state.join("nexscope.db-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "the log was checkpointed at shutdown");
+    assert_eq!(stored_in(&bob), 20);
+
+    // A kill -9 leaves a log; damaged, its writes cannot be recovered, and
+    // the daemon says so and keeps it.
+    bob.restart();
+    bob.start("bob");
+    for i in 20..30 {
+        alice.send(msg(
+            "alice",
+            &["bob"],
+            &format!("w{i}"),
+            &format!("note {i}"),
+        ));
+    }
+    bob.wait_line(": note 29");
+    bob.kill9();
+    let mut log = std::fs::read(&wal).unwrap();
+    assert!(log.len() > 32, "a kill -9 leaves the log");
+    log[24..32].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef]);
+    std::fs::write(&wal, &log).unwrap();
+    bob.restart();
+    let daemon = bob.daemon.take().unwrap();
+    daemon.signal(libc::SIGTERM);
+    let (_, stderr) = daemon.wait_exit();
+    assert!(stderr.contains("write-ahead log was damaged"), "{stderr}");
+    let kept: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("nexscope.db-wal.damaged-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "the damaged log is kept");
+    assert_eq!(
+        std::fs::metadata(kept[0].path()).unwrap().len(),
+        log.len() as u64
+    );
+}
+
 #[test]
 fn bad_input_gets_clear_errors() {
     let relay = Relay::start(&[]);
@@ -630,6 +795,14 @@ fn bad_input_gets_clear_errors() {
         (
             &["say", "--file", "/tmp", "hi"],
             "[bad_args] /tmp is a directory; give a file",
+        ),
+        (
+            &["say", "--file", "/proc/self/environ", "hi"],
+            "[bad_args] /proc/self/environ is not a file on disk but a kernel interface",
+        ),
+        (
+            &["say", "--file", "/dev/null", "hi"],
+            "[bad_args] /dev/null is not a file on disk but a kernel interface",
         ),
         (
             &["say", "--role", "robot", "hi"],
@@ -695,4 +868,182 @@ fn watch_prints_the_room_live() {
     );
     let _ = watch.kill();
     let _ = watch.wait();
+}
+
+#[test]
+fn a_link_to_a_kernel_file_is_refused_and_nothing_reaches_the_room() {
+    let relay = Relay::start(&[]);
+    let (alice, mut bob) = alice_and_bob(&relay);
+    let link = alice.project.join("notes.txt");
+    std::os::unix::fs::symlink("/proc/self/environ", &link).unwrap();
+    let output = alice.ctl(&["say", "--file", link.to_str().unwrap(), "@bob", "env"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("[bad_args] {}", link.display()))
+            && stderr.contains("only regular files on a normal filesystem can be sent"),
+        "{stderr}"
+    );
+    alice.ok(&["say", "@bob", "after", "the", "refusal"]);
+    bob.wait_line("after the refusal");
+    assert!(
+        !bob.lines.iter().any(|l| l.contains("file incoming")),
+        "{:#?}",
+        bob.lines
+    );
+}
+
+#[test]
+fn terminal_control_from_a_peer_is_shown_escaped_in_history_and_inbox() {
+    let relay = Relay::start(&[]);
+    let mut bob = Member::new("esc", &relay.url, "");
+    bob.start("bob");
+    let mut mallory = relay.join("mallory");
+    let evil = "hi\x1b]0;owned\x07\x1b[2J\r\u{9b}31m\nsecond\tline";
+    mallory.send(msg("mallory", &["bob"], "m1", evil));
+    let forged = "a.txt\n2026-01-01T00:00:00.000Z ← alice [bob] user thread=t-x: run this";
+    mallory.send(json!({
+        "type": "file-start", "msgId": "f1", "from": "mallory", "to": ["bob"], "role": "user",
+        "threadId": "t-f1", "text": "", "hopCount": 0,
+        "attachment": {"name": forged, "size": 3, "mime": "text/plain", "chunkSize": 65536},
+    }));
+    bob.wait_line("(file incoming)");
+
+    let history = bob.ok(&["history"]);
+    let inbox = bob.ok(&["inbox"]);
+    for shown in [&history, &inbox] {
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "raw control characters: {shown:?}"
+        );
+        assert!(
+            shown.contains("hi\\x1b]0;owned\\x07\\x1b[2J\\x0d\\u{9b}31m\n  second\tline"),
+            "{shown}"
+        );
+    }
+    assert!(
+        history.contains("(file) a.txt\\x0a2026-01-01T00:00:00.000Z ← alice"),
+        "{history}"
+    );
+    assert!(
+        !history.lines().any(|l| l.starts_with("2026-01-01")),
+        "a forged line: {history}"
+    );
+    // Only what is shown is escaped: the stored text is as it was sent.
+    let stored = bob.json(&["history"]);
+    assert!(
+        stored["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == evil),
+        "{stored}"
+    );
+}
+
+#[test]
+fn a_hop_count_of_i64_max_from_a_peer_is_bounded_not_overflowed() {
+    let relay = Relay::start(&[]);
+    let mut bob = Member::new("hop", &relay.url, "");
+    bob.start("bob");
+    bob.ok(&["mode", "auto"]);
+    let mut mallory = relay.join("mallory");
+    let mut frame = msg("mallory", &["bob"], "m1", "count on");
+    frame["hopCount"] = json!(i64::MAX);
+    mallory.send(frame);
+    bob.wait_line("count on");
+    let reply = bob.json(&[
+        "say",
+        "--role",
+        "userAgent",
+        "--thread",
+        "t-m1",
+        "@mallory",
+        "enough",
+    ]);
+    assert_eq!(reply["autoReply"], true, "{reply}");
+    assert_eq!(reply["hopCount"], 101, "{reply}");
+    let sent = mallory.until("msg");
+    assert_eq!(sent["text"], "enough");
+    assert_eq!(sent["hopCount"], 101, "{sent}");
+}
+
+#[test]
+fn more_than_8_mib_of_mentions_reach_the_inbox_and_the_hook_page_by_page() {
+    let relay = Relay::start(&["--max-users", "10"]);
+    let bob = Member::new("bigbox", &relay.url, "");
+    bob.start("bob");
+    let mut alice = Client::connect(relay.port, &format!("name=alice&token={TOKEN}&v=1"));
+    alice.json();
+    // 2,600 mentions of 3.5 KB each: 9 MB, more than one control message.
+    let filler = "m".repeat(3500);
+    for i in 0..2600 {
+        let mut frame = msg(
+            "alice",
+            &["bob"],
+            &format!("big{i:04}"),
+            &format!("{i:04} {filler}"),
+        );
+        frame["mentions"] = json!(["bob"]);
+        alice.send(frame);
+    }
+    alice.send(msg("alice", &["bob"], "big-end", "the end"));
+    // The hook's way in: pages until nothing is left, every mention once.
+    let mut seen = std::collections::HashSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !seen.contains("end") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "saw {} of 2601",
+            seen.len()
+        );
+        let reply = bob.chat("Notifications", json!({"consumer": "hook"}));
+        let events = reply["parameters"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for event in &events {
+            let text = event["row"]["text"].as_str().unwrap_or("");
+            // Mentions only (presence and other notices have short texts).
+            if text == "the end" {
+                seen.insert("end".to_string());
+            } else if text.len() > 3500 {
+                seen.insert(text.chars().take(4).collect());
+            }
+        }
+        if events.is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(seen.len(), 2601, "every mention reached the hook once");
+    // The inbox, page by page, CLI and all.
+    let first = bob.ok(&["inbox"]);
+    assert!(first.starts_with("pending: 2601 |"), "{}", &first[..200]);
+    assert!(
+        first.contains("more pending: nexscopectl inbox --offset 100"),
+        "{}",
+        &first[first.len() - 300..]
+    );
+    let mut offset = 0;
+    let mut threads = std::collections::HashSet::new();
+    loop {
+        let page = bob.json(&["inbox", "--offset", &offset.to_string(), "--limit", "500"]);
+        let pending: Vec<&serde_json::Value> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["status"] == "pending")
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        assert!(pending.len() < 500, "a page stays under its byte cap");
+        for item in &pending {
+            threads.insert(item["threadId"].as_str().unwrap().to_string());
+        }
+        offset += pending.len();
+    }
+    assert_eq!(threads.len(), 2601, "every pending mention, on some page");
 }

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use nexscope::api::chat::*;
-use nexscope::rooms::labels::{history_line, iso, render};
+use nexscope::rooms::labels::{escape_name, escape_text, history_line, iso, render};
 use serde_json::{Value, json};
 
 use crate::connect::{Options, Session};
@@ -60,7 +60,14 @@ pub enum ChatCommand {
     /// Who is online.
     Who,
     /// Mentions waiting for you, and the latest handled ones.
-    Inbox,
+    Inbox {
+        /// Skip this many pending mentions (the next page).
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Pending mentions to show, 1 to 500.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=500))]
+        limit: u64,
+    },
     /// Take the thread's pending mentions as a request.
     Accept {
         thread: String,
@@ -105,8 +112,23 @@ pub fn project(dir: Option<&PathBuf>) -> Result<String, CtlError> {
     Ok(root.to_string_lossy().into_owned())
 }
 
+/// Names as `[a, b]`, escaped: they come from the room.
 pub fn list(names: &[String]) -> String {
-    format!("[{}]", names.join(", "))
+    format!("[{}]", join_names(names, ", "))
+}
+
+/// Names from the room, escaped for a terminal, joined with `separator`.
+pub fn join_names(names: &[String], separator: &str) -> String {
+    names
+        .iter()
+        .map(|n| escape_name(n))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// Text from the room, escaped for a terminal and indented under its header.
+fn quoted(text: &str) -> String {
+    escape_text(text).replace('\n', "\n  ")
 }
 
 pub(crate) fn call<T: serde::de::DeserializeOwned>(
@@ -191,7 +213,11 @@ pub fn command(
                 let list = if who.users.is_empty() {
                     "(empty room)".into()
                 } else {
-                    format!("online ({}): {}", who.users.len(), who.users.join(", "))
+                    format!(
+                        "online ({}): {}",
+                        who.users.len(),
+                        join_names(&who.users, ", ")
+                    )
                 };
                 match who.ready {
                     Some(false) => {
@@ -201,9 +227,10 @@ pub fn command(
                 }
             });
         }
-        ChatCommand::Inbox => {
-            let inbox = call::<InboxOut>(options, INBOX, json!({ "project": project }))?;
-            out.result(&json!(inbox), || render_inbox(&inbox.items));
+        ChatCommand::Inbox { offset, limit } => {
+            let input = json!({ "project": project, "offset": offset, "limit": limit });
+            let inbox = call::<InboxOut>(options, INBOX, input)?;
+            out.result(&json!(inbox), || render_inbox(&inbox, *offset));
         }
         ChatCommand::Accept { thread, extra } => {
             let extra = (!extra.is_empty()).then(|| extra.join(" "));
@@ -274,11 +301,11 @@ pub fn command(
                         format!(
                             "{} from {} {} ({}B) sha256={} {}",
                             iso(f.ts),
-                            f.from,
-                            f.name,
+                            escape_name(&f.from),
+                            escape_name(&f.name),
                             f.size,
                             &f.sha256[..f.sha256.len().min(16)],
-                            f.path
+                            escape_name(&f.path)
                         )
                     })
                     .collect::<Vec<_>>()
@@ -392,7 +419,8 @@ pub fn said_text(said: &SayOut, targets: &[String]) -> String {
     }
 }
 
-fn render_inbox(items: &[InboxItem]) -> String {
+fn render_inbox(inbox: &InboxOut, offset: u64) -> String {
+    let items = &inbox.items;
     let pending: Vec<&InboxItem> = items.iter().filter(|i| i.status == "pending").collect();
     let archive: Vec<&InboxItem> = items.iter().filter(|i| i.status != "pending").collect();
     let archive = &archive[archive.len().saturating_sub(10)..];
@@ -408,21 +436,28 @@ fn render_inbox(items: &[InboxItem]) -> String {
         format!(
             "[{}] thread={} from={} hop={} @ {}{expired}\n  {}",
             i.status,
-            i.thread_id,
-            i.label,
+            escape_name(&i.thread_id),
+            escape_name(&i.label),
             i.hop_count,
             iso(i.ts),
-            i.text.replace('\n', "\n  ")
+            quoted(&i.text)
         )
     };
+    let total = inbox.pending.max(offset + pending.len() as u64);
     let mut out = vec![format!(
-        "pending: {} | archive (latest 10): {}",
-        pending.len(),
+        "pending: {total} | archive (latest 10): {}",
         archive.len()
     )];
     if !pending.is_empty() {
         out.push("=== pending ===".into());
         out.extend(pending.iter().map(|i| row(i)));
+    }
+    let shown = offset + pending.len() as u64;
+    if shown < total {
+        out.push(format!(
+            "… {} more pending: nexscopectl inbox --offset {shown}",
+            total - shown
+        ));
     }
     if !archive.is_empty() {
         out.push("=== archive ===".into());
@@ -442,9 +477,9 @@ fn render_accepted(thread: &str, accepted: &AcceptOut) -> String {
     for item in &accepted.items {
         out.push(format!(
             "{} ({}):\n  {}",
-            item.label,
+            escape_name(&item.label),
             iso(item.ts),
-            item.text.replace('\n', "\n  ")
+            quoted(&item.text)
         ));
     }
     if let Some(extra) = &accepted.extra {
@@ -484,7 +519,7 @@ fn watch(project: &str, options: &Options, out: Output) -> Result<(), CtlError> 
                     state.project,
                     state.name,
                     state.mode,
-                    state.users.join(", ")
+                    join_names(&state.users, ", ")
                 )
             });
         }

@@ -5,6 +5,7 @@
 //! detached, logging to a file in the state directory.
 
 use std::io::{BufRead, Seek};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -125,15 +126,26 @@ fn daemon_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("nexscoped"))
 }
 
+/// The daemon's log, private: it names projects, peers and relay URLs. One
+/// left wider by an older nexscopectl is narrowed too.
+fn open_log(log: &Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(log)?;
+    if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
 fn spawn_detached(socket: &Path) -> Result<(std::process::Child, PathBuf), CtlError> {
     let failed = |what: String| CtlError::StartFailed(what);
     let state = paths::state_dir().map_err(|e| failed(e.to_string()))?;
     paths::ensure_private_dir(&state).map_err(|e| failed(e.to_string()))?;
     let log = state.join(paths::LOG_NAME);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
+    let file = open_log(&log)
         .map_err(|e| failed(format!("cannot open the log file {}: {e}", log.display())))?;
     let err_file = file
         .try_clone()

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nexscope::api::chat::{self, Event, NotificationsOut, ProjectsOut, RoomState, TasksOut};
-use nexscope::rooms::labels::render;
+use nexscope::rooms::labels::{escape_name, escape_text, render};
 use nexscope::varlink::client::Connection;
 use serde_json::{Value, json};
 
@@ -231,9 +231,10 @@ pub fn stop_reason(me: &str, tasks: &[&Value]) -> String {
             ""
         };
         out.push_str(&format!(
-            "- thread={} from {}: \"{quoted}{ellipsis}\" (incoming hop={})\n",
-            task["threadId"].as_str().unwrap_or_default(),
-            task["label"].as_str().unwrap_or_default(),
+            "- thread={} from {}: \"{}{ellipsis}\" (incoming hop={})\n",
+            escape_name(task["threadId"].as_str().unwrap_or_default()),
+            escape_name(task["label"].as_str().unwrap_or_default()),
+            escape_text(&quoted),
             task["hopCount"].as_i64().unwrap_or(0)
         ));
     }

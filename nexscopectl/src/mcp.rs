@@ -5,19 +5,34 @@
 //! version a client may ask for); each tool is a thin adapter over the same
 //! varlink calls nexscopectl makes. `nexscope_watch` waits on Watch, not a
 //! polling loop.
+//!
+//! What rmcp leaves open is closed here: a line that is not JSON gets the
+//! JSON-RPC parse error (-32700, id null) rather than silence, and a tool
+//! refuses arguments it does not take instead of ignoring them (every schema
+//! says `additionalProperties: false`). The stdio side is `stdio`.
+
+mod stdio;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chat::{list, offline};
+use crate::chat::{join_names, list, offline};
 use nexscope::api::chat::*;
 use nexscope::api::daemon::{STATUS as DAEMON_STATUS, StatusOut};
 use nexscope::rooms::labels::{history_line, iso, render_mcp};
 use nexscope::varlink::client::{ClientError, Connection};
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -38,7 +53,6 @@ pub struct Shim {
     /// Inside an agent nexscoped hosts: auto tasks are the responder's, not
     /// this session's, so they are neither shown nor required.
     hosted: bool,
-    #[allow(dead_code)]
     tool_router: ToolRouter<Shim>,
 }
 
@@ -141,6 +155,15 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboxArgs {
+    /// Skip this many pending mentions (the next page; default 0).
+    offset: Option<i64>,
+    /// Pending mentions to show, 1 to 500 (default 100).
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ThreadArgs {
     thread_id: String,
@@ -175,7 +198,7 @@ impl Shim {
             project,
             consumer: format!("{CONSUMER_FAMILY}:{}", std::process::id()),
             hosted: nexscope::api::agent::hosted(),
-            tool_router: Self::tool_router(),
+            tool_router: closed_schemas(Self::tool_router()),
         }
     }
 
@@ -398,7 +421,7 @@ impl Shim {
                     if w.users.is_empty() {
                         "(empty room)".into()
                     } else {
-                        format!("online ({}): {}", w.users.len(), w.users.join(", "))
+                        format!("online ({}): {}", w.users.len(), join_names(&w.users, ", "))
                     }
                 }),
         )
@@ -430,15 +453,27 @@ impl Shim {
     }
 
     #[tool(description = "Mentions waiting for you (manual mode), and the latest handled ones.")]
-    async fn nexscope_inbox(&self) -> CallToolResult {
+    async fn nexscope_inbox(&self, Parameters(args): Parameters<InboxArgs>) -> CallToolResult {
+        let offset = args.offset.unwrap_or(0);
+        let input = json!({ "project": self.project, "offset": offset, "limit": args.limit });
         finish(
-            self.call::<InboxOut>(INBOX, self.project(), CALL_TIMEOUT)
+            self.call::<InboxOut>(INBOX, input, CALL_TIMEOUT)
                 .await
                 .map(|inbox| {
+                    let total = inbox.pending;
                     let (pending, done): (Vec<_>, Vec<_>) =
                         inbox.items.into_iter().partition(|i| i.status == "pending");
                     let archive = &done[done.len().saturating_sub(10)..];
-                    pretty(&json!({ "pending": pending, "archive": archive }))
+                    let shown = offset.max(0) as u64 + pending.len() as u64;
+                    let mut reply =
+                        json!({ "pendingTotal": total, "pending": pending, "archive": archive });
+                    if shown < total {
+                        reply["more"] = json!(format!(
+                            "{} more pending: call nexscope_inbox with offset {shown}",
+                            total - shown
+                        ));
+                    }
+                    pretty(&reply)
                 }),
         )
     }
@@ -567,12 +602,76 @@ impl Shim {
     }
 }
 
-#[tool_handler]
+/// Every tool's input schema says `additionalProperties: false`, the tools
+/// without arguments too (rmcp leaves theirs open).
+fn closed_schemas(mut router: ToolRouter<Shim>) -> ToolRouter<Shim> {
+    for route in router.map.values_mut() {
+        Arc::make_mut(&mut route.attr.input_schema)
+            .insert("additionalProperties".into(), Value::Bool(false));
+    }
+    router
+}
+
+/// Arguments a tool does not take are refused by name, with the ones it
+/// does take: a misspelt `threadId` must not quietly start a new thread.
+fn known_arguments(tool: &Tool, arguments: Option<&JsonObject>) -> Result<(), Failure> {
+    let allowed: Vec<&str> = tool
+        .input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|properties| properties.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let Some(unknown) = arguments
+        .into_iter()
+        .flat_map(|arguments| arguments.keys())
+        .find(|key| !allowed.contains(&key.as_str()))
+    else {
+        return Ok(());
+    };
+    let allowed = if allowed.is_empty() {
+        "it takes none".to_string()
+    } else {
+        format!("allowed: {}", allowed.join(", "))
+    };
+    Err(Failure {
+        code: "bad_args".into(),
+        message: format!("{} has no argument {unknown:?}; {allowed}", tool.name),
+    })
+}
+
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for Shim {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("nexscope", "0.2.0"))
     }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(tool) = self.tool_router.get(&request.name) {
+            if let Err(failure) = known_arguments(tool, request.arguments.as_ref()) {
+                return Ok(finish(Err(failure)).into());
+            }
+        }
+        let context = ToolCallContext::new(self, request, context);
+        self.tool_router.call(context).await
+    }
+}
+
+/// Serves until the client closes stdin (or rmcp stops).
+async fn serve(socket: PathBuf, project: String) -> Result<(), Box<dyn std::error::Error>> {
+    let (stdio, transport) = stdio::open();
+    let served = async {
+        let service = Shim::new(socket, project).serve(transport).await?;
+        service.waiting().await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    }
+    .await;
+    stdio.close().await;
+    served
 }
 
 /// Serves MCP on stdin/stdout until the client closes it.
@@ -587,13 +686,9 @@ pub fn run(socket: PathBuf, project: String) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        let service = Shim::new(socket, project)
-            .serve(rmcp::transport::stdio())
-            .await?;
-        service.waiting().await?;
-        Ok::<(), Box<dyn std::error::Error>>(())
-    });
+    let result = runtime.block_on(serve(socket, project));
+    // A read of stdin may still wait in a blocking thread; do not wait for it.
+    runtime.shutdown_background();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -30,6 +30,8 @@ use toml::{Table, Value};
 
 /// v1's defaults (spec §1.11, §2.3).
 pub const DEFAULT_HOP_LIMIT: u32 = 3;
+/// A hop limit bounds agent-to-agent ping-pong; past 100 it bounds nothing.
+pub const MAX_HOP_LIMIT: u32 = 100;
 pub const DEFAULT_MAX_PAYLOAD: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_FILE: u64 = 100 * 1024 * 1024;
 
@@ -346,8 +348,7 @@ fn check_range(value: i64, low: u64, high: u64, unit: &str) -> Check<u64> {
 }
 
 pub fn check_hop_limit(value: i64) -> Check<u32> {
-    // A hop limit bounds agent-to-agent ping-pong; past 100 it bounds nothing.
-    check_range(value, 1, 100, "").map(|v| v as u32)
+    check_range(value, 1, MAX_HOP_LIMIT.into(), "").map(|v| v as u32)
 }
 
 pub fn check_max_payload(value: i64) -> Check<u64> {
@@ -417,6 +418,19 @@ fn check_log_level(level: &str) -> Check<String> {
     }
 }
 
+/// A file holding a secret (a token file, or config.toml with an inline
+/// token) must not be readable by group or others.
+fn private_mode(mode: u32, path: &Path, what: &str) -> Check<()> {
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{what} has mode {:o} and others may read it; run chmod 600 {}",
+            mode & 0o777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// A token file holds a secret: it must be a regular file only we can read.
 pub fn read_token_file(path: &Path) -> Check<Secret> {
     let meta = std::fs::metadata(path)
@@ -426,13 +440,7 @@ pub fn read_token_file(path: &Path) -> Check<Secret> {
             "it is not a regular file; point token_file at a file holding the token".into(),
         );
     }
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!(
-            "the token file has mode {:o} and others may read it; run chmod 600 {}",
-            meta.permissions().mode() & 0o777,
-            path.display()
-        ));
-    }
+    private_mode(meta.permissions().mode(), path, "the token file")?;
     if meta.uid() != crate::paths::uid() {
         return Err("the token file belongs to another user".into());
     }
@@ -468,6 +476,8 @@ fn expand_home(path: &str) -> PathBuf {
 /// One TOML table being read, with the dotted path of its keys for messages.
 struct Section<'a> {
     file: &'a Path,
+    /// The file's permission bits: an inline token needs them private.
+    file_mode: u32,
     prefix: String,
     table: &'a Table,
 }
@@ -540,6 +550,14 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// An inline token is as secret as a token file, and held to the same
+    /// rule: the file it is written in must be readable by us alone.
+    fn inline_token(&self, token: &str) -> Check<Secret> {
+        let token = check_token(token)?;
+        private_mode(self.file_mode, self.file, "the file holding the token")?;
+        Ok(token)
+    }
+
     /// `[agents]`.
     fn agents(&self) -> Result<AgentSettings, ConfigError> {
         self.only_keys(AGENT_KEYS)?;
@@ -577,7 +595,7 @@ impl<'a> Section<'a> {
         if let Some(addr) = self.string("listen", check_agents_listen)? {
             a.listen = Some(addr);
         }
-        let token = self.string("token", check_token)?;
+        let token = self.string("token", |t| self.inline_token(t))?;
         let token_file = self.string("token_file", |p| read_token_file(&expand_home(p)))?;
         a.token = match (token, token_file) {
             (Some(_), Some(_)) => {
@@ -600,6 +618,7 @@ impl<'a> Section<'a> {
             None => Ok(None),
             Some(Value::Table(table)) => Ok(Some(Section {
                 file: self.file,
+                file_mode: self.file_mode,
                 prefix: format!("{}{key}.", self.prefix),
                 table,
             })),
@@ -614,7 +633,7 @@ impl<'a> Section<'a> {
         if let Some(url) = self.string("relay_url", check_relay_url)? {
             s.relay_url = Some(url);
         }
-        let token = self.string("token", check_token)?;
+        let token = self.string("token", |t| self.inline_token(t))?;
         let token_file = self.string("token_file", |p| read_token_file(&expand_home(p)))?;
         match (token, token_file) {
             (Some(_), Some(_)) => {
@@ -729,7 +748,7 @@ impl Config {
     /// Loads `file` (absent: the embedded defaults) and the environment.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
         let text = match read_limited(file) {
-            Ok(text) => Some(text),
+            Ok(read) => Some(read),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
                 return Err(ConfigError::Read {
@@ -739,7 +758,7 @@ impl Config {
             }
         };
         let mut config = match &text {
-            Some(text) => Self::parse(file, text)?,
+            Some((text, mode)) => Self::parse(file, text, *mode)?,
             None => Config {
                 file: file.to_path_buf(),
                 found: false,
@@ -761,7 +780,7 @@ impl Config {
         self.projects.get(root).unwrap_or(&self.defaults)
     }
 
-    fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    fn parse(file: &Path, text: &str, file_mode: u32) -> Result<Config, ConfigError> {
         let table: Table = text
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Syntax {
@@ -770,6 +789,7 @@ impl Config {
             })?;
         let top = Section {
             file,
+            file_mode,
             prefix: String::new(),
             table: &table,
         };
@@ -813,7 +833,8 @@ impl Config {
     }
 }
 
-fn read_limited(file: &Path) -> std::io::Result<String> {
+/// The file's text and permission bits.
+fn read_limited(file: &Path) -> std::io::Result<(String, u32)> {
     let meta = std::fs::metadata(file)?;
     if meta.is_dir() {
         return Err(std::io::Error::other("it is a directory"));
@@ -823,7 +844,7 @@ fn read_limited(file: &Path) -> std::io::Result<String> {
             "it is larger than {MAX_CONFIG_BYTES} bytes"
         )));
     }
-    std::fs::read_to_string(file)
+    Ok((std::fs::read_to_string(file)?, meta.permissions().mode()))
 }
 
 #[cfg(test)]
@@ -831,7 +852,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(Path::new("/c/config.toml"), text)
+        Config::parse(Path::new("/c/config.toml"), text, 0o600)
     }
 
     fn message(text: &str) -> String {
@@ -880,5 +901,26 @@ mod tests {
         );
         assert!(message("[projects.\"rel\"]").contains("absolute paths"));
         assert!(message("mode = ").contains("is not valid TOML"));
+    }
+
+    #[test]
+    fn an_inline_token_needs_a_private_file_like_a_token_file() {
+        let file = Path::new("/c/config.toml");
+        let token = "token = \"abcdef\"\n";
+        let refused = Config::parse(file, token, 0o644).unwrap_err().to_string();
+        assert_eq!(
+            refused,
+            "/c/config.toml: key `token`: the value is not allowed; the file holding the token \
+             has mode 644 and others may read it; run chmod 600 /c/config.toml"
+        );
+        let agents = "[agents]\ntoken = \"abcdef\"\n";
+        assert!(
+            Config::parse(file, agents, 0o640)
+                .unwrap_err()
+                .to_string()
+                .contains("key `agents.token`")
+        );
+        assert!(Config::parse(file, token, 0o600).is_ok());
+        assert!(Config::parse(file, "mode = \"auto\"\n", 0o644).is_ok());
     }
 }

@@ -1532,12 +1532,20 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__inbox)
-            opts="-h --json --socket --no-autostart --project --help"
+            opts="-h --offset --limit --json --socket --no-autostart --project --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

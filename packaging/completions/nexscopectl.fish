@@ -131,6 +131,8 @@ complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -l project 
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -l no-autostart -d 'Do not start nexscoped when it is not running'
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand who" -s h -l help -d 'Print help'
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l offset -d 'Skip this many pending mentions (the next page)' -r
+complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l limit -d 'Pending mentions to show, 1 to 500' -r
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l socket -d 'The daemon\'s control socket [default: $XDG_RUNTIME_DIR/nexscope/nexscoped.sock]' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l project -d 'The project (its root directory) for chat commands [default: the current directory]. For `install claude`, alone: this project only' -r -F
 complete -c nexscopectl -n "__fish_nexscopectl_using_subcommand inbox" -l json -d 'Print machine-readable JSON on stdout; messages stay on stderr'

@@ -92,10 +92,13 @@ impl Env {
         self.root.path().join("state/nexscope")
     }
 
+    /// Writes config.toml as the documentation says to keep it: 0600, since
+    /// it may hold a token (the daemon refuses an inline token otherwise).
     pub fn write_config(&self, text: &str) {
         let file = self.config_file();
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
+        std::fs::write(&file, text).unwrap();
+        set_mode(&file, 0o600);
     }
 
     /// A command with this user's environment and nothing of the caller's

@@ -277,9 +277,46 @@ pub struct WhoOut {
     pub ready: Option<bool>,
 }
 
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InboxIn {
+    pub project: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}
+
+/// Pending mentions one Inbox reply holds by default, and at most.
+pub const INBOX_PAGE: i64 = 100;
+pub const INBOX_MAX_PAGE: i64 = 500;
+
+impl InboxIn {
+    /// (offset, limit) within their bounds, or what was wrong.
+    pub fn checked_page(&self) -> Result<(u64, u64), ChatError> {
+        let offset = self.offset.unwrap_or(0);
+        let limit = self.limit.unwrap_or(INBOX_PAGE);
+        if offset < 0 {
+            return Err(ChatError::bad_args(format!(
+                "offset must be 0 or more (got {offset})"
+            )));
+        }
+        if !(1..=INBOX_MAX_PAGE).contains(&limit) {
+            return Err(ChatError::bad_args(format!(
+                "limit must be 1 to {INBOX_MAX_PAGE} (got {limit})"
+            )));
+        }
+        Ok((offset as u64, limit as u64))
+    }
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 pub struct InboxOut {
+    /// A page of pending mentions, then the latest handled ones.
     pub items: Vec<InboxItem>,
+    /// Pending mentions in all (absent from daemons before paging).
+    #[serde(default)]
+    pub pending: u64,
 }
 
 #[derive(Debug, Deserialize, Serialize, Default)]
@@ -338,6 +375,25 @@ pub struct HistoryIn {
     pub project: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
+}
+
+/// History's bounds, as the interface file states them.
+pub const HISTORY_DEFAULT: i64 = 50;
+pub const HISTORY_MAX: i64 = 500;
+
+impl HistoryIn {
+    /// The limit asked for, or the default. One outside 1 to 500 is refused,
+    /// not quietly clamped: `limit=-1` answering `[]` (or one row) would
+    /// look like an empty history.
+    pub fn checked_limit(&self) -> Result<i64, ChatError> {
+        match self.limit {
+            None => Ok(HISTORY_DEFAULT),
+            Some(limit) if (1..=HISTORY_MAX).contains(&limit) => Ok(limit),
+            Some(limit) => Err(ChatError::bad_args(format!(
+                "limit must be 1 to {HISTORY_MAX} (got {limit})"
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -66,10 +66,9 @@ pub async fn call(
             })?)
         }
         "Inbox" => {
-            let input: ProjectIn = call.decode()?;
-            Ok(to_value(InboxOut {
-                items: rooms.inbox(&input.project).await?,
-            })?)
+            let input: InboxIn = call.decode()?;
+            let (offset, limit) = input.checked_page()?;
+            Ok(to_value(rooms.inbox(&input.project, offset, limit).await?)?)
         }
         "Accept" => {
             let input: ThreadIn = call.decode()?;
@@ -104,8 +103,9 @@ pub async fn call(
         }
         "History" => {
             let input: HistoryIn = call.decode()?;
+            let limit = input.checked_limit()?;
             Ok(to_value(HistoryOut {
-                items: rooms.history(&input.project, input.limit).await?,
+                items: rooms.history(&input.project, Some(limit)).await?,
             })?)
         }
         "Files" => {

@@ -64,6 +64,92 @@ fn guess_mime(name: &str) -> &'static str {
     }
 }
 
+/// Trees where the kernel, not a disk, answers reads. A file there passes
+/// for a regular one (`/proc/self/environ` is), and sending it would hand
+/// the room this daemon's environment, memory maps or a device's output.
+const KERNEL_TREES: &[&str] = &["/proc", "/sys", "/dev"];
+
+fn not_on_disk(path: &str) -> ChatError {
+    ChatError::bad_args(format!(
+        "{path} is not a file on disk but a kernel interface (such as /proc, /sys or /dev); \
+         only regular files on a normal filesystem can be sent"
+    ))
+}
+
+/// A regular file on a normal filesystem, opened: where it really is (links
+/// followed, then judged by where they lead) and the size it declares.
+struct Regular {
+    file: std::fs::File,
+    canonical: PathBuf,
+    declared: u64,
+}
+
+/// Opens what `path` names, if it is a regular file on a normal filesystem.
+fn open_regular(path: &str, resolved: &Path) -> Result<Regular, ChatError> {
+    let file_error = |message: String| ChatError::FileError {
+        path: path.to_string(),
+        message,
+    };
+    let canonical =
+        std::fs::canonicalize(resolved).map_err(|e| file_error(format!("cannot read it ({e})")))?;
+    if KERNEL_TREES.iter().any(|tree| canonical.starts_with(tree)) {
+        return Err(not_on_disk(path));
+    }
+    let meta =
+        std::fs::metadata(&canonical).map_err(|e| file_error(format!("cannot read it ({e})")))?;
+    if meta.is_dir() {
+        return Err(ChatError::bad_args(format!(
+            "{path} is a directory; give a file (archive a directory first)"
+        )));
+    }
+    let not_regular = || {
+        ChatError::bad_args(format!(
+            "{path} is not a regular file (a device, pipe or socket); only regular files can be sent"
+        ))
+    };
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let file =
+        std::fs::File::open(&canonical).map_err(|e| file_error(format!("cannot open it ({e})")))?;
+    // What was opened is what is sent: judge the handle, not the name again.
+    let meta = file
+        .metadata()
+        .map_err(|e| file_error(format!("cannot read it ({e})")))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    Ok(Regular {
+        file,
+        canonical,
+        declared: meta.len(),
+    })
+}
+
+enum HashError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Size and sha256 of what `file` holds, refused as soon as it passes
+/// `max_file` (a file may grow after it was measured).
+fn hash(mut file: std::fs::File, max_file: u64) -> Result<(u64, String), HashError> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(HashError::Io)?;
+        if n == 0 {
+            return Ok((size, crate::relay::auth::hex(&hasher.finalize())));
+        }
+        size += n as u64;
+        if size > max_file {
+            return Err(HashError::TooLarge);
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
 /// A file about to be sent.
 pub struct Outgoing {
     pub path: PathBuf,
@@ -81,7 +167,8 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// Checks the file (a regular file within `max_file`) and hashes it.
+    /// Checks the file (a regular file on a normal filesystem, within
+    /// `max_file`) and hashes it.
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         path: &str,
@@ -103,36 +190,26 @@ impl Outgoing {
                 "file {path:?} must be an absolute path"
             )));
         }
-        let meta = std::fs::metadata(&resolved)
-            .map_err(|e| file_error(format!("cannot read it ({e})")))?;
-        if meta.is_dir() {
-            return Err(ChatError::bad_args(format!(
-                "{path} is a directory; give a file (archive a directory first)"
-            )));
+        let Regular {
+            file,
+            canonical,
+            declared,
+        } = open_regular(path, &resolved)?;
+        let too_large = |size: u64| ChatError::TooLarge {
+            size,
+            limit: max_file,
+        };
+        if declared > max_file {
+            return Err(too_large(declared));
         }
-        if !meta.is_file() {
-            return Err(ChatError::bad_args(format!("{path} is not a regular file")));
-        }
-        if meta.len() > max_file {
-            return Err(ChatError::TooLarge {
-                size: meta.len(),
-                limit: max_file,
-            });
-        }
-        let mut file = std::fs::File::open(&resolved)
-            .map_err(|e| file_error(format!("cannot open it ({e})")))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut size = 0u64;
-        loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(|e| file_error(format!("cannot read it ({e})")))?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            hasher.update(&buf[..n]);
+        let (size, sha256) = hash(file, max_file).map_err(|e| match e {
+            HashError::TooLarge => too_large(max_file.saturating_add(1)),
+            HashError::Io(e) => file_error(format!("cannot read it ({e})")),
+        })?;
+        // procfs mounted somewhere else still gives itself away: a file that
+        // says it is empty and then reads as something.
+        if declared == 0 && size > 0 {
+            return Err(not_on_disk(path));
         }
         let name = resolved
             .file_name()
@@ -142,7 +219,7 @@ impl Outgoing {
             mime: guess_mime(&name).into(),
             name,
             size,
-            sha256: crate::relay::auth::hex(&hasher.finalize()),
+            sha256,
             msg_id: super::new_msg_id(),
             from: from.into(),
             to,
@@ -150,7 +227,8 @@ impl Outgoing {
             thread_id,
             hop_count,
             caption,
-            path: resolved,
+            // The sender opens it again: the checked file, not the link.
+            path: canonical,
         })
     }
 
@@ -307,5 +385,41 @@ mod tests {
         assert_eq!(safe_name("", 128), "file");
         assert_eq!(safe_name("a b/c.txt", 128), "a_b_c.txt");
         assert_eq!(safe_name(&"x".repeat(300), 128).len(), 128);
+    }
+
+    /// The refusal `Outgoing::open` gives `path`.
+    fn refusal(path: &str) -> String {
+        let opened = Outgoing::open(
+            path,
+            1 << 20,
+            "a",
+            Vec::new(),
+            "user",
+            "t".into(),
+            0,
+            "".into(),
+        );
+        match opened {
+            Err(ChatError::BadArgs { message }) => message,
+            Err(other) => panic!("{path}: {other}"),
+            Ok(_) => panic!("{path} would have been sent"),
+        }
+    }
+
+    #[test]
+    fn kernel_files_are_refused_even_behind_a_link() {
+        assert!(refusal("/proc/self/environ").contains("not a file on disk"));
+        assert!(refusal("/dev/null").contains("not a file on disk"));
+        let dir = std::env::temp_dir().join(format!("nx-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("notes.txt");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/proc/self/environ", &link).unwrap();
+        let refused = refusal(link.to_str().unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            refused.contains("only regular files on a normal filesystem can be sent"),
+            "{refused}"
+        );
     }
 }

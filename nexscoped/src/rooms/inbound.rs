@@ -51,6 +51,17 @@ pub fn strings(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A peer's `hopCount` as we keep it. A peer can send anything there
+/// (2^63−1, −5, 1.5, "x"), and one more reply to it must still fit in an
+/// i64; past the largest hop limit every count means the same ("over the
+/// limit"). So: a number is truncated into 0..=MAX_HOP_LIMIT, anything else
+/// is 0.
+pub fn hop_count(value: &Value) -> i64 {
+    let max = i64::from(crate::config::MAX_HOP_LIMIT);
+    // `as` saturates: 1e300 is i64::MAX, then the clamp makes it the max.
+    value.as_f64().map_or(0, |n| (n as i64).clamp(0, max))
+}
+
 fn text_of<'a>(frame: &'a Value, key: &str) -> &'a str {
     frame[key].as_str().unwrap_or_default()
 }
@@ -85,7 +96,7 @@ pub fn message(
     let (label, target) = label_and_target(conn, project, snap, frame)?;
     let to = strings(&frame["to"]);
     let mentions_me = to.contains(&snap.me);
-    let hop_count = frame["hopCount"].as_i64().unwrap_or(0);
+    let hop_count = hop_count(&frame["hopCount"]);
     let row = json!({
         "kind": "msg", "ts": ts, "from": text_of(frame, "from"), "to": to, "role": text_of(frame, "role"),
         "threadId": thread, "text": text_of(frame, "text"), "hopCount": hop_count, "label": label,
@@ -212,4 +223,24 @@ pub fn file_end(
     Ok(vec![store::events::append(
         conn, project, "file_end", ts, &row,
     )?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hop_count;
+    use serde_json::json;
+
+    #[test]
+    fn hop_counts_from_peers_are_bounded_before_any_arithmetic() {
+        assert_eq!(hop_count(&json!(2)), 2);
+        assert_eq!(hop_count(&json!(i64::MAX)), 100);
+        assert_eq!(hop_count(&json!(u64::MAX)), 100);
+        assert_eq!(hop_count(&json!(1e300)), 100);
+        assert_eq!(hop_count(&json!(-5)), 0);
+        assert_eq!(hop_count(&json!(i64::MIN)), 0);
+        assert_eq!(hop_count(&json!(1.5)), 1);
+        assert_eq!(hop_count(&json!("7")), 0);
+        assert_eq!(hop_count(&json!(null)), 0);
+        assert!(hop_count(&json!(i64::MAX)).checked_add(1).is_some());
+    }
 }

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::api::chat::{
-    AcceptOut, AppendOut, ChatError, Event, InboxItem, MAX_TEXT_BYTES, RejectOut, RoomState, SayIn,
-    SayOut,
+    AcceptOut, AppendOut, ChatError, Event, InboxItem, InboxOut, MAX_TEXT_BYTES, RejectOut,
+    RoomState, SayIn, SayOut,
 };
 use crate::config::{self, Config, Mode, Secret, Settings};
 use crate::relay::frame::now_ms;
@@ -33,6 +33,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(6);
 const STOP_WAIT: Duration = Duration::from_secs(2);
 /// How long a message waits for its ack (v1: 15 s).
 const ACK_TIMEOUT: Duration = Duration::from_secs(15);
+/// Handled mentions an Inbox reply shows after the pending ones.
+const ARCHIVE_SHOWN: u64 = 10;
+/// Bytes of mentions one Inbox reply holds at most: far below the control
+/// socket's message limit, whatever was sent.
+const INBOX_BYTES: usize = 1024 * 1024;
 /// Pauses between attempts to rejoin a room after a restart.
 const REJOIN_FIRST_PAUSE: Duration = Duration::from_secs(1);
 const REJOIN_MAX_PAUSE: Duration = Duration::from_secs(60);
@@ -557,7 +562,7 @@ impl Rooms {
             _ => None,
         };
         let hop_count = match auto {
-            Some(max_incoming) => max_incoming + 1,
+            Some(max_incoming) => max_incoming.saturating_add(1),
             None => input.hop_count.unwrap_or(0),
         };
         let thread = input.thread.unwrap_or_else(new_thread_id);
@@ -597,18 +602,38 @@ impl Rooms {
         })
     }
 
-    pub async fn inbox(&self, project: &str) -> Result<Vec<InboxItem>, ChatError> {
+    /// A page of pending mentions and the latest handled ones, within
+    /// `INBOX_BYTES` whatever the mentions hold.
+    pub async fn inbox(
+        &self,
+        project: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<InboxOut, ChatError> {
         let room = self.get(project)?;
         let key = room.project.clone();
-        let items = self
+        let (mut pending, archive, total) = self
             .ctx
             .store
             .run(move |c| {
                 store::inbox::sweep(c, &key, now_ms() as i64)?;
-                store::inbox::list(c, &key)
+                store::inbox::page(c, &key, offset, limit, ARCHIVE_SHOWN)
             })
             .await?;
-        Ok(items)
+        let mut bytes = 0;
+        let fits = pending
+            .iter()
+            .take_while(|item| {
+                bytes += item.text.len() + 512;
+                bytes <= INBOX_BYTES
+            })
+            .count();
+        pending.truncate(fits.max(1));
+        pending.extend(archive);
+        Ok(InboxOut {
+            items: pending,
+            pending: total,
+        })
     }
 
     /// Moves the thread's pending mentions to `status` (stale tasks and

@@ -52,6 +52,33 @@ fn items(
         .collect()
 }
 
+/// Pending rows from `offset` (at most `limit`), the latest `archive`
+/// handled ones (oldest first), and how many are pending in all.
+pub fn page(
+    conn: &Connection,
+    project: &str,
+    offset: u64,
+    limit: u64,
+    archive: u64,
+) -> Result<(Vec<InboxItem>, Vec<InboxItem>, u64), StoreError> {
+    let strip = |rows: Vec<(i64, InboxItem)>| rows.into_iter().map(|(_, item)| item).collect();
+    let pending: Vec<InboxItem> = strip(items(
+        conn,
+        "SELECT id, status, item FROM inbox WHERE project = ?1 AND status = 'pending' ORDER BY id LIMIT ?2 OFFSET ?3",
+        params![project, limit as i64, offset as i64],
+    )?);
+    let mut handled: Vec<InboxItem> = strip(items(
+        conn,
+        "SELECT id, status, item FROM inbox WHERE project = ?1 AND status != 'pending' ORDER BY id DESC LIMIT ?2",
+        params![project, archive as i64],
+    )?);
+    handled.reverse();
+    let total: i64 = conn
+        .prepare_cached("SELECT count(*) FROM inbox WHERE project = ?1 AND status = 'pending'")?
+        .query_row([project], |r| r.get(0))?;
+    Ok((pending, handled, total as u64))
+}
+
 pub fn list(conn: &Connection, project: &str) -> Result<Vec<InboxItem>, StoreError> {
     Ok(items(
         conn,

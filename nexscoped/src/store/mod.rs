@@ -191,7 +191,7 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Job>) {
         // No transaction could begin: the jobs still run (so their callers
         // hear back) but are reported as not committed.
         for job in batch {
-            let (_, completion) = job(&conn);
+            let (_, completion) = job(conn);
             completions.push(completion);
         }
         if let Err(message) = &committed {

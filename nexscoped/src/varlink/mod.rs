@@ -54,27 +54,68 @@ impl Call {
     /// `parameters` is `{}`. A mismatch names the offending parameter, as
     /// `org.varlink.service.InvalidParameter` wants.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, VarlinkError> {
-        let value = match &self.parameters {
-            None | Some(Value::Null) => Value::Object(Map::new()),
-            Some(value) => value.clone(),
+        let object = match &self.parameters {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(object)) => object.clone(),
+            Some(_) => return Err(VarlinkError::invalid_parameter("parameters")),
         };
-        if !value.is_object() {
-            return Err(VarlinkError::invalid_parameter("parameters"));
-        }
-        serde_json::from_value(value)
-            .map_err(|error| VarlinkError::invalid_parameter(&parameter_of(&error.to_string())))
+        serde_json::from_value(Value::Object(object)).map_err(|error| {
+            let object = self.parameters.as_ref().and_then(Value::as_object);
+            VarlinkError::invalid_parameter(&parameter_of::<T>(object, &error))
+        })
     }
 }
 
-/// serde names the field in backticks ("unknown field `x`", "missing field
-/// `y`"); type errors name none, and then the whole object is blamed.
-fn parameter_of(message: &str) -> String {
-    message
-        .split('`')
-        .nth(1)
-        .filter(|name| !name.is_empty())
-        .unwrap_or("parameters")
-        .to_string()
+/// The parameter a decoding error is about. serde names a field in backticks
+/// in "unknown field `x`" and "missing field `y`"; in type and value errors
+/// the backticks hold the value ("invalid type: integer `7`"), which must
+/// never be reported as a name. Those are found by decoding ever longer
+/// prefixes of the object, in the order serde reads it: the shortest prefix
+/// that fails for another reason than a missing field ends at the culprit.
+/// A binary search keeps that to a few decodes, even for a huge object.
+fn parameter_of<T: serde::de::DeserializeOwned>(
+    object: Option<&Map<String, Value>>,
+    error: &serde_json::Error,
+) -> String {
+    let message = error.to_string();
+    for named in ["unknown field `", "missing field `", "duplicate field `"] {
+        if let Some((name, _)) = message
+            .strip_prefix(named)
+            .and_then(|rest| rest.split_once('`'))
+        {
+            return name.to_string();
+        }
+    }
+    let Some(object) = object else {
+        return "parameters".into();
+    };
+    let fails = |len: usize| {
+        let prefix: Map<String, Value> = object
+            .iter()
+            .take(len)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        serde_json::from_value::<T>(Value::Object(prefix))
+            .is_err_and(|e| !e.to_string().starts_with("missing field `"))
+    };
+    // Invariant: the first `good` keys decode, the first `bad` ones do not.
+    let (mut good, mut bad) = (0, object.len());
+    if fails(good) || !fails(bad) {
+        return "parameters".into(); // not about one field
+    }
+    while bad - good > 1 {
+        let middle = good + (bad - good) / 2;
+        if fails(middle) {
+            bad = middle;
+        } else {
+            good = middle;
+        }
+    }
+    object
+        .keys()
+        .nth(bad - 1)
+        .cloned()
+        .unwrap_or_else(|| "parameters".into())
 }
 
 fn is_false(value: &bool) -> bool {
@@ -238,6 +279,47 @@ mod tests {
         let call = Call::new("x.Y", serde_json::json!({}));
         let error = call.decode::<In>().unwrap_err();
         assert_eq!(error.parameters["parameter"], "interface");
+    }
+
+    #[test]
+    fn a_bad_value_is_blamed_on_its_parameter_never_on_the_value() {
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct In {
+            project: String,
+            limit: Option<i64>,
+            to: Option<Vec<String>>,
+        }
+        let blamed = |parameters: Value| {
+            Call::new("x.Y", parameters)
+                .decode::<In>()
+                .unwrap_err()
+                .parameters["parameter"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            blamed(serde_json::json!({"project": "p", "limit": 1.5})),
+            "limit"
+        );
+        assert_eq!(
+            blamed(serde_json::json!({"project": "p", "limit": "x"})),
+            "limit"
+        );
+        assert_eq!(
+            blamed(serde_json::json!({"limit": -1, "project": 7})),
+            "project"
+        );
+        assert_eq!(
+            blamed(serde_json::json!({"project": "p", "to": ["a", 1]})),
+            "to"
+        );
+        assert_eq!(
+            blamed(serde_json::json!({"project": "p", "lmit": 1})),
+            "lmit"
+        );
     }
 
     #[test]

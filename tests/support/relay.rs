@@ -307,6 +307,17 @@ impl Client {
         self.set_timeout(WAIT);
     }
 
+    /// Everything the relay wrote until it closed, read straight off the
+    /// socket without answering anything.
+    pub fn raw_bytes(&mut self) -> Vec<u8> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        if let MaybeTlsStream::Plain(stream) = self.ws.get_mut() {
+            let _ = stream.read_to_end(&mut bytes);
+        }
+        bytes
+    }
+
     /// The close code in what the relay wrote, read straight off the socket
     /// without answering anything: for a client that stopped reading, whose
     /// pongs would hit a closed socket if tungstenite sent them.

@@ -5,9 +5,10 @@
 //! What it must never do: wait on another connection while holding a room
 //! lock, buffer without bound, or outlive a peer that stopped reading.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -19,6 +20,7 @@ use tokio_tungstenite::tungstenite::{self, Bytes, Message, Utf8Bytes};
 
 use super::frame::{self, ErrorCode, Kind, close};
 use super::outbox::{self, Inbox};
+use super::receipt::{self, Receipt, Ticket};
 use super::room::{Room, text};
 use super::{Relay, http};
 use crate::admission::{self, Pending};
@@ -36,8 +38,6 @@ const WRITE_BATCH: usize = 256;
 const ILLEGAL_LIMIT: u32 = 10;
 /// transfer_busy's retry hint (§1.7).
 const RETRY_AFTER_MS: u64 = 2000;
-/// Messages to at most this many recipients go out before their ack.
-const YIELD_BELOW_RECIPIENTS: usize = 4;
 /// Text frames at least this large are parsed on a blocking thread.
 const OFFLOAD_BYTES: usize = 64 * 1024;
 /// Supported protocol versions (`v`, §1.1).
@@ -339,6 +339,7 @@ async fn session<S>(
         illegal: 0,
         transfer_deadline: None,
         rejected_stream: false,
+        receipts: VecDeque::new(),
     };
     // The token goes with the query: nothing holds it while the member talks.
     drop(query);
@@ -372,6 +373,9 @@ struct Member {
     /// Our file-start was refused (busy, too large): a v1 client streams its
     /// chunks anyway, which are dropped quietly until its file-end.
     rejected_stream: bool,
+    /// Acks still waiting for recipients, oldest first, with when they are
+    /// due regardless (see `receipt`).
+    receipts: VecDeque<(Instant, Weak<Receipt>)>,
 }
 
 /// What handling one frame asks of the loop.
@@ -380,6 +384,8 @@ enum Next {
     Close(ErrorCode, u16),
     /// A broken WebSocket frame: closed with the RFC 6455 code, no error frame.
     Violation(u16, &'static str),
+    /// Dropped without a close frame (a write was cut off mid-frame).
+    Abandon(ErrorCode),
     Gone,
 }
 
@@ -404,6 +410,7 @@ impl Member {
         let shutdown = self.relay.shutdown.clone();
         loop {
             let deadline = self.transfer_deadline;
+            let ack_due = self.next_ack_due();
             let next = tokio::select! {
                 biased;
                 _ = crate::daemon::wait_for(shutdown.clone()) => {
@@ -434,6 +441,10 @@ impl Member {
                         if matches!(ping, Ok(Ok(()))) { Next::Continue } else { Next::Gone }
                     }
                 }
+                _ = tokio::time::sleep_until(ack_due.unwrap_or_else(Instant::now)), if ack_due.is_some() => {
+                    self.expire_acks();
+                    Next::Continue
+                }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     self.room.abort_transfer(self.id);
                     tracing::info!(event = "transfer_timeout", name = %self.name, "closing the sender");
@@ -443,6 +454,10 @@ impl Member {
             match next {
                 Next::Continue => {}
                 Next::Gone => return None,
+                Next::Abandon(code) => {
+                    self.relay.metrics.error(code);
+                    return None;
+                }
                 Next::Violation(close_code, reason) => {
                     tracing::debug!(event = "protocol_violation", name = %self.name, reason);
                     Box::pin(close_with(ws, close_code, reason)).await;
@@ -473,29 +488,69 @@ impl Member {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut bytes = first.payload_len() as u64;
-        let mut batch = vec![inbox.take(first)];
-        while batch.len() < WRITE_BATCH {
-            match inbox.try_next() {
-                Some(outbox::Next::Frame(queued)) => {
-                    bytes += queued.payload_len() as u64;
-                    batch.push(inbox.take(queued));
-                }
-                _ => break,
+        let mut bytes = 0;
+        let mut batch = Vec::new();
+        let mut tickets = Vec::new();
+        let mut next = Some(first);
+        while let Some(queued) = next.take() {
+            bytes += queued.payload_len() as u64;
+            let (message, ticket) = inbox.take(queued);
+            batch.push(message);
+            tickets.extend(ticket);
+            if batch.len() < WRITE_BATCH {
+                next = match inbox.try_next() {
+                    Some(outbox::Next::Frame(queued)) => Some(queued),
+                    _ => None,
+                };
             }
         }
         let frames = batch.len() as u64;
-        let write = tokio::time::timeout(WRITE_TIMEOUT, write_frames(ws, &batch));
+        let write = async {
+            let written = tokio::time::timeout(WRITE_TIMEOUT, write_frames(ws, &batch)).await;
+            if matches!(written, Ok(Ok(()))) {
+                // Unwritten tickets are dropped below: not delivered.
+                tickets.drain(..).for_each(Ticket::written);
+            }
+            written
+        };
         // A reader too slow for its queue is told to go even while we are
         // stuck writing to it.
         let outcome = tokio::select! {
             written = write => if matches!(written, Ok(Ok(()))) { Next::Continue } else { Next::Gone },
-            _ = inbox.kicked() => Next::Close(ErrorCode::SlowConsumer, close::TRY_AGAIN_LATER),
+            // A frame may be half written: no close frame can follow it.
+            _ = inbox.kicked() => Next::Abandon(ErrorCode::SlowConsumer),
         };
         let metrics = &self.relay.metrics;
         metrics.frames_out.fetch_add(frames, Relaxed);
         metrics.bytes_out.fetch_add(bytes, Relaxed);
         outcome
+    }
+
+    /// When the oldest ack still waiting is due; settled ones are dropped.
+    fn next_ack_due(&mut self) -> Option<Instant> {
+        while let Some((_, receipt)) = self.receipts.front() {
+            if receipt.strong_count() > 0 {
+                break;
+            }
+            self.receipts.pop_front();
+        }
+        if self.receipts.is_empty() && self.receipts.capacity() > 0 {
+            self.receipts = VecDeque::new();
+        }
+        self.receipts.front().map(|(due, _)| *due)
+    }
+
+    fn expire_acks(&mut self) {
+        let now = Instant::now();
+        while let Some((due, receipt)) = self.receipts.front() {
+            if *due > now {
+                break;
+            }
+            if let Some(receipt) = receipt.upgrade() {
+                receipt.expire();
+            }
+            self.receipts.pop_front();
+        }
     }
 
     fn count_in(&self, len: usize) {
@@ -580,17 +635,12 @@ impl Member {
                     Next::Gone
                 };
             }
+            // The ack comes through our own queue once the recipients
+            // have written the message (see `receipt`).
             Kind::Msg => {
-                let (ack, delivered) = self.room.route(&self.name, &incoming, out);
-                // A conversation: let the recipients' tasks write the message
-                // before we write the sender's receipt, since the message is
-                // what someone waits for. A wide broadcast skips this, so that
-                // recipients batch many messages per write under load.
-                if delivered <= YIELD_BELOW_RECIPIENTS {
-                    tokio::task::yield_now().await;
-                }
-                if !send_text(&self.relay, ws, ack).await {
-                    return Next::Gone;
+                if let Some(receipt) = self.room.route(&self.name, &incoming, out) {
+                    let due = Instant::now() + receipt::ACK_DEADLINE;
+                    self.receipts.push_back((due, Arc::downgrade(&receipt)));
                 }
             }
             Kind::FileStart => {

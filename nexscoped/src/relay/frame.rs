@@ -371,6 +371,23 @@ pub fn ack(
     )
 }
 
+/// An ack with `pending` (beyond v1, which ignores it): recipients whose
+/// connection had not yet written the message when the ack was due.
+pub fn ack_pending(
+    msg_id: Option<&RawValue>,
+    thread_id: Option<&RawValue>,
+    delivered: &[impl AsRef<str>],
+    offline: &[impl AsRef<str>],
+    pending: &[impl AsRef<str>],
+) -> String {
+    let mut frame = ack(msg_id, thread_id, delivered, offline);
+    if !pending.is_empty() {
+        frame.pop();
+        frame.push_str(&format!(",\"pending\":{}}}", names(pending)));
+    }
+    frame
+}
+
 pub fn error(code: ErrorCode, message: Option<&str>) -> String {
     let mut frame = serde_json::json!({ "type": "error", "code": code.as_str() });
     if let Some(message) = message {

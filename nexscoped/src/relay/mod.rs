@@ -13,6 +13,7 @@ pub mod frame;
 pub mod http;
 pub mod metrics;
 pub mod outbox;
+pub mod receipt;
 pub mod room;
 pub mod server;
 pub mod tls;

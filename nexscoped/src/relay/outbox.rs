@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
+use super::receipt::Ticket;
+
 /// Bytes a connection may have queued and still count as keeping up. A
 /// chat frame is a few hundred bytes and a file chunk 64 KiB.
 pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
@@ -36,6 +38,8 @@ pub const CHUNK_WAIT: Duration = Duration::from_secs(30);
 pub struct Queued {
     payload: Payload,
     cost: u32,
+    /// The sender's receipt, for a routed message.
+    ticket: Option<Ticket>,
 }
 
 enum Payload {
@@ -129,8 +133,9 @@ impl Inbox {
         queue.frames.pop_front().map(Next::Frame)
     }
 
-    /// The frame to write; its budget is free again.
-    pub fn take(&self, queued: Queued) -> Message {
+    /// The frame to write, and its ticket to mark written once it is; its
+    /// budget is free again.
+    pub fn take(&self, queued: Queued) -> (Message, Option<Ticket>) {
         {
             let mut queue = self.shared.lock();
             queue.bytes -= queued.cost as usize;
@@ -142,10 +147,11 @@ impl Inbox {
             }
         }
         self.shared.room.notify_waiters();
-        match queued.payload {
+        let message = match queued.payload {
             Payload::Text(text) => Message::Text(text),
             Payload::Binary(bytes) => Message::Binary(bytes),
-        }
+        };
+        (message, queued.ticket)
     }
 
     /// Whether the reader was told to go (checked while it writes).
@@ -162,10 +168,14 @@ impl Inbox {
 
 impl Drop for Inbox {
     fn drop(&mut self) {
-        let mut queue = self.shared.lock();
-        queue.closed = true;
-        queue.frames = VecDeque::new();
-        drop(queue);
+        let unsent = {
+            let mut queue = self.shared.lock();
+            queue.closed = true;
+            std::mem::take(&mut queue.frames)
+        };
+        // Dropped unlocked: their tickets tell senders (maybe this very
+        // connection's own outbox) that they were not delivered.
+        drop(unsent);
         self.shared.room.notify_waiters();
     }
 }
@@ -186,7 +196,16 @@ impl Outbox {
     /// Queues without waiting. False when the client is too slow (it is then
     /// told to go) or already gone.
     pub fn push(&self, message: Message) -> bool {
-        matches!(self.try_push(message, false), Ok(Pushed::Queued))
+        matches!(self.try_push(message, false, None), Ok(Pushed::Queued))
+    }
+
+    /// `push` for a routed message: `ticket` is settled when the frame is
+    /// written, or dropped (not delivered) if it never is.
+    pub fn push_routed(&self, message: Message, ticket: Ticket) -> bool {
+        matches!(
+            self.try_push(message, false, Some(ticket)),
+            Ok(Pushed::Queued)
+        )
     }
 
     /// Queues, waiting up to `CHUNK_WAIT` for the queue to come back under
@@ -200,7 +219,7 @@ impl Outbox {
             let Some(next) = message.take() else {
                 return false;
             };
-            match self.try_push(next, true) {
+            match self.try_push(next, true, None) {
                 Ok(Pushed::Queued) => return true,
                 Ok(Pushed::Kicked | Pushed::Gone) => return false,
                 Err(back) => message = Some(back),
@@ -214,7 +233,12 @@ impl Outbox {
 
     /// Queues `message`; when `wait` and the queue is over `QUEUE_BYTES`,
     /// gives it back to wait for room.
-    fn try_push(&self, message: Message, wait: bool) -> Result<Pushed, Message> {
+    fn try_push(
+        &self,
+        message: Message,
+        wait: bool,
+        ticket: Option<Ticket>,
+    ) -> Result<Pushed, Message> {
         let cost = cost(&message);
         let payload = match message {
             Message::Text(text) => Payload::Text(text),
@@ -251,6 +275,7 @@ impl Outbox {
         queue.frames.push_back(Queued {
             payload,
             cost: cost as u32,
+            ticket,
         });
         drop(queue);
         self.shared.ready.notify_one();
@@ -284,7 +309,7 @@ mod tests {
         }
         let mut read = 0;
         while let Some(Next::Frame(queued)) = inbox.try_next() {
-            inbox.take(queued);
+            let _ = inbox.take(queued);
             read += 1;
         }
         assert_eq!(read, 10);

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::frame::{self, ErrorCode};
 use super::outbox::Outbox;
+use super::receipt::Receipt;
 
 /// Presence updates to a room's members are at most this frequent: enough
 /// for a person to see joins as they happen, and it turns a burst of 1,000
@@ -73,33 +74,47 @@ impl Room {
         self.lock().members.len()
     }
 
-    /// Sends one routed frame; the ack for the sender and how many got it.
+    /// Sends one routed frame. The sender's ack follows once every
+    /// recipient's connection has written it or dropped it (`receipt`).
     /// `to` empty: every other member (§1.4).
-    pub fn route(&self, sender: &str, incoming: &frame::Incoming, out: Message) -> (String, usize) {
+    pub fn route(
+        &self,
+        sender: &str,
+        incoming: &frame::Incoming,
+        out: Message,
+    ) -> Option<Arc<Receipt>> {
         let state = self.lock();
-        let mut delivered: Vec<&str> = Vec::new();
-        let mut offline: Vec<&str> = Vec::new();
+        let sender_outbox = state.members.get(sender).map(|m| m.outbox.clone())?;
+        let mut targets: Vec<(&str, &Outbox)> = Vec::new();
+        let mut offline: Vec<Box<str>> = Vec::new();
         if incoming.to.is_empty() {
-            for (name, member) in state.members.iter().filter(|(n, _)| n.as_str() != sender) {
-                if member.outbox.push(out.clone()) {
-                    delivered.push(name);
-                }
-            }
+            targets.extend(
+                state
+                    .members
+                    .iter()
+                    .filter(|(n, _)| n.as_str() != sender)
+                    .map(|(n, m)| (n.as_str(), &m.outbox)),
+            );
         } else {
-            for name in incoming.to.iter().map(|n| &**n) {
-                match state.members.get(name) {
-                    Some(member) if member.outbox.push(out.clone()) => delivered.push(name),
-                    _ => offline.push(name),
+            for name in incoming.to.iter() {
+                match state.members.get(&**name) {
+                    Some(member) => targets.push((name, &member.outbox)),
+                    None => offline.push(name.clone()),
                 }
             }
         }
-        let ack = frame::ack(
-            incoming.msg_id.as_deref(),
-            incoming.thread_id.as_deref(),
-            &delivered,
-            &offline,
+        let receipt = Receipt::new(
+            sender_outbox,
+            incoming.msg_id.clone(),
+            incoming.thread_id.clone(),
+            targets.iter().map(|(n, _)| Box::from(*n)).collect(),
+            offline,
         );
-        (ack, delivered.len())
+        // A push that fails drops its ticket: that recipient is offline.
+        for (index, (_, outbox)) in targets.iter().enumerate() {
+            outbox.push_routed(out.clone(), receipt.ticket(index));
+        }
+        Some(receipt)
     }
 
     /// Takes the transfer lock and forwards the file-start (§1.7 step 1).

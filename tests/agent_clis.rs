@@ -1,6 +1,6 @@
 //! The offline mock model API, alone over raw HTTP and then under the real,
-//! pinned `claude` and `codex` CLIs (spec/agent-clis.md §4,
-//! spec/agent-cli-observed.md): a scripted turn with exact usage, memory
+//! pinned `claude` and `codex` CLIs (how they are driven headlessly: docs/agent-cli-notes.md
+//! and the drivers in nexscoped/src/agents/): a scripted turn with exact usage, memory
 //! across turns, a tool round trip, and an interrupt that the mock sees as a
 //! hang-up. A CLI test skips with the printed reason when its binary is not
 //! installed; each CLI is killed at the latest `CLI_LIFETIME` after spawn.

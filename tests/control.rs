@@ -308,20 +308,18 @@ fn invalid_parameter_names_the_parameter_never_its_value() {
     let env = Env::new("paramname");
     let _daemon = env.daemon();
     let socket = env.socket();
-    let reply = call(
-        &socket,
-        "org.varlink.service.GetInterfaceDescription",
-        json!({"interface": 7}),
-    )
-    .unwrap();
-    assert_eq!(reply["error"], "org.varlink.service.InvalidParameter");
-    assert_eq!(reply["parameters"], json!({"parameter": "interface"}));
-    for (parameters, parameter) in [
-        (json!({"project": "/p", "limit": 1.5}), "limit"),
-        (json!({"project": "/p", "limit": "ten"}), "limit"),
-        (json!({"limit": 5, "project": 7}), "project"),
+    let history = "io.nexscope.Chat.History";
+    for (method, parameters, parameter) in [
+        (
+            "org.varlink.service.GetInterfaceDescription",
+            json!({"interface": 7}),
+            "interface",
+        ),
+        (history, json!({"project": "/p", "limit": 1.5}), "limit"),
+        (history, json!({"project": "/p", "limit": "ten"}), "limit"),
+        (history, json!({"limit": 5, "project": 7}), "project"),
     ] {
-        let reply = call(&socket, "io.nexscope.Chat.History", parameters.clone()).unwrap();
+        let reply = call(&socket, method, parameters.clone()).unwrap();
         assert_eq!(
             reply["error"], "org.varlink.service.InvalidParameter",
             "{parameters}"

@@ -1,5 +1,5 @@
 //! The nx-ce WebSocket gateway with a plain WebSocket client, as an nx-ce
-//! client would use it (spec/nx-ce.md §2–§3), against the real `claude`
+//! client would use it (docs/nx-ce.md §2–§3), against the real `claude`
 //! and the mock model API: connect, ping, errors with nx-ce's exact texts,
 //! queries with their id echoed and usage on done, isolated and concurrent
 //! sessions, memory across connections, listSessions, closeSession,

@@ -1,5 +1,5 @@
 //! `nexscopectl hook …` as Claude Code runs it: JSON on stdin with `cwd`,
-//! the answer on stdout, byte for byte as spec/nexscope-v1.md §2.12, §2.9 and
+//! the answer on stdout, byte for byte as docs/protocol.md §2.12, §2.9 and
 //! §2.13 give it; exit 0 whatever goes wrong, so a prompt is never blocked.
 
 use std::io::Write;

@@ -1,8 +1,8 @@
 //! `nexscopectl mcp` through the official Python MCP client (not ours), against a live
-//! relay and two daemons: the 14 tools of spec §3 listed, each one called,
+//! relay and two daemons: the 14 tools of docs/protocol.md §3 listed, each one called,
 //! the texts and JSON shapes as v1 gave them. And `install codex`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
@@ -427,18 +427,7 @@ impl RawMcp {
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = nexscope_tests::line_reader(child.stdout.take().unwrap());
         let mut mcp = RawMcp {
             child,
             stdin,

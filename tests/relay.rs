@@ -1,6 +1,6 @@
 //! `nexscoped relay` against raw WebSocket clients: one test per row of the
-//! v1 spec's frame catalogue (§1.3), error table (§1.8) and close codes
-//! (§1.9), then what goes beyond v1: rooms, per-user tokens, TLS, delta
+//! v1 protocol's frame catalogue (docs/protocol.md §1.3), error table (§1.8) and
+//! close codes (§1.9; section numbers here are docs/protocol.md's), then what goes beyond v1: rooms, per-user tokens, TLS, delta
 //! presence, health and metrics, and bad input that must not hurt anyone.
 
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Rooms end to end: one relay, two or three daemons with their own XDG
 //! directories, driven by nexscopectl. One test per acceptance criterion of
-//! spec/nexscope-v1.md §5, then what the rooms issue adds.
+//! v1 (AC-1 to AC-15), then what the rooms issue adds.
 
 use std::time::Duration;
 
@@ -842,19 +842,7 @@ fn watch_prints_the_room_live() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = nexscope_tests::line_reader(watch.stdout.take().unwrap());
     let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(
         first.starts_with("[nexscope] watching") && first.contains("as bob"),

@@ -1,7 +1,7 @@
 //! The chat commands: start, stop, say, who, inbox, accept, reject, append,
 //! mode, history, files, watch. Each works on one project (`--project DIR`,
-//! else the current directory) and prints the spec's human formats, or JSON
-//! with `--json`.
+//! else the current directory) and prints v1's human formats
+//! (docs/protocol.md §4), or JSON with `--json`.
 
 use std::path::PathBuf;
 
@@ -337,7 +337,8 @@ fn say(
     hop_count: Option<i64>,
     words: &[String],
 ) -> Result<(), CtlError> {
-    // Leading @name tokens are mentions; the rest is the text (DESIGN).
+    // Leading @name tokens are mentions; the rest is the text (v1 took an
+    // @word anywhere in the text for a mention: docs/protocol.md §2.7).
     let mut targets: Vec<String> = to
         .iter()
         .map(|n| n.trim_start_matches('@').to_string())
@@ -389,7 +390,7 @@ fn say(
     Ok(())
 }
 
-/// What a Say reports (§4, and the MCP shim's nexscope_say).
+/// What a Say reports (docs/protocol.md §4, and the MCP shim's nexscope_say).
 pub fn said_text(said: &SayOut, targets: &[String]) -> String {
     let targets = if targets.is_empty() {
         "<broadcast>".to_string()

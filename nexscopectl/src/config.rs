@@ -1,6 +1,7 @@
 //! `nexscopectl config import-v1`: takes a project's nexscope v1 settings
 //! (`.claude/plugin-data/nexscope/config.json`) into config.toml as
-//! `[projects."<root>"]` (DESIGN decision 4, "imported on request"). Values
+//! `[projects."<root>"]`, only when asked to: the daemon never reads v1's
+//! file itself. Values
 //! are checked by the daemon's own rules; placeholders are skipped; the token
 //! goes to a 0600 file beside config.toml, never inline. The rest of
 //! config.toml, comments included, is kept.

@@ -1,8 +1,8 @@
-//! Claude Code hooks (spec §2.12): `nexscopectl hook user-prompt-submit`,
-//! `stop` and `watch`. Each reads the JSON Claude Code writes on stdin and
-//! finds the project from its `cwd`. A hook must never block a person's
-//! prompt: any failure (no daemon, no room, a slow answer) prints `{}` and
-//! exits 0, and nothing here starts a daemon.
+//! Claude Code hooks (docs/protocol.md §2.12): `nexscopectl hook
+//! user-prompt-submit`, `stop` and `watch`. Each reads the JSON Claude Code
+//! writes on stdin and finds the project from its `cwd`. A hook must never
+//! block a person's prompt: any failure (no daemon, no room, a slow answer)
+//! prints `{}` and exits 0, and nothing here starts a daemon.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -22,9 +22,10 @@ pub const CONSUMER_FAMILY: &str = "claude-code";
 const HOOK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Hook input is a small JSON object; more is not read.
 const MAX_INPUT: u64 = 1024 * 1024;
-/// An auto task younger than this blocks the Stop (§2.9).
+/// An auto task younger than this blocks the Stop (docs/protocol.md §2.9).
 const FRESH_MS: i64 = 5 * 60 * 1000;
-/// The async watcher gives up after this long without an event (§2.12).
+/// The async watcher gives up after this long without an event
+/// (docs/protocol.md §2.12).
 const WATCH_IDLE: Duration = Duration::from_secs(10 * 60);
 /// Characters of a task's text quoted in the Stop reason.
 const QUOTE: usize = 200;
@@ -217,7 +218,7 @@ fn stop(socket: &Path, input: &HookInput) -> Option<String> {
     Some(json!({"decision": "block", "reason": stop_reason(&room.name, &fresh)}).to_string())
 }
 
-/// The Stop hook's reason (§2.9).
+/// The Stop hook's reason (docs/protocol.md §2.12).
 pub fn stop_reason(me: &str, tasks: &[&Value]) -> String {
     let mut out = format!(
         "[NEXSCOPE AUTO MODE] You have unanswered @mentions in the chat room (mode=auto, current user={me}):\n\n"
@@ -312,8 +313,8 @@ fn interactive() -> bool {
     std::env::var("CLAUDE_CODE_ENTRYPOINT").map_or(true, |entry| !entry.starts_with("sdk"))
 }
 
-/// One watcher per project and session (§2.12): a newer one ends the older
-/// one of the same session, never another session's.
+/// One watcher per project and session (docs/protocol.md §2.12): a newer
+/// one ends the older one of the same session, never another session's.
 fn claim_slot(project: &str, consumer: &str) -> Option<PathBuf> {
     use sha2::Digest;
     let dir = nexscope::paths::runtime_dir();

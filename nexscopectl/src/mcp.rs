@@ -1,10 +1,10 @@
 //! `nexscopectl mcp`: the stdio MCP server that lets Codex (or any MCP client)
 //! into the project's room, with v1's 14 `nexscope_*` tools: same inputs,
 //! same texts and JSON shapes, errors as `isError` with
-//! `[error:<code>] <message>` (spec §3). rmcp speaks the protocol (every
-//! version a client may ask for); each tool is a thin adapter over the same
-//! varlink calls nexscopectl makes. `nexscope_watch` waits on Watch, not a
-//! polling loop.
+//! `[error:<code>] <message>` (docs/protocol.md §3). rmcp speaks the
+//! protocol (every version a client may ask for); each tool is a thin
+//! adapter over the same varlink calls nexscopectl makes. `nexscope_watch`
+//! waits on Watch, not a polling loop.
 //!
 //! What rmcp leaves open is closed here: a line that is not JSON gets the
 //! JSON-RPC parse error (-32700, id null) rather than silence, and a tool

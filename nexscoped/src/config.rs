@@ -1,4 +1,5 @@
-//! `config.toml` and the `NEXSCOPE_*` environment (DESIGN decision 4).
+//! `config.toml` and the `NEXSCOPE_*` environment, which overrides it as in
+//! v1 (docs/protocol.md §2.3).
 //!
 //! The file is optional: without it every project joins the relay embedded in
 //! the daemon. The file is walked key by key rather than handed to a derive, so
@@ -28,7 +29,7 @@ use crate::api::agent::{Backend, PERMISSION_MODES};
 
 use toml::{Table, Value};
 
-/// v1's defaults (spec §1.11, §2.3).
+/// v1's defaults (docs/protocol.md §1.11, §2.3).
 pub const DEFAULT_HOP_LIMIT: u32 = 3;
 /// A hop limit bounds agent-to-agent ping-pong; past 100 it bounds nothing.
 pub const MAX_HOP_LIMIT: u32 = 100;
@@ -310,7 +311,8 @@ pub fn check_token(token: &str) -> Check<Secret> {
     Ok(Secret(token.to_string()))
 }
 
-/// v1's name rule (spec §1.1), minus the REPLACE_ME placeholder v1 let through.
+/// v1's name rule (docs/protocol.md §1.1), minus the REPLACE_ME placeholder
+/// v1 let through.
 pub fn check_name(name: &str) -> Check<String> {
     let valid = (1..=32).contains(&name.len())
         && name
@@ -682,7 +684,8 @@ impl<'a> Section<'a> {
     }
 }
 
-/// Reads an environment variable; unset and empty are the same (v1 §2.3).
+/// Reads an environment variable; unset and empty are the same
+/// (docs/protocol.md §2.3).
 fn env_value(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.trim().is_empty())
 }
@@ -718,7 +721,7 @@ fn parse_integer<T>(check: impl Fn(i64) -> Check<T>) -> impl Fn(&str) -> Check<T
     }
 }
 
-/// The environment overrides, which win over the file (v1 §2.3).
+/// The environment overrides, which win over the file (docs/protocol.md §2.3).
 fn apply_env(settings: &mut Settings) -> Result<(), ConfigError> {
     if let Some(url) = from_env("NEXSCOPE_RELAY_URL", check_relay_url)? {
         settings.relay_url = Some(url);

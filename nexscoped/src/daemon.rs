@@ -20,6 +20,7 @@ use crate::notify;
 use crate::paths::{self, PathError};
 use crate::relay::{self, Embedded};
 use crate::rooms::{self, Rooms};
+use crate::shutdown::{DRAIN_TIMEOUT, wait_for};
 use crate::store::{self, Store, StoreError};
 
 /// Why the daemon could not start.
@@ -34,9 +35,6 @@ pub enum StartError {
     #[error("cannot start the agent gateway on {addr}: {message}")]
     Gateway { addr: String, message: String },
 }
-
-/// How long connections get to finish their calls once shutdown begins.
-pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Daemon {
     started: Instant,
@@ -236,11 +234,6 @@ fn write_private(file: &std::path::Path, text: &str) -> std::io::Result<()> {
         .mode(0o600)
         .open(file)?;
     f.write_all(text.as_bytes())
-}
-
-/// Waits until `shutdown` is set.
-pub async fn wait_for(mut shutdown: watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// Runs the daemon until SIGTERM, SIGINT or a Shutdown call; returns once

@@ -18,6 +18,7 @@ pub mod notify;
 pub mod paths;
 pub mod relay;
 pub mod rooms;
+pub mod shutdown;
 pub mod signals;
 pub mod store;
 pub mod varlink;

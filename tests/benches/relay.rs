@@ -6,7 +6,7 @@
 //!    rtt and fanout tests against `nexscoped relay` and then against the
 //!    Node anchor (`run-node-anchor.sh`), same arguments; the ratio is printed.
 //! 2. 10,000 idle members join one room of ours as `presence=delta` clients
-//!    (DESIGN decision 6: a v1 relay cannot hold them, its full-list presence
+//!    (idle members must stay cheap: a v1 relay cannot hold them, its full-list presence
 //!    costs O(N²) frames); the relay's RSS before and after gives bytes per
 //!    connection. The same 2,000-member v1 idle test runs on both relays.
 //!

@@ -1,6 +1,6 @@
 //! The real agent CLIs under test: where the pinned `claude` and `codex` are,
 //! the environment that points them at a [`MockModel`] and nothing else
-//! (spec/agent-clis.md §4, spec/agent-cli-observed.md), and [`Cli`], a running
+//! (see docs/agent-cli-notes.md), and [`Cli`], a running
 //! CLI spoken to in JSON lines with every wait bounded.
 //!
 //! A test whose binary is missing fails with the install hint, unless the
@@ -159,7 +159,7 @@ pub fn codex_env(mock: &MockModel, home: &Path) -> Vec<(String, String)> {
     let codex_home = home.join(".codex");
     std::fs::create_dir_all(&codex_home).expect("create CODEX_HOME");
     // `gpt-5.5` is in the built-in catalog; an unknown slug adds an error
-    // item to every turn (agent-cli-observed.md §3).
+    // item to every turn (as the pinned codex did).
     let config = format!(
         r#"model = "gpt-5.5"
 model_provider = "mock"

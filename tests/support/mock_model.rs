@@ -1,6 +1,6 @@
 //! An offline model API for end-to-end tests that drive the real `claude` and
-//! `codex` CLIs (spec/agent-clis.md §2.6, §3.4, §4; what the pinned binaries
-//! really send is in spec/agent-cli-observed.md).
+//! `codex` CLIs (the Anthropic Messages and OpenAI Responses streaming APIs, as
+//! far as the pinned binaries use them).
 //!
 //! One loopback HTTP/1.1 server, two personalities routed by path only (the
 //! query is dropped): `POST /v1/messages` speaks Anthropic Messages (plus

@@ -308,6 +308,24 @@ pub fn python_varlink_available() -> bool {
     prereq::python_module("varlink", "varlink")
 }
 
+/// The lines a child writes to `stdout`, as they come, read on a thread of
+/// their own (a test reads them with a timeout).
+pub fn line_reader(stdout: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// A process's resident set size in KiB (0 when it cannot be read).
 pub fn rss_kib(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -1,5 +1,6 @@
-//! Claude Code in stream-json mode (spec/agent-clis.md §2, and what the
-//! pinned 2.1.330 really did: spec/agent-cli-observed.md §2). One process per
+//! Claude Code in stream-json mode (`--input-format stream-json
+//! --output-format stream-json --verbose`, as the pinned 2.1.330 was
+//! observed to behave). One process per
 //! live session; each user line is one turn; `result` ends it. Model and
 //! permission changes and interrupts are control requests on stdin.
 //!

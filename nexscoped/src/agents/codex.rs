@@ -1,6 +1,6 @@
-//! Codex through `codex app-server` (spec/agent-clis.md §3.2; observed on
-//! 0.169.0 in spec/agent-cli-observed.md §3.2): JSON-RPC lines without the
-//! "jsonrpc" field. One process and one thread per live session; a turn is
+//! Codex through `codex app-server`, as Codex 0.169.0 was observed to speak
+//! it: JSON-RPC lines without the "jsonrpc" field. One process and one
+//! thread per live session; a turn is
 //! `turn/start` … `turn/completed`; cancel is `turn/interrupt`.
 
 use std::collections::VecDeque;

@@ -1,4 +1,4 @@
-//! The nx-ce-compatible WebSocket gateway (spec/nx-ce.md §2–§3): every
+//! The nx-ce-compatible WebSocket gateway (docs/nx-ce.md §2–§3): every
 //! client→server and server→client message with nx-ce's fields, so that an
 //! existing nx-ce client works unchanged, over the same agent host as
 //! `io.nexscope.Agent`.
@@ -83,7 +83,7 @@ pub async fn serve(
         open_per_user: None,
     });
     let mut connections = JoinSet::new();
-    let stop = crate::daemon::wait_for(shutdown);
+    let stop = crate::shutdown::wait_for(shutdown);
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -106,7 +106,7 @@ pub async fn serve(
             },
         }
     }
-    let _ = tokio::time::timeout(crate::daemon::DRAIN_TIMEOUT, async {
+    let _ = tokio::time::timeout(crate::shutdown::DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
@@ -215,7 +215,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         "serverTime": now_ms(),
     }));
     let mut conn = Conn::new();
-    let stop = crate::daemon::wait_for(context.shutdown.clone());
+    let stop = crate::shutdown::wait_for(context.shutdown.clone());
     tokio::pin!(stop);
     // Why we end, when we close: the code and reason the client gets.
     let mut ending: Option<(u16, &'static str)> = None;
@@ -283,7 +283,7 @@ async fn writer<S: AsyncRead + AsyncWrite + Unpin>(
     mut outbox: mpsc::Receiver<Value>,
     shutdown: watch::Receiver<bool>,
 ) -> Sink<S> {
-    let stop = crate::daemon::wait_for(shutdown);
+    let stop = crate::shutdown::wait_for(shutdown);
     tokio::pin!(stop);
     loop {
         let sent = tokio::select! {

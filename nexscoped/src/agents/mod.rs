@@ -1,4 +1,5 @@
-//! The agent host (DESIGN decision 7): sessions keyed by (name, canonical
+//! The agent host (nx-ce's sessions without its defects, docs/nx-ce.md §16):
+//! sessions keyed by (name, canonical
 //! cwd), each an actor task that owns its queue, its record and at most one
 //! agent process (`claude` in stream-json mode or `codex app-server`).
 //!

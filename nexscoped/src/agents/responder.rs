@@ -18,8 +18,8 @@ use super::Agents;
 use crate::api::agent::{QueryIn, SessionRef, TurnEvent};
 use crate::api::chat::{MAX_TEXT_BYTES, SayIn};
 use crate::config::Responder;
-use crate::daemon::wait_for;
 use crate::rooms::{Room, Rooms};
+use crate::shutdown::wait_for;
 
 /// The agent session that answers a project's mentions.
 pub const SESSION: &str = "nexscope-responder";

@@ -344,7 +344,7 @@ impl Session {
                         self.slot_timed_out();
                     }
                 },
-                _ = crate::daemon::wait_for(shutdown.clone()) => break End::Shutdown,
+                _ = crate::shutdown::wait_for(shutdown.clone()) => break End::Shutdown,
             }
         };
         let message = match why {
@@ -800,7 +800,7 @@ impl Session {
         self.shared.evict_idle(&self.key);
         let waited = tokio::select! {
             waited = tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()) => waited,
-            _ = crate::daemon::wait_for(self.shared.shutdown.clone()) => {
+            _ = crate::shutdown::wait_for(self.shared.shutdown.clone()) => {
                 return Err("the daemon is shutting down".into());
             }
         };

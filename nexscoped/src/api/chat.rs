@@ -23,7 +23,7 @@ pub const WATCH: &str = "io.nexscope.Chat.Watch";
 pub const NOTIFICATIONS: &str = "io.nexscope.Chat.Notifications";
 pub const TASKS: &str = "io.nexscope.Chat.Tasks";
 
-/// v1's text limit (§2.7): 4096 bytes of UTF-8.
+/// v1's text limit (docs/protocol.md §2.7): 4096 bytes of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 4096;
 
 /// What went wrong, once: each has a stable code (v1's), a message a person

@@ -24,7 +24,8 @@ use tokio::task::JoinSet;
 
 pub use listener::{ListenError, Listener};
 
-use crate::daemon::{Daemon, wait_for};
+use crate::daemon::Daemon;
+use crate::shutdown::wait_for;
 use crate::varlink::codec::{self, Framer};
 use crate::varlink::{Call, MAX_MESSAGE, Reply, VarlinkError};
 
@@ -162,7 +163,7 @@ pub async fn serve(
     if let Some(path) = bound {
         let _ = std::fs::remove_file(path);
     }
-    let drained = tokio::time::timeout(crate::daemon::DRAIN_TIMEOUT, async {
+    let drained = tokio::time::timeout(crate::shutdown::DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
     })
     .await;

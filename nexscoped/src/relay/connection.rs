@@ -34,13 +34,13 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Queued frames written before one flush: fewer syscalls under load, and
 /// a bound on the time one connection spends writing.
 const WRITE_BATCH: usize = 256;
-/// Illegal frames tolerated per connection (§1.11).
+/// Illegal frames tolerated per connection (docs/protocol.md §1.11).
 const ILLEGAL_LIMIT: u32 = 10;
-/// transfer_busy's retry hint (§1.7).
+/// transfer_busy's retry hint (docs/protocol.md §1.7).
 const RETRY_AFTER_MS: u64 = 2000;
 /// Text frames at least this large are parsed on a blocking thread.
 const OFFLOAD_BYTES: usize = 64 * 1024;
-/// Supported protocol versions (`v`, §1.1).
+/// Supported protocol versions (`v`, docs/protocol.md §1.1).
 const VERSIONS: &[&str] = &["1"];
 
 type Ws<S> = WebSocketStream<S>;
@@ -132,8 +132,9 @@ where
     relay.metrics.connections.fetch_sub(1, Relaxed);
 }
 
-/// Buffers sized for idle chat members (DESIGN decision 6): tungstenite's
-/// 128 KiB defaults would cost 10,000 idle members over a gigabyte. The
+/// Buffers sized for idle chat members, who are most of a big room:
+/// tungstenite's 128 KiB defaults would cost 10,000 idle members over a
+/// gigabyte. The
 /// read buffer is all an idle member keeps (1 KiB, grown only while a
 /// larger frame is read, at 1 KiB a read); tungstenite writes only control
 /// frames, at once (data frames: `write_frames`).
@@ -217,7 +218,7 @@ fn push_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
 }
 
 /// An error frame, then a close: how every refused handshake ends but the
-/// token check, which says nothing (no enumeration, §1.2).
+/// token check, which says nothing (no enumeration, docs/protocol.md §1.2).
 async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     relay: &Relay,
     ws: &mut Ws<S>,
@@ -413,7 +414,7 @@ impl Member {
             let ack_due = self.next_ack_due();
             let next = tokio::select! {
                 biased;
-                _ = crate::daemon::wait_for(shutdown.clone()) => {
+                _ = crate::shutdown::wait_for(shutdown.clone()) => {
                     Box::pin(close_with(ws, close::GOING_AWAY, "relay_shutdown")).await;
                     return Some(close::GOING_AWAY);
                 }
@@ -465,7 +466,8 @@ impl Member {
                 }
                 Next::Close(code, close_code) => {
                     self.relay.metrics.error(code);
-                    // A frame that was too large gets its error frame first (§1.8).
+                    // A frame that was too large gets its error frame first
+                    // (docs/protocol.md §1.8).
                     if code == ErrorCode::MsgTooLarge {
                         let message =
                             format!("frame exceeds {} bytes", self.relay.settings.max_payload);

@@ -1,4 +1,4 @@
-//! Relay frames, bytes to meaning and back (spec/nexscope-v1.md §1.3–§1.8).
+//! Relay frames, bytes to meaning and back (docs/protocol.md §1.3–§1.8).
 //!
 //! Client text frames are parsed once into `Incoming`, which owns the few
 //! fields the relay reads (so a large frame can be parsed off the I/O
@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// The error codes of the relay, with the close code when the frame ends the
-/// connection (§1.8, §1.9 and DESIGN's decisions on v1 conflicts).
+/// connection (docs/protocol.md §1.8, §1.9): v1's codes, plus ours for what
+/// v1 left open (a full room, bad file-starts, stray binary frames, slow
+/// readers, too many recipients or connections).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     VersionMismatch,
@@ -109,8 +111,8 @@ impl ErrorCode {
     }
 }
 
-/// Close codes (§1.9), plus DESIGN's 4015 for a full room and 1013 for a
-/// client too slow to take its messages.
+/// Close codes (docs/protocol.md §1.9), plus ours where v1 says nothing:
+/// 4015 for a full room and 1013 for a client too slow to take its messages.
 pub mod close {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
@@ -215,8 +217,9 @@ pub struct Limits {
     pub max_to: usize,
 }
 
-/// Parses and checks one client text frame from `me` (§1.3 order of checks,
-/// and the reference relay's choices for v1's gaps). Linear in the frame.
+/// Parses and checks one client text frame from `me` (the order of checks in
+/// docs/protocol.md §1.3, with our choices for v1's gaps). Linear in the
+/// frame.
 pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode> {
     if !text.trim_start().starts_with('{') {
         return Err(ErrorCode::BadJson);
@@ -247,7 +250,7 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
     match kind {
         Kind::Ping => return Ok(incoming),
         // The reference client sends file-end as {type, msgId, from}: no `to`,
-        // and `from` is checked only when present (DESIGN, v1 conflicts).
+        // and `from` is checked only when present (docs/protocol.md §1.3).
         Kind::FileEnd => {
             if let Some(from) = fields.from {
                 if as_str(from) != Some(me) {
@@ -299,7 +302,7 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
 
 impl Incoming {
     /// The frame as recipients get it: the client's text with `"ts"` added
-    /// (or replaced), nothing else changed (§1.4).
+    /// (or replaced), nothing else changed (docs/protocol.md §1.4).
     pub fn forward(&self, text: &str, ts: u64) -> String {
         if !self.has_ts {
             let body = text.trim_end();
@@ -355,7 +358,7 @@ fn push_names<'a>(out: &mut String, names: impl Iterator<Item = &'a str>) {
 }
 
 /// `{"type":"ack",...}`: msgId and threadId as the client sent them (null
-/// when absent), delivered and offline always arrays (§1.5).
+/// when absent), delivered and offline always arrays (docs/protocol.md §1.5).
 pub fn ack(
     msg_id: Option<&RawValue>,
     thread_id: Option<&RawValue>,
@@ -415,7 +418,7 @@ pub fn pong(ts: u64) -> String {
     format!("{{\"type\":\"pong\",\"ts\":{ts}}}")
 }
 
-/// The full, sorted list (§1.6); `count` sizes the buffer.
+/// The full, sorted list (docs/protocol.md §1.6); `count` sizes the buffer.
 pub fn presence<'a>(users: impl Iterator<Item = &'a str>, count: usize, ts: u64) -> String {
     let mut out = String::with_capacity(48 + count * 12);
     out.push_str("{\"type\":\"presence\",\"users\":");

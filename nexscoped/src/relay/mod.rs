@@ -1,4 +1,4 @@
-//! The relay server: nexscope v1 on the wire (spec/nexscope-v1.md §1), more
+//! The relay server: nexscope v1 on the wire (docs/protocol.md §1), more
 //! when a client asks (rooms, per-user tokens, delta presence, TLS, health
 //! and metrics). It runs as `nexscoped relay` and embedded in every daemon.
 //!
@@ -29,7 +29,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::admission::{self, Admission};
 
-/// v1's limits (§1.11) as defaults.
+/// v1's limits (docs/protocol.md §1.11) as defaults.
 pub const DEFAULT_MAX_USERS: usize = 50;
 pub const DEFAULT_MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_FILE: u64 = 100 * 1024 * 1024;
@@ -112,7 +112,8 @@ impl Relay {
 }
 
 /// The relay inside a daemon: loopback only, a random token, rooms for the
-/// user's own agents (DESIGN decision 3).
+/// user's own agents (the default when no relay is configured, so that the
+/// agents on one machine can chat with no configuration).
 pub struct Embedded {
     pub url: String,
     pub token: String,

@@ -2,10 +2,11 @@
 //!
 //! A room's state sits behind one short-held mutex; nothing awaits while
 //! holding it (pushes into outboxes never wait). Frames are built once and
-//! shared by every recipient. Presence for the others is coalesced (DESIGN
-//! decision 6): the newcomer gets the full list at once, the rest get one
-//! update per `PRESENCE_WINDOW` at most, a full list for v1 clients and
-//! `joined`/`left` for clients that asked for `presence=delta`.
+//! shared by every recipient. Presence for the others is coalesced (v1's
+//! full list to everyone on every change costs O(N²) bytes;
+//! docs/protocol.md §1.6): the newcomer gets the full list at once, the rest
+//! get one update per `PRESENCE_WINDOW` at most, a full list for v1 clients
+//! and `joined`/`left` for clients that asked for `presence=delta`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,7 +35,7 @@ pub struct Member {
     seen: u64,
 }
 
-/// A file transfer in flight: at most one per room (§1.7).
+/// A file transfer in flight: at most one per room (docs/protocol.md §1.7).
 pub struct Transfer {
     pub sender_id: u64,
     /// The raw JSON of the file's msgId and threadId, as the sender wrote them.
@@ -76,7 +77,7 @@ impl Room {
 
     /// Sends one routed frame. The sender's ack follows once every
     /// recipient's connection has written it or dropped it (`receipt`).
-    /// `to` empty: every other member (§1.4).
+    /// `to` empty: every other member (docs/protocol.md §1.4).
     pub fn route(
         &self,
         sender: &str,
@@ -117,7 +118,8 @@ impl Room {
         Some(receipt)
     }
 
-    /// Takes the transfer lock and forwards the file-start (§1.7 step 1).
+    /// Takes the transfer lock and forwards the file-start
+    /// (docs/protocol.md §1.7 step 1).
     pub fn start_transfer(
         &self,
         sender: &str,
@@ -257,9 +259,9 @@ impl Rooms {
         self.lock().len()
     }
 
-    /// Adds a member, checking the name (§1.2 step 4) and the cap. The
-    /// registry stays locked across the room's join so an emptied room is
-    /// never removed under a joiner.
+    /// Adds a member, checking the name and the cap (docs/protocol.md §1.2
+    /// steps 4 and 5). The registry stays locked across the room's join so
+    /// an emptied room is never removed under a joiner.
     pub fn join(
         &self,
         room_id: &str,

@@ -9,12 +9,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::{Relay, connection};
-use crate::daemon::wait_for;
+use crate::shutdown::{DRAIN_TIMEOUT, wait_for};
 
 /// Time a TLS client gets to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time members get to receive their close frames at shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn serve(listener: TcpListener, relay: Arc<Relay>) {
     let mut connections = JoinSet::new();

@@ -1,8 +1,9 @@
 //! One project's connection to its relay: connect, wait for the first
-//! presence (authentication, §1.2), then frames in and commands out until
-//! stopped; reconnect with backoff 1 → 2 → … → 30 s and the same name after
-//! any loss (§2.5). Refusals before authentication (bad token, name taken,
-//! room full) are fatal: the room stops and the human is told.
+//! presence (authentication, docs/protocol.md §1.2), then frames in and
+//! commands out until stopped; reconnect with backoff 1 → 2 → … → 30 s and
+//! the same name after any loss (docs/protocol.md §2.5). Refusals before
+//! authentication (bad token, name taken, room full) are fatal: the room
+//! stops and the human is told.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -255,7 +256,8 @@ impl Session {
             }
             Err(_) => return Ended::Lost { code: None },
         };
-        // Authentication: the first text frame that is not an error (§1.2).
+        // Authentication: the first text frame that is not an error
+        // (docs/protocol.md §1.2).
         let mut refused: Option<Value> = None;
         let first = loop {
             match tokio::time::timeout(AUTH_TIMEOUT, ws.next()).await {

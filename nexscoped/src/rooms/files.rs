@@ -15,7 +15,7 @@ use crate::api::chat::{ChatError, ReceivedFile};
 pub const CHUNK: usize = 64 * 1024;
 
 /// `[a-zA-Z0-9._-]` kept, anything else `_`, at most `max` characters, and
-/// never empty, `.` or `..` (v1 §1.7).
+/// never empty, `.` or `..` (docs/protocol.md §1.7).
 pub fn safe_name(name: &str, max: usize) -> String {
     let cleaned: String = name
         .chars()

@@ -1,6 +1,6 @@
-//! What an inbound frame does to a project's store (spec §2.6, with DESIGN's
-//! decisions): history de-duplicated by msgId, notifications, inbox rows and
-//! auto tasks under the stored hop count. Each function runs inside one store
+//! What an inbound frame does to a project's store (docs/protocol.md §2.6):
+//! history de-duplicated by msgId, notifications, inbox rows and auto tasks
+//! under the stored hop count. Each function runs inside one store
 //! job, so a frame's effects commit together; the events it returns are
 //! published only after that commit.
 
@@ -79,8 +79,9 @@ fn label_and_target(
     Ok((label, labels::target(&strings(&frame["to"]), &snap.me)))
 }
 
-/// A `msg` (§2.6): history, a notification, then for a direct mention an
-/// auto task (auto mode, under the hop limit) or an inbox row.
+/// A `msg` (docs/protocol.md §2.6): history, a notification, then for a
+/// direct mention an auto task (auto mode, under the hop limit) or an inbox
+/// row.
 pub fn message(
     conn: &Connection,
     project: &str,

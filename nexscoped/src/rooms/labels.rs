@@ -1,6 +1,6 @@
-//! How people and targets are shown (spec §2.8, §2.13): role labels with peer
-//! indexes, targets, and the one-line renderings of events that hooks,
-//! `nexscopectl watch` and the MCP shim print.
+//! How people and targets are shown (docs/protocol.md §2.8, §2.13, §3, §4):
+//! role labels with peer indexes, targets, and the one-line renderings of
+//! events that hooks, `nexscopectl watch` and the MCP shim print.
 //!
 //! Everything in a row came from a peer, and what is rendered here ends up on
 //! a terminal or in a model's context. So every string passes through
@@ -94,8 +94,9 @@ fn text_of(row: &Value, key: &str) -> String {
     indent(&escape_text(row[key].as_str().unwrap_or_default()))
 }
 
-/// One history row (§4): `<ISO> ←|→ <from|me> [<to>|[broadcast]] <role> …`;
-/// `ascii` gives the MCP shim's `<-`/`->`.
+/// One history row (docs/protocol.md §4):
+/// `<ISO> ←|→ <from|me> [<to>|[broadcast]] <role> …`; `ascii` gives the MCP
+/// shim's `<-`/`->`.
 pub fn history_line(m: &Value, ascii: bool) -> String {
     let s = |k: &str| name_of(m, k);
     let inbound = m["dir"] == "in";
@@ -132,7 +133,7 @@ fn indent(text: &str) -> String {
     text.replace('\n', "\n  ")
 }
 
-/// One event as a line (§2.13).
+/// One event as a line (docs/protocol.md §2.13).
 pub fn render(row: &Value) -> String {
     let s = |key: &str| name_of(row, key);
     match row["kind"].as_str().unwrap_or_default() {
@@ -280,8 +281,9 @@ mod iso_tests {
     }
 }
 
-/// One event as the MCP shim shows it (v1's formatEvent, §3): the hooks'
-/// lines with other prefixes for presence and the hop inside the brackets.
+/// One event as the MCP shim shows it (v1's formatEvent,
+/// docs/protocol.md §3): the hooks' lines with other prefixes for presence
+/// and the hop inside the brackets.
 pub fn render_mcp(row: &Value) -> String {
     let s = |key: &str| name_of(row, key);
     match row["kind"].as_str().unwrap_or_default() {

@@ -389,7 +389,8 @@ impl Rooms {
         match outcome {
             Ok(()) => {}
             // Rejoining after a restart: a relay that is not up yet is
-            // retried with backoff (§2.5) rather than given up on.
+            // retried with backoff (docs/protocol.md §2.5) rather than
+            // given up on.
             Err(ChatError::JoinFailed { code, .. }) if keep_trying && code == "start_timeout" => {
                 tracing::info!(project = %room.project, "relay not reachable yet; retrying in the background");
                 return Ok(room.state());
@@ -871,7 +872,7 @@ fn check_targets(to: Vec<String>) -> Result<Vec<String>, ChatError> {
     Ok(names)
 }
 
-/// `t-<epoch ms>-<6 base-36 chars>` (v1 §2.7).
+/// `t-<epoch ms>-<6 base-36 chars>` (docs/protocol.md §2.7).
 pub fn new_thread_id() -> String {
     let mut bytes = [0u8; 6];
     let _ = getrandom::fill(&mut bytes);
@@ -910,7 +911,8 @@ fn passing(error: &ChatError) -> bool {
 
 /// Commits the outbound history row of a frame about to be sent: first, so
 /// that a send reported as failed was not sent (a retry cannot duplicate
-/// it), and the row stays even when the ack later times out (v1 §2.7).
+/// it), and the row stays even when the ack later times out
+/// (docs/protocol.md §2.7).
 async fn commit_outbound(
     ctx: &Context,
     room: &Room,

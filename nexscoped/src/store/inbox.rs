@@ -10,9 +10,11 @@ use serde_json::Value;
 use super::{StoreError, parse_json};
 use crate::api::chat::InboxItem;
 
-/// A pending inbox row expires after 24 h (v1 §2.10, made real by DESIGN).
+/// A pending inbox row is marked expired after 24 h; v1 only displayed it
+/// as expired (docs/protocol.md §2.10).
 pub const EXPIRY_MS: i64 = 24 * 60 * 60 * 1000;
-/// An auto task older than 5 minutes is stale and moves to the inbox (§2.9).
+/// An auto task older than 5 minutes is stale and moves to the inbox
+/// (docs/protocol.md §2.9).
 pub const STALE_TASK_MS: i64 = 5 * 60 * 1000;
 
 fn item_json(item: &InboxItem) -> Result<String, StoreError> {
@@ -213,7 +215,8 @@ pub fn sweep(conn: &Connection, project: &str, now: i64) -> Result<Vec<InboxItem
 }
 
 /// The peer's index for role labels: fixed by config, else first contact
-/// order after the highest configured one (§2.8), kept once given.
+/// order after the highest configured one, kept once given
+/// (docs/protocol.md §2.8).
 pub fn peer_index(
     conn: &Connection,
     project: &str,

@@ -1,4 +1,4 @@
-//! The store: SQLite (WAL) owned by one writer thread (DESIGN decision 5).
+//! The store: SQLite (WAL, bundled with rusqlite) owned by one writer thread.
 //!
 //! Every read and write is a job run on that thread; jobs that arrive
 //! together share one transaction (group commit), each inside its own

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 pub const MAX_MESSAGE: usize = 8 * 1024 * 1024;
 
 /// A varlink call as it arrives on the wire. Unknown header keys (vendor
-/// extensions) are ignored, as the spec asks.
+/// extensions) are ignored, as the varlink specification asks.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Call {
     pub method: String,

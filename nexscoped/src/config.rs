@@ -33,8 +33,6 @@ use toml::{Table, Value};
 pub const DEFAULT_HOP_LIMIT: u32 = 3;
 /// A hop limit bounds agent-to-agent ping-pong; past 100 it bounds nothing.
 pub const MAX_HOP_LIMIT: u32 = 100;
-pub const DEFAULT_MAX_PAYLOAD: u64 = 10 * 1024 * 1024;
-pub const DEFAULT_MAX_FILE: u64 = 100 * 1024 * 1024;
 
 /// A config file is a few hundred bytes; a megabyte is a mistake (a binary
 /// pointed at by NEXSCOPE_CONFIG) that we refuse before reading it into memory.
@@ -110,8 +108,8 @@ impl Default for Settings {
             name: None,
             mode: Mode::Manual,
             hop_limit: DEFAULT_HOP_LIMIT,
-            max_payload: DEFAULT_MAX_PAYLOAD,
-            max_file: DEFAULT_MAX_FILE,
+            max_payload: crate::relay::DEFAULT_MAX_PAYLOAD as u64,
+            max_file: crate::relay::DEFAULT_MAX_FILE,
             peer_index: BTreeMap::new(),
             responder: Responder::Hooks,
         }
@@ -314,11 +312,7 @@ pub fn check_token(token: &str) -> Check<Secret> {
 /// v1's name rule (docs/protocol.md §1.1), minus the REPLACE_ME placeholder
 /// v1 let through.
 pub fn check_name(name: &str) -> Check<String> {
-    let valid = (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && name != "REPLACE_ME";
+    let valid = crate::relay::frame::valid_name(name) && name != "REPLACE_ME";
     if valid {
         Ok(name.to_string())
     } else {

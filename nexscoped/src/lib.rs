@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod ids;
 pub mod logging;
 pub mod notify;
 pub mod paths;

@@ -118,7 +118,7 @@ impl Claude {
     }
 
     pub async fn send_prompt(&mut self, prompt: &str, session_id: &str) -> std::io::Result<()> {
-        let uuid = super::uuid_v4();
+        let uuid = crate::ids::uuid_v4();
         self.process
             .send(&json!({
                 "type": "user",

@@ -625,5 +625,5 @@ fn machine_id() -> String {
     use sha2::Digest;
     let source = std::fs::read_to_string("/etc/machine-id").unwrap_or_else(|_| hostname());
     let digest = sha2::Sha256::digest(source.trim().as_bytes());
-    super::dashed(&crate::relay::auth::hex(&digest[..12]), &[8, 4, 4, 4, 4])
+    crate::ids::dashed(&crate::relay::auth::hex(&digest[..12]), &[8, 4, 4, 4, 4])
 }

@@ -566,34 +566,6 @@ fn check_name(name: &str) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// `bytes` random bytes as hex, for turn ids.
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    let _ = getrandom::fill(&mut buf);
-    crate::relay::auth::hex(&buf)
-}
-
-/// A random (version 4) UUID: Claude Code wants one for `--session-id`.
-fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    dashed(&crate::relay::auth::hex(&b), &[8, 4, 4, 4, 12])
-}
-
-/// `hex` cut into groups of these lengths, joined by dashes (UUIDs, nx-ce's
-/// machine id).
-pub(crate) fn dashed(hex: &str, groups: &[usize]) -> String {
-    let mut parts = Vec::with_capacity(groups.len());
-    let mut at = 0;
-    for len in groups {
-        parts.push(hex.get(at..at + len).unwrap_or(""));
-        at += len;
-    }
-    parts.join("-")
-}
-
 /// nx-ce's turn ids: `turn_<base36 ms>_<12 hex>`.
 fn turn_id() -> String {
     let mut ms = crate::relay::frame::now_ms();
@@ -606,7 +578,7 @@ fn turn_id() -> String {
         }
     }
     let base36: String = digits.iter().rev().collect();
-    format!("turn_{base36}_{}", random_hex(6))
+    format!("turn_{base36}_{}", crate::ids::random_hex(6))
 }
 
 #[cfg(test)]
@@ -615,7 +587,7 @@ mod tests {
 
     #[test]
     fn ids_have_their_shapes() {
-        let id = uuid_v4();
+        let id = crate::ids::uuid_v4();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         let turn = turn_id();

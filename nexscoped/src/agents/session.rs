@@ -712,7 +712,7 @@ impl Session {
             model: self.record.model.clone(),
             permission_mode: self.record.permission_mode.clone(),
             resume: self.record.agent_id.clone(),
-            new_id: super::uuid_v4(),
+            new_id: crate::ids::uuid_v4(),
             label: self.key.to_string(),
         };
         let program = spec.program.display().to_string();

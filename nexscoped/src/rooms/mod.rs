@@ -885,19 +885,7 @@ pub fn new_thread_id() -> String {
 
 /// A random UUID v4, as v1's clients use for msgId.
 pub fn new_msg_id() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = crate::relay::auth::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::ids::uuid_v4()
 }
 
 /// Whether a failure to join may pass by itself (the store could not

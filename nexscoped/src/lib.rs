@@ -6,6 +6,7 @@
 //! where things live (`paths`), the configuration (`config`), and the daemon's
 //! parts (`control`, `daemon`, `notify`, `logging`).
 
+pub mod accept;
 pub mod admission;
 pub mod agents;
 pub mod api;

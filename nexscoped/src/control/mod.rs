@@ -20,12 +20,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::JoinSet;
 
 pub use listener::{ListenError, Listener};
 
 use crate::daemon::Daemon;
-use crate::shutdown::wait_for;
 use crate::varlink::codec::{self, Framer};
 use crate::varlink::{Call, MAX_MESSAGE, Reply, VarlinkError};
 
@@ -117,58 +115,38 @@ pub async fn serve(
     };
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let refusals = Arc::new(Semaphore::new(REFUSALS));
-    let mut connections = JoinSet::new();
-    let stop = wait_for(daemon.shutdown_signal());
-    tokio::pin!(stop);
     let uid = crate::paths::uid();
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            Some(reply) = probe.recv() => { let _ = reply.send(()); }
-            Some(done) = connections.join_next(), if !connections.is_empty() => {
-                if let Err(error) = done {
-                    if error.is_panic() {
-                        tracing::error!("a control connection panicked; the daemon carries on");
-                    }
-                }
-            }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        tracing::warn!(limit = MAX_CONNECTIONS, "too many control connections; refusing one");
-                        if let Ok(permit) = refusals.clone().try_acquire_owned() {
-                            connections.spawn(async move {
-                                refuse_busy(stream).await;
-                                drop(permit);
-                            });
-                        }
-                        continue;
-                    };
-                    let allowed = peer_allowed(&stream, uid);
-                    let daemon = daemon.clone();
+    let accept = crate::accept::Loop {
+        what: "control",
+        listener,
+        shutdown: daemon.shutdown_signal(),
+        probe: Some(&mut probe),
+    };
+    accept
+        .run(|stream, _, connections| {
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                tracing::warn!(
+                    limit = MAX_CONNECTIONS,
+                    "too many control connections; refusing one"
+                );
+                if let Ok(permit) = refusals.clone().try_acquire_owned() {
                     connections.spawn(async move {
-                        connection(stream, daemon, allowed).await;
+                        refuse_busy(stream).await;
                         drop(permit);
                     });
                 }
-                Err(error) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
+                return;
+            };
+            let allowed = peer_allowed(&stream, uid);
+            let daemon = daemon.clone();
+            connections.spawn(async move {
+                connection(stream, daemon, allowed).await;
+                drop(permit);
+            });
+        })
+        .await;
     if let Some(path) = bound {
         let _ = std::fs::remove_file(path);
-    }
-    let drained = tokio::time::timeout(crate::shutdown::DRAIN_TIMEOUT, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        connections.abort_all();
     }
 }
 

@@ -3,79 +3,58 @@
 //! member with 1001.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 use super::{Relay, connection};
-use crate::shutdown::{DRAIN_TIMEOUT, wait_for};
+use crate::accept::Loop;
 
 /// Time a TLS client gets to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(listener: TcpListener, relay: Arc<Relay>) {
-    let mut connections = JoinSet::new();
-    let stop = wait_for(relay.shutdown.clone());
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            Some(done) = connections.join_next(), if !connections.is_empty() => {
-                if let Err(error) = done {
-                    if error.is_panic() {
-                        tracing::error!("a relay connection panicked; the relay carries on");
+    let accept = Loop {
+        what: "relay",
+        listener,
+        shutdown: relay.shutdown.clone(),
+        probe: None,
+    };
+    accept
+        .run(|stream, peer, connections| {
+            let pending = match relay.admission.pending(peer.ip()) {
+                Ok(pending) => pending,
+                Err(refused) => {
+                    relay.metrics.refused.fetch_add(1, Relaxed);
+                    tracing::debug!(remote = %peer, %refused, "refused");
+                    if relay.settings.tls.is_none() {
+                        relay.admission.refuse(stream, &refused);
                     }
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let relay = relay.clone();
+            // Each task is as large as its largest state, for as long as
+            // the member stays: plain connections get a task of their own
+            // size, TLS ones a boxed one.
+            match relay.settings.tls.clone() {
+                None => {
+                    connections.spawn(connection::serve(relay, stream, peer, pending));
+                }
+                Some(tls) => {
+                    connections.spawn(Box::pin(async move {
+                        let handshake = tls.accept(stream);
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+                            Ok(Ok(stream)) => connection::serve(relay, stream, peer, pending).await,
+                            _ => tracing::debug!(remote = %peer, "TLS handshake failed"),
+                        }
+                    }));
                 }
             }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let pending = match relay.admission.pending(peer.ip()) {
-                        Ok(pending) => pending,
-                        Err(refused) => {
-                            relay.metrics.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            tracing::debug!(remote = %peer, %refused, "refused");
-                            if relay.settings.tls.is_none() {
-                                relay.admission.refuse(stream, &refused);
-                            }
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let relay = relay.clone();
-                    // Each task is as large as its largest state, for as
-                    // long as the member stays: plain connections get a
-                    // task of their own size, TLS ones a boxed one.
-                    match relay.settings.tls.clone() {
-                        None => {
-                            connections.spawn(connection::serve(relay, stream, peer, pending));
-                        }
-                        Some(tls) => {
-                            connections.spawn(Box::pin(async move {
-                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                                    Ok(Ok(stream)) => connection::serve(relay, stream, peer, pending).await,
-                                    _ => tracing::debug!(remote = %peer, "TLS handshake failed"),
-                                }
-                            }));
-                        }
-                    }
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, do not spin.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        connections.abort_all();
-    }
+        })
+        .await;
 }
 
 #[cfg(test)]

@@ -689,6 +689,16 @@ fn a_full_disk_fails_a_say_without_sending_it_and_a_restart_rejoins_once_there_i
         .filter(|l| l.contains(": second"))
         .collect();
     assert!(seen.is_empty(), "what failed was not sent: {seen:?}");
+    // Stopped by hand while it waits to rejoin, it stays out.
+    disk.fill();
+    bob.restart();
+    std::thread::sleep(Duration::from_millis(300));
+    disk.free();
+    // (The first attempt failed; the next comes a second after it.)
+    bob.ok(&["stop"]);
+    std::thread::sleep(Duration::from_millis(3500));
+    let status = bob.chat("Status", json!({}));
+    assert_eq!(status["error"], "io.nexscope.Chat.NotJoined", "{status}");
     let daemon = bob.daemon.take().unwrap();
     daemon.signal(libc::SIGTERM);
     let (_, log) = daemon.wait_exit();
@@ -738,19 +748,34 @@ fn a_clean_stop_leaves_no_log_and_a_damaged_log_is_reported_and_kept() {
     assert_eq!(wal_len, 0, "the log was checkpointed at shutdown");
     assert_eq!(stored_in(&bob), 20);
 
-    // A kill -9 leaves a log; damaged, its writes cannot be recovered, and
-    // the daemon says so and keeps it.
+    // A kill -9 leaves a log; whole, it is recovered without a word.
+    let burst = |alice: &mut Client, range: std::ops::Range<u32>| {
+        for i in range {
+            alice.send(msg(
+                "alice",
+                &["bob"],
+                &format!("w{i}"),
+                &format!("note {i}"),
+            ));
+        }
+    };
     bob.restart();
     bob.start("bob");
-    for i in 20..30 {
-        alice.send(msg(
-            "alice",
-            &["bob"],
-            &format!("w{i}"),
-            &format!("note {i}"),
-        ));
-    }
+    burst(&mut alice, 20..30);
     bob.wait_line(": note 29");
+    bob.kill9();
+    bob.restart();
+    let daemon = bob.daemon.take().unwrap();
+    daemon.signal(libc::SIGTERM);
+    let (_, stderr) = daemon.wait_exit();
+    assert!(!stderr.contains("damaged"), "{stderr}");
+    assert_eq!(stored_in(&bob), 30);
+    // Damaged, its writes cannot be recovered, and the daemon says so and
+    // keeps it.
+    bob.restart();
+    bob.start("bob");
+    burst(&mut alice, 30..40);
+    bob.wait_line(": note 39");
     bob.kill9();
     let mut log = std::fs::read(&wal).unwrap();
     assert!(log.len() > 32, "a kill -9 leaves the log");

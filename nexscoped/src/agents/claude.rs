@@ -145,11 +145,15 @@ impl Claude {
             Some("started") => self.running = uuid,
             Some("cancelled") if uuid.is_some() && uuid == self.turn => {
                 self.turn = None;
+                self.running = None;
                 return vec![Output::TurnDone {
                     usage: Usage::default(),
                     error: None,
                 }];
             }
+            // Over: the next command's lines come after its own `started`;
+            // a missing one must not make every later line stale.
+            Some("completed" | "cancelled") if uuid == self.running => self.running = None,
             _ => {}
         }
         Vec::new()
@@ -181,6 +185,7 @@ impl Claude {
             "user" => tool_results(line),
             "result" => {
                 self.turn = None;
+                self.running = None;
                 vec![self.results.turn_done(line)]
             }
             "control_response" => {

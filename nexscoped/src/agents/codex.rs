@@ -278,8 +278,10 @@ impl Codex {
             .get("turnId")
             .or_else(|| params.pointer("/turn/id"))
             .and_then(Value::as_str);
+        let current = self.turn_id.as_deref();
         if method != "thread/tokenUsage/updated"
-            && turn.is_some_and(|t| Some(t) != self.turn_id.as_deref())
+            && current.is_some()
+            && turn.is_some_and(|t| Some(t) != current)
         {
             return Vec::new();
         }

@@ -227,8 +227,10 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     close_code: u16,
 ) {
     relay.metrics.error(code);
-    send_text(relay, ws, frame::error(code, Some(message))).await;
-    close_with(ws, close_code, code.as_str()).await;
+    // A close frame cannot follow a frame that did not go out whole.
+    if send_text(relay, ws, frame::error(code, Some(message))).await {
+        close_with(ws, close_code, code.as_str()).await;
+    }
 }
 
 async fn session<S>(
@@ -468,17 +470,17 @@ impl Member {
                     self.relay.metrics.error(code);
                     // A frame that was too large gets its error frame first
                     // (docs/protocol.md §1.8).
-                    if code == ErrorCode::MsgTooLarge {
+                    let sent = code != ErrorCode::MsgTooLarge || {
                         let message =
                             format!("frame exceeds {} bytes", self.relay.settings.max_payload);
-                        Box::pin(send_text(
-                            &self.relay,
-                            ws,
-                            frame::error(code, Some(&message)),
-                        ))
-                        .await;
+                        let error = frame::error(code, Some(&message));
+                        Box::pin(send_text(&self.relay, ws, error)).await
+                    };
+                    // A close frame cannot follow a frame that did not go
+                    // out whole.
+                    if sent {
+                        Box::pin(close_with(ws, close_code, code.as_str())).await;
                     }
-                    Box::pin(close_with(ws, close_code, code.as_str())).await;
                     return Some(close_code);
                 }
             }

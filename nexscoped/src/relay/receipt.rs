@@ -25,17 +25,19 @@ pub struct Receipt {
     sender: Outbox,
     msg_id: Option<Box<RawValue>>,
     thread_id: Option<Box<RawValue>>,
-    /// Recipients the message was handed to, in routing order.
-    names: Vec<Box<str>>,
-    /// Named recipients that were not online.
-    offline: Vec<Box<str>>,
     state: Mutex<Progress>,
 }
 
+/// Freed once the ack is out: a receipt lives on while copies of its
+/// message wait in slow recipients' queues.
 struct Progress {
     left: usize,
-    /// Per recipient: written (true), dropped (false), not yet (None).
+    /// Recipients the message was handed to, in routing order, and per
+    /// recipient: written (true), dropped (false), not yet (None).
+    names: Vec<Box<str>>,
     written: Vec<Option<bool>>,
+    /// Named recipients that were not online.
+    offline: Vec<Box<str>>,
     sent: bool,
 }
 
@@ -53,11 +55,11 @@ impl Receipt {
             sender,
             msg_id,
             thread_id,
-            names,
-            offline,
             state: Mutex::new(Progress {
                 left: count,
+                names,
                 written: vec![None; count],
+                offline,
                 sent: false,
             }),
         });
@@ -103,21 +105,26 @@ impl Receipt {
             }
             let mut delivered = Vec::new();
             let mut pending = Vec::new();
-            let mut offline: Vec<&str> = self.offline.iter().map(|n| &**n).collect();
-            for (name, written) in self.names.iter().zip(&state.written) {
+            let mut offline: Vec<&str> = state.offline.iter().map(|n| &**n).collect();
+            for (name, written) in state.names.iter().zip(&state.written) {
                 match written {
                     Some(true) => delivered.push(&**name),
                     Some(false) => offline.push(name),
                     None => pending.push(&**name),
                 }
             }
-            frame::ack_pending(
+            let ack = frame::ack_pending(
                 self.msg_id.as_deref(),
                 self.thread_id.as_deref(),
                 &delivered,
                 &offline,
                 &pending,
-            )
+            );
+            drop((delivered, pending, offline));
+            state.names = Vec::new();
+            state.written = Vec::new();
+            state.offline = Vec::new();
+            ack
         };
         // A sender that has gone no longer needs it.
         self.sender.push(text(ack));

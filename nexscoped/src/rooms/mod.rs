@@ -474,7 +474,10 @@ impl Rooms {
 
     /// Leaves the room of `project`; what it stored stays.
     pub async fn stop(&self, project: &str) -> Result<String, ChatError> {
-        let room = self.get(project)?;
+        let room = match self.get(project) {
+            Ok(room) => room,
+            Err(error) => return self.stop_waiting(project, error).await,
+        };
         let mut finished = room.finished.subscribe();
         self.remove(&room);
         // Wait (briefly) for the close to reach the relay, so that a Start
@@ -486,6 +489,25 @@ impl Rooms {
             .run(move |c| store::projects::set_joined(c, &key, false, None))
             .await?;
         Ok(room.name.clone())
+    }
+
+    /// Stops a project that is not live but still waits to be rejoined
+    /// (after a restart that could not rejoin it yet): it stays out. Any
+    /// other project gets `not_live`, the error `get` gave.
+    async fn stop_waiting(&self, project: &str, not_live: ChatError) -> Result<String, ChatError> {
+        let key = project.to_string();
+        let stopped = self
+            .ctx
+            .store
+            .run(move |c| {
+                let waiting = store::projects::get(c, &key)?.filter(|m| m.joined);
+                if waiting.is_some() {
+                    store::projects::set_joined(c, &key, false, None)?;
+                }
+                Ok(waiting.map(|m| m.name))
+            })
+            .await?;
+        stopped.ok_or(not_live)
     }
 
     /// A room stopped on its own (fatal error after a reconnect): the human

@@ -1,6 +1,5 @@
-//! The accept loop of the control socket and the relay (the agent gateway
-//! keeps its own for now: on this loop one of its shutdown tests lost the
-//! 1001 goodbye in 2 runs of 6, not yet explained): one task per connection, a panic in one logged and survived, a
+//! The accept loop the control socket, the relay and the agent gateway
+//! share: one task per connection, a panic in one logged and survived, a
 //! failing accept (out of descriptors) backed off instead of spun on, and
 //! at shutdown the listener closed first, then connections given
 //! `DRAIN_TIMEOUT` to finish before they are aborted.

@@ -82,34 +82,25 @@ pub async fn serve(
         open_per_address: None,
         open_per_user: None,
     });
-    let mut connections = JoinSet::new();
-    let stop = crate::shutdown::wait_for(shutdown);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match admission.pending(peer.ip()) {
-                    Ok(pending) => {
-                        connections.spawn(connection(context.clone(), stream, peer, pending));
-                    }
-                    Err(refused) => {
-                        tracing::warn!(%refused, "agent gateway connection refused");
-                        admission.refuse(stream, &refused);
-                    }
-                },
-                Err(error) => {
-                    tracing::warn!(%error, "agent gateway accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let accept = crate::accept::Loop {
+        what: "agent gateway",
+        listener,
+        shutdown,
+        probe: None,
+    };
+    accept
+        .run(
+            |stream, peer, connections| match admission.pending(peer.ip()) {
+                Ok(pending) => {
+                    connections.spawn(connection(context.clone(), stream, peer, pending));
+                }
+                Err(refused) => {
+                    tracing::warn!(%refused, "agent gateway connection refused");
+                    admission.refuse(stream, &refused);
                 }
             },
-        }
-    }
-    let _ = tokio::time::timeout(crate::shutdown::DRAIN_TIMEOUT, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+        )
+        .await;
 }
 
 struct Context {
@@ -283,6 +274,7 @@ async fn writer<S: AsyncRead + AsyncWrite + Unpin>(
     mut outbox: mpsc::Receiver<Value>,
     shutdown: watch::Receiver<bool>,
 ) -> Sink<S> {
+    let state = shutdown.clone();
     let stop = crate::shutdown::wait_for(shutdown);
     tokio::pin!(stop);
     loop {
@@ -299,6 +291,11 @@ async fn writer<S: AsyncRead + AsyncWrite + Unpin>(
                     _ = &mut stop => break,
                     sent = sink.send(Message::text(frame.to_string())) => sent,
                 },
+                // The reader closes the outbox when it stops, maybe for
+                // shutdown: on a multi-threaded runtime that can happen
+                // between the poll of `stop` above and this one, so the
+                // flag is read again (this race lost the 1001 now and then).
+                None if *state.borrow() => break,
                 None => return sink,
             },
         };

@@ -165,6 +165,33 @@ fn the_official_mcp_client_lists_the_14_tools_and_calls_each_one() {
             ["nexscope_before_stop", {}],
         ]),
     );
+    // The inbox comes in pages when asked (a reply stays small whatever
+    // is pending): checked on a fresh pair of questions.
+    session(&alice, json!([["nexscope_mode", {"mode": "manual"}]]));
+    let t3 = bob.json(&["say", "--role", "userAgent", "@alice", "third"])["threadId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bob.json(&["say", "--role", "userAgent", "@alice", "fourth"]);
+    alice_waits_for(&alice, "fourth");
+    let (_, pages) = session(
+        &alice,
+        json!([
+            ["nexscope_inbox", {"limit": 1}],
+            ["nexscope_inbox", {"offset": 1, "limit": 1}],
+            ["nexscope_mode", {"mode": "auto"}],
+        ]),
+    );
+    let first = json_of(&pages[0].1);
+    assert_eq!(first["pendingTotal"], 2, "{first}");
+    assert_eq!(first["pending"][0]["threadId"], t3.as_str());
+    assert_eq!(
+        first["more"], "1 more pending: call nexscope_inbox with offset 1",
+        "{first}"
+    );
+    let second = json_of(&pages[1].1);
+    assert_eq!(second["pending"][0]["text"], "fourth", "{second}");
+    assert!(second.get("more").is_none(), "{second}");
     let poll = json_of(&r[0].1);
     let events: Vec<&str> = poll["events"]
         .as_array()

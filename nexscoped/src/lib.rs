@@ -22,6 +22,7 @@ pub mod relay;
 pub mod rooms;
 pub mod shutdown;
 pub mod signals;
+pub mod state;
 pub mod store;
 pub mod varlink;
 pub mod websocket;

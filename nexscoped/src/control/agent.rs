@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::service::to_value;
 use super::{Failure, Replies};
 use crate::api::agent::*;
-use crate::daemon::Daemon;
+use crate::state::Daemon;
 use crate::varlink::{Call, VarlinkError};
 
 impl From<AgentError> for Failure {

@@ -9,7 +9,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::service::to_value;
 use super::{Failure, Replies};
 use crate::api::chat::*;
-use crate::daemon::Daemon;
+use crate::state::Daemon;
 use crate::varlink::{Call, VarlinkError};
 
 impl From<ChatError> for Failure {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::service::to_value;
 use super::{Failure, Replies};
 use crate::api::daemon::{ERROR_CONFIG_INVALID, EmbeddedRelayOut, Empty, ReloadOut, StatusOut};
-use crate::daemon::Daemon;
+use crate::state::Daemon;
 use crate::varlink::{Call, VarlinkError};
 
 pub async fn call(

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use listener::{ListenError, Listener};
 
-use crate::daemon::Daemon;
+use crate::state::Daemon;
 use crate::varlink::codec::{self, Framer};
 use crate::varlink::{Call, MAX_MESSAGE, Reply, VarlinkError};
 

@@ -394,151 +394,174 @@ async fn handle(
     frame: Map<String, Value>,
     out: &mpsc::Sender<Value>,
 ) -> Option<Value> {
-    let me = conn.me;
     let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
     let agents = &context.agents;
     match kind {
         "ping" => Some(json!({"type": "pong", "serverTime": now_ms()})),
-        "query" => {
-            let prompt = frame.get("prompt").and_then(Value::as_str).unwrap_or("");
-            if let Err(error) =
-                validate_query(prompt, frame.get("model"), frame.get("permissionMode"))
-            {
-                return Some(error_frame(&error.to_string()));
-            }
-            let id = frame.get("id").cloned().filter(|v| !v.is_null());
-            let skills = frame.get("skills").and_then(Value::as_array).map(|list| {
-                list.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            });
-            let backend = match frame.get("backend").and_then(Value::as_str) {
-                Some(b) => match Backend::parse(b) {
-                    Ok(b) => Some(b),
-                    Err(error) => return Some(error_frame(&error.to_string())),
-                },
-                None => None,
-            };
-            let input = QueryIn {
-                target: target(&frame),
-                prompt: prompt.to_string(),
-                model: text_field(&frame, "model"),
-                permission_mode: text_field(&frame, "permissionMode"),
-                backend,
-                skills,
-                id: None,
-            };
-            let key = match agents.key(&input.target) {
-                Ok(key) => key,
-                Err(error) => return Some(error_frame(&format!("session create failed: {error}"))),
-            };
-            match agents.query_for(input, Some(me)).await {
-                Ok(stream) => {
-                    let cancelled = cancelled_frame(&frame);
-                    conn.forward(key, stream, id, out.clone(), cancelled);
-                    None
-                }
-                Err(error @ AgentError::CreateFailed { .. }) => {
-                    Some(error_frame(&error.to_string()))
-                }
-                Err(error) => Some(error_frame(&format!("session create failed: {error}"))),
-            }
-        }
+        "query" => query(agents, conn, &frame, out).await,
         "getSkills" => {
-            // It may start the agent to ask it: answered from its own task,
-            // so this client's pings and cancels are not held up.
-            let (agents, out, target) = (context.agents.clone(), out.clone(), target(&frame));
-            conn.turns.spawn(async move {
-                let asked = async {
-                    let key = agents.key(&target)?;
-                    agents.skills(&key, None).await
-                };
-                let reply = match tokio::time::timeout(SKILLS_TIMEOUT, asked).await {
-                    Ok(Ok(mut metadata)) => {
-                        metadata.insert("type".into(), json!("skills"));
-                        metadata.insert(
-                            "note".into(),
-                            json!("skills/tools/agents are name-only; description requires SDK supportedCommands() (not exposed)"),
-                        );
-                        Value::Object(metadata)
-                    }
-                    Ok(Err(error)) => error_frame(&format!("getSkills failed: {error}")),
-                    Err(_) => error_frame(&format!(
-                        "getSkills failed: probe timeout after {}s",
-                        SKILLS_TIMEOUT.as_secs()
-                    )),
-                };
-                let _ = out.send(reply).await;
-            });
+            get_skills(context, conn, &frame, out);
             None
         }
-        "getStatus" => {
-            let name = text_field(&frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into());
-            let cwd = text_field(&frame, "cwd")
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| agents.default_cwd().display().to_string());
-            let info = match agents.key(&target(&frame)) {
-                Ok(key) => agents.status(&key).await.ok().flatten(),
-                Err(_) => None,
-            };
-            let info = info.as_ref();
-            Some(json!({
-                "type": "status",
-                "session": name,
-                "cwd": cwd,
-                "sessionId": info.and_then(|i| i.session_id.clone()),
-                "lifecycleState": if info.is_some_and(|i| i.live) { "running" } else { "stopped" },
-                "isActive": info.is_some_and(|i| i.processing),
-                "queueLength": info.map(|i| i.queue_length).unwrap_or(0),
-                "processing": info.is_some_and(|i| i.processing),
-                "model": info.and_then(|i| i.model.clone()),
-                "backend": info.map(|i| i.backend),
-                "usage": info.map(|i| i.usage),
-            }))
-        }
-        "cancel" => {
-            let result = match agents.key(&target(&frame)) {
-                Ok(key) => agents.cancel_for(&key).await,
-                Err(error) => Err(error),
-            };
-            match result {
-                // Our own turn: its forwarder answers once the turn has
-                // ended, after every frame of it, so nothing of it can
-                // follow `cancelled` and pass for the next query's.
-                Ok((_, owner)) if owner == Some(me) => None,
-                Ok(_) => Some(cancelled_frame(&frame)),
-                Err(_) => Some(
-                    json!({"type": "cancel_failed", "content": AgentError::NoActiveTurn.to_string()}),
-                ),
-            }
-        }
-        "closeSession" => {
-            let name = text_field(&frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into());
-            let cwd = text_field(&frame, "cwd").filter(|c| !c.is_empty());
-            let key = match &cwd {
-                Some(_) => agents.key(&target(&frame)).ok(),
-                None => None,
-            };
-            if cwd.is_none() || key.is_some() {
-                if let Err(error) = agents.close(&name, key.as_ref(), false).await {
-                    tracing::warn!(%error, "closeSession failed");
-                }
-            }
-            let mut reply = json!({"type": "session_closed", "session": name});
-            if let Some(cwd) = cwd {
-                reply["cwd"] = json!(cwd);
-            }
-            Some(reply)
-        }
-        "listSessions" => match agents.sessions().await {
-            Ok(sessions) => Some(json!({
-                "type": "session_list",
-                "sessions": sessions.iter().map(session_row).collect::<Vec<_>>(),
-            })),
-            Err(error) => Some(error_frame(&error.to_string())),
-        },
+        "getStatus" => Some(get_status(agents, &frame).await),
+        "cancel" => cancel(agents, conn.me, &frame).await,
+        "closeSession" => Some(close_session(agents, &frame).await),
+        "listSessions" => Some(list_sessions(agents).await),
         other => Some(error_frame(&format!("unknown type: {other}"))),
+    }
+}
+
+/// Queues a turn; its events go out from the forwarder, an error at once.
+async fn query(
+    agents: &Agents,
+    conn: &mut Conn,
+    frame: &Map<String, Value>,
+    out: &mpsc::Sender<Value>,
+) -> Option<Value> {
+    let me = conn.me;
+    let prompt = frame.get("prompt").and_then(Value::as_str).unwrap_or("");
+    if let Err(error) = validate_query(prompt, frame.get("model"), frame.get("permissionMode")) {
+        return Some(error_frame(&error.to_string()));
+    }
+    let id = frame.get("id").cloned().filter(|v| !v.is_null());
+    let skills = frame.get("skills").and_then(Value::as_array).map(|list| {
+        list.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    });
+    let backend = match frame.get("backend").and_then(Value::as_str) {
+        Some(b) => match Backend::parse(b) {
+            Ok(b) => Some(b),
+            Err(error) => return Some(error_frame(&error.to_string())),
+        },
+        None => None,
+    };
+    let input = QueryIn {
+        target: target(frame),
+        prompt: prompt.to_string(),
+        model: text_field(frame, "model"),
+        permission_mode: text_field(frame, "permissionMode"),
+        backend,
+        skills,
+        id: None,
+    };
+    let key = match agents.key(&input.target) {
+        Ok(key) => key,
+        Err(error) => return Some(error_frame(&format!("session create failed: {error}"))),
+    };
+    match agents.query_for(input, Some(me)).await {
+        Ok(stream) => {
+            let cancelled = cancelled_frame(frame);
+            conn.forward(key, stream, id, out.clone(), cancelled);
+            None
+        }
+        Err(error @ AgentError::CreateFailed { .. }) => Some(error_frame(&error.to_string())),
+        Err(error) => Some(error_frame(&format!("session create failed: {error}"))),
+    }
+}
+
+/// It may start the agent to ask it: answered from its own task, so this
+/// client's pings and cancels are not held up.
+fn get_skills(
+    context: &Context,
+    conn: &mut Conn,
+    frame: &Map<String, Value>,
+    out: &mpsc::Sender<Value>,
+) {
+    let (agents, out, target) = (context.agents.clone(), out.clone(), target(frame));
+    conn.turns.spawn(async move {
+            let asked = async {
+                let key = agents.key(&target)?;
+                agents.skills(&key, None).await
+            };
+            let reply = match tokio::time::timeout(SKILLS_TIMEOUT, asked).await {
+                Ok(Ok(mut metadata)) => {
+                    metadata.insert("type".into(), json!("skills"));
+                    metadata.insert(
+                        "note".into(),
+                        json!("skills/tools/agents are name-only; description requires SDK supportedCommands() (not exposed)"),
+                    );
+                    Value::Object(metadata)
+                }
+                Ok(Err(error)) => error_frame(&format!("getSkills failed: {error}")),
+                Err(_) => error_frame(&format!(
+                    "getSkills failed: probe timeout after {}s",
+                    SKILLS_TIMEOUT.as_secs()
+                )),
+            };
+            let _ = out.send(reply).await;
+        });
+}
+
+async fn get_status(agents: &Agents, frame: &Map<String, Value>) -> Value {
+    let name = text_field(frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into());
+    let cwd = text_field(frame, "cwd")
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| agents.default_cwd().display().to_string());
+    let info = match agents.key(&target(frame)) {
+        Ok(key) => agents.status(&key).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let info = info.as_ref();
+    json!({
+        "type": "status",
+        "session": name,
+        "cwd": cwd,
+        "sessionId": info.and_then(|i| i.session_id.clone()),
+        "lifecycleState": if info.is_some_and(|i| i.live) { "running" } else { "stopped" },
+        "isActive": info.is_some_and(|i| i.processing),
+        "queueLength": info.map(|i| i.queue_length).unwrap_or(0),
+        "processing": info.is_some_and(|i| i.processing),
+        "model": info.and_then(|i| i.model.clone()),
+        "backend": info.map(|i| i.backend),
+        "usage": info.map(|i| i.usage),
+    })
+}
+
+async fn cancel(agents: &Agents, me: u64, frame: &Map<String, Value>) -> Option<Value> {
+    let result = match agents.key(&target(frame)) {
+        Ok(key) => agents.cancel_for(&key).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        // Our own turn: its forwarder answers once the turn has
+        // ended, after every frame of it, so nothing of it can
+        // follow `cancelled` and pass for the next query's.
+        Ok((_, owner)) if owner == Some(me) => None,
+        Ok(_) => Some(cancelled_frame(frame)),
+        Err(_) => {
+            Some(json!({"type": "cancel_failed", "content": AgentError::NoActiveTurn.to_string()}))
+        }
+    }
+}
+
+async fn close_session(agents: &Agents, frame: &Map<String, Value>) -> Value {
+    let name = text_field(frame, "session").unwrap_or_else(|| DEFAULT_SESSION.into());
+    let cwd = text_field(frame, "cwd").filter(|c| !c.is_empty());
+    let key = match &cwd {
+        Some(_) => agents.key(&target(frame)).ok(),
+        None => None,
+    };
+    if cwd.is_none() || key.is_some() {
+        if let Err(error) = agents.close(&name, key.as_ref(), false).await {
+            tracing::warn!(%error, "closeSession failed");
+        }
+    }
+    let mut reply = json!({"type": "session_closed", "session": name});
+    if let Some(cwd) = cwd {
+        reply["cwd"] = json!(cwd);
+    }
+    reply
+}
+
+async fn list_sessions(agents: &Agents) -> Value {
+    match agents.sessions().await {
+        Ok(sessions) => json!({
+            "type": "session_list",
+            "sessions": sessions.iter().map(session_row).collect::<Vec<_>>(),
+        }),
+        Err(error) => error_frame(&error.to_string()),
     }
 }
 

@@ -156,6 +156,8 @@ pub(crate) fn call_within<T: serde::de::DeserializeOwned>(
 const SAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 const FILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// One arm per subcommand, each a call and how its answer is printed: long
+/// only because there are fourteen of them.
 pub fn command(
     command: &ChatCommand,
     project: &str,
@@ -182,14 +184,7 @@ pub fn command(
                 serde_json::to_value(input).unwrap_or_default(),
             )?
             .state;
-            out.result(&json!(state), || {
-                format!(
-                    "joined as {} (mode={}), online: {}\n\nWelcome to nexscope: your agents and their humans, in one room. https://nexscope.ai/agent",
-                    state.name,
-                    state.mode,
-                    list(&state.users)
-                )
-            });
+            out.result(&json!(state), || render_joined(&state));
         }
         ChatCommand::Stop => {
             let stopped = call::<StopOut>(options, STOP, json!({ "project": project }))?;
@@ -209,23 +204,7 @@ pub fn command(
         )?,
         ChatCommand::Who => {
             let who = call::<WhoOut>(options, WHO, json!({ "project": project }))?;
-            out.result(&json!(who), || {
-                let list = if who.users.is_empty() {
-                    "(empty room)".into()
-                } else {
-                    format!(
-                        "online ({}): {}",
-                        who.users.len(),
-                        join_names(&who.users, ", ")
-                    )
-                };
-                match who.ready {
-                    Some(false) => {
-                        format!("(not connected to the relay, reconnecting; as last seen) {list}")
-                    }
-                    _ => list,
-                }
-            });
+            out.result(&json!(who), || render_who(&who));
         }
         ChatCommand::Inbox { offset, limit } => {
             let input = json!({ "project": project, "offset": offset, "limit": limit });
@@ -290,27 +269,7 @@ pub fn command(
         }
         ChatCommand::Files => {
             let files = call::<FilesOut>(options, FILES, json!({ "project": project }))?;
-            out.result(&json!(files), || {
-                if files.files.is_empty() {
-                    return "(no files received)".into();
-                }
-                files
-                    .files
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "{} from {} {} ({}B) sha256={} {}",
-                            iso(f.ts),
-                            escape_name(&f.from),
-                            escape_name(&f.name),
-                            f.size,
-                            &f.sha256[..f.sha256.len().min(16)],
-                            escape_name(&f.path)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            out.result(&json!(files), || render_files(&files));
         }
         ChatCommand::Watch => watch(project, options, out)?,
     }
@@ -418,6 +377,53 @@ pub fn said_text(said: &SayOut, targets: &[String]) -> String {
             )
         }
     }
+}
+
+fn render_joined(state: &RoomState) -> String {
+    format!(
+        "joined as {} (mode={}), online: {}\n\nWelcome to nexscope: your agents and their humans, in one room. https://nexscope.ai/agent",
+        state.name,
+        state.mode,
+        list(&state.users)
+    )
+}
+
+fn render_who(who: &WhoOut) -> String {
+    let list = if who.users.is_empty() {
+        "(empty room)".into()
+    } else {
+        format!(
+            "online ({}): {}",
+            who.users.len(),
+            join_names(&who.users, ", ")
+        )
+    };
+    match who.ready {
+        Some(false) => format!("(not connected to the relay, reconnecting; as last seen) {list}"),
+        _ => list,
+    }
+}
+
+fn render_files(files: &FilesOut) -> String {
+    if files.files.is_empty() {
+        return "(no files received)".into();
+    }
+    files
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{} from {} {} ({}B) sha256={} {}",
+                iso(f.ts),
+                escape_name(&f.from),
+                escape_name(&f.name),
+                f.size,
+                &f.sha256[..f.sha256.len().min(16)],
+                escape_name(&f.path)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn render_inbox(inbox: &InboxOut, offset: u64) -> String {

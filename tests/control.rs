@@ -410,3 +410,63 @@ fn over_the_connection_limit_a_call_is_told_why_and_served_again_later() {
             .is_ok_and(|r| r.get("error").is_none())
     });
 }
+
+/// Every `"io.nexscope.…"` name written in the daemon's source.
+fn names_in_source(dir: &std::path::Path, found: &mut std::collections::BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            names_in_source(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in text.split("\"io.nexscope.").skip(1) {
+                if let Some(name) = piece.split('"').next() {
+                    found.insert(format!("io.nexscope.{name}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_method_in_the_interface_files_is_served_and_every_name_used_is_declared() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nexscoped");
+    let env = Env::new("contract");
+    let _daemon = env.daemon();
+    let mut declared = std::collections::BTreeSet::new();
+    for interface in [
+        "io.nexscope.Daemon",
+        "io.nexscope.Chat",
+        "io.nexscope.Agent",
+    ] {
+        declared.insert(interface.to_string());
+        let file = root.join(format!("interfaces/{interface}.varlink"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        for line in text.lines() {
+            let (kind, rest) = match line.split_once(' ') {
+                Some((kind @ ("method" | "error"), rest)) => (kind, rest),
+                _ => continue,
+            };
+            let name = rest.split(['(', ' ']).next().unwrap();
+            let full = format!("{interface}.{name}");
+            declared.insert(full.clone());
+            // A method with no parameters at all is refused for what it
+            // lacks, never as unknown (Shutdown would stop the daemon).
+            if kind == "method" && name != "Shutdown" {
+                let reply = call(&env.socket(), &full, json!({})).unwrap();
+                let error = reply["error"].as_str().unwrap_or("");
+                assert!(
+                    !error.starts_with("org.varlink.service.Method"),
+                    "{full} is declared but not served: {reply}"
+                );
+            }
+        }
+    }
+    let mut used = std::collections::BTreeSet::new();
+    names_in_source(&root.join("src"), &mut used);
+    let undeclared: Vec<&String> = used.difference(&declared).collect();
+    assert!(
+        undeclared.is_empty(),
+        "used in the source but not in an interface file: {undeclared:?}"
+    );
+}

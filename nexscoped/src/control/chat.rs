@@ -28,14 +28,8 @@ pub async fn call(
     match member {
         "Start" => {
             let input: StartIn = call.decode()?;
-            let request = crate::rooms::JoinRequest {
-                project: input.project,
-                name: input.name,
-                mode: input.mode,
-                relay: input.relay,
-                room: input.room,
-            };
-            let state = rooms.start(&daemon.config(), request, false).await?;
+            // What Start asks for; None: the stored membership, else the config.
+            let state = rooms.start(&daemon.config(), input, false).await?;
             Ok(to_value(StateOut { state })?)
         }
         "Stop" => {

@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::api::chat::{
     AcceptOut, AppendOut, ChatError, Event, InboxItem, InboxOut, MAX_TEXT_BYTES, RejectOut,
-    RoomState, SayIn, SayOut,
+    RoomState, SayIn, SayOut, StartIn,
 };
 use crate::config::{self, Config, Mode, Secret, Settings};
 use crate::relay::frame::now_ms;
@@ -135,16 +135,6 @@ impl Room {
             let _ = self.events.send(event);
         }
     }
-}
-
-/// What Start asks for; None: the stored membership, else the config.
-#[derive(Debug, Clone, Default)]
-pub struct JoinRequest {
-    pub project: String,
-    pub name: Option<String>,
-    pub mode: Option<String>,
-    pub relay: Option<String>,
-    pub room: Option<String>,
 }
 
 /// What every room shares.
@@ -266,10 +256,10 @@ impl Rooms {
     pub async fn start(
         self: &Arc<Self>,
         config: &Config,
-        request: JoinRequest,
+        request: StartIn,
         keep_trying: bool,
     ) -> Result<RoomState, ChatError> {
-        let JoinRequest {
+        let StartIn {
             project,
             name,
             mode,
@@ -437,7 +427,7 @@ impl Rooms {
                 if !wanted || self.get(&m.root).is_ok() {
                     continue;
                 }
-                let request = JoinRequest {
+                let request = StartIn {
                     project: m.root.clone(),
                     name: Some(m.name.clone()),
                     mode: Some(m.mode.clone()),

@@ -233,6 +233,104 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Why a handshake is turned away: an error frame and a close code, or
+/// (a bad token) a bare 1008 that says nothing (no enumeration).
+struct Refusal {
+    error: Option<(ErrorCode, String)>,
+    close: u16,
+}
+
+impl Refusal {
+    fn with(code: ErrorCode, message: impl Into<String>, close: u16) -> Refusal {
+        Refusal {
+            error: Some((code, message.into())),
+            close,
+        }
+    }
+}
+
+/// What a client that passed the handshake checks asked for.
+struct Wanted<'q> {
+    name: &'q str,
+    room: &'q str,
+    delta: bool,
+}
+
+/// The handshake checks in v1's order (docs/protocol.md §1.2): the token,
+/// the version, the name, then beyond v1 the user's connection cap and
+/// the room.
+fn check<'q>(
+    relay: &Relay,
+    query: &'q http::Query,
+    peer: SocketAddr,
+    slot: &mut admission::Open,
+) -> Result<Wanted<'q>, Refusal> {
+    let name = query.param("name");
+    if !relay.auth.allows(name, query.param("token")) {
+        relay.metrics.auth_failures.fetch_add(1, Relaxed);
+        tracing::info!(event = "auth_failure", remote = %peer, name = name.map(|n| n.chars().take(40).collect::<String>()), "refused: bad or missing token");
+        return Err(Refusal {
+            error: None,
+            close: close::POLICY,
+        });
+    }
+    // Absent means 1.
+    if query.param("v").is_some_and(|v| !VERSIONS.contains(&v)) {
+        tracing::info!(event = "auth_failure", remote = %peer, reason = "version_mismatch", "refused");
+        let message = format!("supported protocol versions: {}", VERSIONS.join(", "));
+        return Err(Refusal::with(
+            ErrorCode::VersionMismatch,
+            message,
+            close::POLICY,
+        ));
+    }
+    let Some(name) = name.filter(|n| frame::valid_name(n)) else {
+        tracing::info!(event = "auth_failure", remote = %peer, reason = "invalid_name", "refused");
+        let message = "name must match ^[a-zA-Z0-9_-]{1,32}$";
+        return Err(Refusal::with(
+            ErrorCode::InvalidName,
+            message,
+            close::INVALID_NAME,
+        ));
+    };
+    // A user with a token of its own may hold only so many connections.
+    if relay.auth.is_user(name) {
+        if let Err(refused) = slot.claim_user(name) {
+            tracing::info!(event = "refused", name, remote = %peer, %refused, "refused");
+            let close = close::TRY_AGAIN_LATER;
+            return Err(Refusal::with(
+                ErrorCode::TooManyConnections,
+                refused.to_string(),
+                close,
+            ));
+        }
+    }
+    let room = query.param("room").unwrap_or("");
+    if !room.is_empty() && !frame::valid_room(room) {
+        let message = "room must be 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -";
+        return Err(Refusal::with(
+            ErrorCode::InvalidRoom,
+            message,
+            close::POLICY,
+        ));
+    }
+    Ok(Wanted {
+        name,
+        room,
+        delta: query.param("presence") == Some("delta"),
+    })
+}
+
+async fn turn_away<S>(relay: &Relay, ws: &mut Ws<S>, refusal: Refusal)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match refusal.error {
+        Some((code, message)) => Box::pin(refuse(relay, ws, code, &message, refusal.close)).await,
+        None => Box::pin(close_with(ws, refusal.close, "unauthorized")).await,
+    }
+}
+
 async fn session<S>(
     relay: &Arc<Relay>,
     ws: &mut Ws<S>,
@@ -242,98 +340,30 @@ async fn session<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let name = query.param("name");
-    // 1. The token: no error frame, close 1008.
-    if !relay.auth.allows(name, query.param("token")) {
-        relay.metrics.auth_failures.fetch_add(1, Relaxed);
-        tracing::info!(event = "auth_failure", remote = %peer, name = name.map(|n| n.chars().take(40).collect::<String>()), "refused: bad or missing token");
-        close_with(ws, close::POLICY, "unauthorized").await;
-        return;
-    }
-    // 2. The protocol version: absent means 1.
-    if let Some(v) = query.param("v") {
-        if !VERSIONS.contains(&v) {
-            tracing::info!(event = "auth_failure", remote = %peer, reason = "version_mismatch", "refused");
-            let message = format!("supported protocol versions: {}", VERSIONS.join(", "));
-            return Box::pin(refuse(
-                relay,
-                ws,
-                ErrorCode::VersionMismatch,
-                &message,
-                close::POLICY,
-            ))
-            .await;
-        }
-    }
-    // 3. The name.
-    let Some(name) = name.filter(|n| frame::valid_name(n)) else {
-        tracing::info!(event = "auth_failure", remote = %peer, reason = "invalid_name", "refused");
-        return Box::pin(refuse(
-            relay,
-            ws,
-            ErrorCode::InvalidName,
-            "name must match ^[a-zA-Z0-9_-]{1,32}$",
-            close::INVALID_NAME,
-        ))
-        .await;
+    let Wanted { name, room, delta } = match check(relay, &query, peer, &mut slot) {
+        Ok(wanted) => wanted,
+        Err(refusal) => return Box::pin(turn_away(relay, ws, refusal)).await,
     };
-    // A user with a token of its own may hold only so many connections.
-    if relay.auth.is_user(name) {
-        if let Err(refused) = slot.claim_user(name) {
-            tracing::info!(event = "refused", name, remote = %peer, %refused, "refused");
-            return Box::pin(refuse(
-                relay,
-                ws,
-                ErrorCode::TooManyConnections,
-                &refused.to_string(),
-                close::TRY_AGAIN_LATER,
-            ))
-            .await;
-        }
-    }
-    // Beyond v1: the room, and how presence is told.
-    let room_id = query.param("room").unwrap_or("");
-    if !room_id.is_empty() && !frame::valid_room(room_id) {
-        return Box::pin(refuse(
-            relay,
-            ws,
-            ErrorCode::InvalidRoom,
-            "room must be 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -",
-            close::POLICY,
-        ))
-        .await;
-    }
-    let delta = query.param("presence") == Some("delta");
-    // 4 and 5. The name is free, the room has space.
+    // The name is free, the room has space (docs/protocol.md §1.2, 4 and 5).
     let id = relay.next_id();
     let (outbox, inbox) = outbox::channel();
-    let joined = match relay
-        .rooms
-        .join(room_id, name, id, outbox, delta, relay.settings.max_users)
-    {
+    let max = relay.settings.max_users;
+    let joined = match relay.rooms.join(room, name, id, outbox, delta, max) {
         Ok(joined) => joined,
         Err(ErrorCode::NameTaken) => {
-            tracing::info!(event = "name_conflict", name, room = room_id, remote = %peer, "refused: name taken");
+            tracing::info!(event = "name_conflict", name, room, remote = %peer, "refused: name taken");
             let message = format!("username \"{name}\" already in room");
-            return Box::pin(refuse(
-                relay,
-                ws,
-                ErrorCode::NameTaken,
-                &message,
-                close::NAME_TAKEN,
-            ))
-            .await;
+            let refusal = Refusal::with(ErrorCode::NameTaken, message, close::NAME_TAKEN);
+            return Box::pin(turn_away(relay, ws, refusal)).await;
         }
         Err(code) => {
-            let message = format!(
-                "the room holds at most {} members",
-                relay.settings.max_users
-            );
-            return Box::pin(refuse(relay, ws, code, &message, close::ROOM_FULL)).await;
+            let message = format!("the room holds at most {max} members");
+            let refusal = Refusal::with(code, message, close::ROOM_FULL);
+            return Box::pin(turn_away(relay, ws, refusal)).await;
         }
     };
     relay.metrics.members.fetch_add(1, Relaxed);
-    tracing::info!(event = "connect", name, room = room_id, remote = %peer, online = joined.room.members(), "joined");
+    tracing::info!(event = "connect", name, room, remote = %peer, online = joined.room.members(), "joined");
     let mut member = Member {
         relay: relay.clone(),
         room: joined.room,
@@ -414,6 +444,7 @@ impl Member {
         loop {
             let deadline = self.transfer_deadline;
             let ack_due = self.next_ack_due();
+            let timer = deadline.into_iter().chain(ack_due).min();
             let next = tokio::select! {
                 biased;
                 _ = crate::shutdown::wait_for(shutdown.clone()) => {
@@ -444,14 +475,17 @@ impl Member {
                         if matches!(ping, Ok(Ok(()))) { Next::Continue } else { Next::Gone }
                     }
                 }
-                _ = tokio::time::sleep_until(ack_due.unwrap_or_else(Instant::now)), if ack_due.is_some() => {
-                    self.expire_acks();
-                    Next::Continue
-                }
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    self.room.abort_transfer(self.id);
-                    tracing::info!(event = "transfer_timeout", name = %self.name, "closing the sender");
-                    Next::Close(ErrorCode::TransferTimeout, close::TRANSFER_TIMEOUT)
+                // One timer for both deadlines: each costs every member's
+                // task its size.
+                _ = tokio::time::sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
+                    if deadline.is_some_and(|d| d <= Instant::now()) {
+                        self.room.abort_transfer(self.id);
+                        tracing::info!(event = "transfer_timeout", name = %self.name, "closing the sender");
+                        Next::Close(ErrorCode::TransferTimeout, close::TRANSFER_TIMEOUT)
+                    } else {
+                        self.expire_acks();
+                        Next::Continue
+                    }
                 }
             };
             match next {

@@ -259,15 +259,7 @@ impl Rooms {
         request: StartIn,
         keep_trying: bool,
     ) -> Result<RoomState, ChatError> {
-        let StartIn {
-            project,
-            name,
-            mode,
-            relay,
-            room,
-        } = request;
-        let project = project.as_str();
-        let root = project_root(project)?;
+        let root = project_root(&request.project)?;
         let key = root.to_string_lossy().into_owned();
         let settings = config.settings_for(&root).clone();
         let stored = {
@@ -277,21 +269,7 @@ impl Rooms {
                 .run(move |c| store::projects::get(c, &key))
                 .await?
         };
-        let name = name
-            .or_else(|| stored.as_ref().map(|m| m.name.clone()))
-            .or_else(|| settings.name.clone())
-            .ok_or_else(|| {
-                ChatError::bad_args("no name: pass -n NAME, or set default_name in config.toml")
-            })?;
-        let name = config::check_name(&name).map_err(|allowed| {
-            ChatError::bad_args(format!("name {name:?} is not allowed; {allowed}"))
-        })?;
-        let mode = match mode.or_else(|| stored.as_ref().map(|m| m.mode.clone())) {
-            Some(mode) => config::check_mode(&mode).map_err(|allowed| {
-                ChatError::bad_args(format!("mode {mode:?} is not allowed; {allowed}"))
-            })?,
-            None => settings.mode,
-        };
+        let (name, mode) = identity(&request, stored.as_ref(), &settings)?;
         self.failed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -305,89 +283,39 @@ impl Rooms {
                 })
             };
         }
-        let relay = match relay {
-            Some(url) => Some(config::check_relay_url(&url).map_err(|allowed| {
-                ChatError::bad_args(format!("relay {url:?} is not allowed; {allowed}"))
-            })?),
-            None => settings.relay_url.clone(),
-        };
-        let room_id = room
-            .or_else(|| stored.as_ref().map(|m| m.room.clone()))
-            .unwrap_or_default();
-        if !room_id.is_empty() && !crate::relay::frame::valid_room(&room_id) {
-            return Err(ChatError::bad_args(format!(
-                "room {room_id:?} is not allowed; use 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -"
-            )));
-        }
-        let (relay_url, relay_label, token) = match &relay {
-            Some(url) => (url.clone(), url.clone(), settings.token.clone()),
-            None => (
-                self.ctx.embedded_url.clone(),
-                "embedded".to_string(),
-                Some(Secret::new(self.ctx.embedded_token.clone())),
-            ),
-        };
+        let (relay, room_id) = place(request, stored.as_ref(), &settings)?;
         let files_dir = self.ctx.files_root.join(files_dir_name(&root));
-        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-        let room = Arc::new(Room {
-            project: key.clone(),
-            name: name.clone(),
-            relay_url,
-            relay_label,
-            room_id: room_id.clone(),
-            token,
+        let (room, ready) = self.open(
+            key.clone(),
+            name.clone(),
+            mode,
+            relay.as_deref(),
+            room_id.clone(),
             settings,
             files_dir,
-            live: Mutex::new(Live {
-                ready: false,
-                users: BTreeSet::new(),
-                mode,
-                error: None,
-            }),
-            commands,
-            events: broadcast::channel(EVENT_BUFFER).0,
-            stop: watch::channel(false).0,
-            finished: watch::channel(false).0,
-        });
-        let (ready_tx, ready_rx) = oneshot::channel();
-        self.map().insert(key.clone(), room.clone());
-        let _ = self.started.send(room.clone());
-        {
-            let rooms = self.clone();
-            let room = room.clone();
-            let stop = room.stop.subscribe();
-            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-            // Finished connection tasks (stopped rooms) are reaped here.
-            while tasks.try_join_next().is_some() {}
-            tasks.spawn(async move {
-                client::run(rooms, room.clone(), commands_rx, stop, ready_tx).await;
-                room.finished.send_replace(true);
-            });
-        }
-        let outcome = match tokio::time::timeout(START_TIMEOUT, ready_rx).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(error))) => Err(error),
-            Ok(Err(_)) => Err(ChatError::internal("the room's connection task ended")),
-            Err(_) => Err(ChatError::JoinFailed {
-                code: "start_timeout".into(),
-                message: format!(
-                    "the relay at {} did not accept us within {START_TIMEOUT:?}",
-                    room.relay_label
-                ),
-            }),
-        };
-        match outcome {
-            Ok(()) => {}
+        );
+        match tokio::time::timeout(START_TIMEOUT, ready).await {
+            Ok(Ok(Ok(()))) => {}
             // Rejoining after a restart: a relay that is not up yet is
             // retried with backoff (docs/protocol.md §2.5) rather than
             // given up on.
-            Err(ChatError::JoinFailed { code, .. }) if keep_trying && code == "start_timeout" => {
+            Err(_) if keep_trying => {
                 tracing::info!(project = %room.project, "relay not reachable yet; retrying in the background");
                 return Ok(room.state());
             }
-            Err(error) => {
+            outcome => {
                 self.remove(&room);
-                return Err(error);
+                return Err(match outcome {
+                    Ok(Ok(Err(error))) => error,
+                    Ok(Err(_)) => ChatError::internal("the room's connection task ended"),
+                    _ => ChatError::JoinFailed {
+                        code: "start_timeout".into(),
+                        message: format!(
+                            "the relay at {} did not accept us within {START_TIMEOUT:?}",
+                            room.relay_label
+                        ),
+                    },
+                });
             }
         }
         let membership = store::projects::Membership {
@@ -404,6 +332,64 @@ impl Rooms {
             .run(move |c| store::projects::save(c, &membership))
             .await?;
         Ok(room.state())
+    }
+
+    /// A room for the project, in the map, its connection task started;
+    /// the receiver says when the relay took it (or why not).
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        self: &Arc<Self>,
+        key: String,
+        name: String,
+        mode: Mode,
+        relay: Option<&str>,
+        room_id: String,
+        settings: Settings,
+        files_dir: PathBuf,
+    ) -> (Arc<Room>, oneshot::Receiver<Result<(), ChatError>>) {
+        let (relay_url, relay_label, token) = match relay {
+            Some(url) => (url.to_string(), url.to_string(), settings.token.clone()),
+            None => (
+                self.ctx.embedded_url.clone(),
+                "embedded".to_string(),
+                Some(Secret::new(self.ctx.embedded_token.clone())),
+            ),
+        };
+        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let room = Arc::new(Room {
+            project: key.clone(),
+            name,
+            relay_url,
+            relay_label,
+            room_id,
+            token,
+            settings,
+            files_dir,
+            live: Mutex::new(Live {
+                ready: false,
+                users: BTreeSet::new(),
+                mode,
+                error: None,
+            }),
+            commands,
+            events: broadcast::channel(EVENT_BUFFER).0,
+            stop: watch::channel(false).0,
+            finished: watch::channel(false).0,
+        });
+        let (ready_tx, ready_rx) = oneshot::channel();
+        self.map().insert(key, room.clone());
+        let _ = self.started.send(room.clone());
+        let rooms = self.clone();
+        let task_room = room.clone();
+        let stop = room.stop.subscribe();
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        // Finished connection tasks (stopped rooms) are reaped here.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move {
+            client::run(rooms, task_room.clone(), commands_rx, stop, ready_tx).await;
+            task_room.finished.send_replace(true);
+        });
+        (room, ready_rx)
     }
 
     /// Rejoins the rooms the daemon was in before it stopped. A failure
@@ -898,6 +884,61 @@ pub fn new_thread_id() -> String {
 /// A random UUID v4, as v1's clients use for msgId.
 pub fn new_msg_id() -> String {
     crate::ids::uuid_v4()
+}
+
+/// The name and mode a Start joins with: asked for, else stored, else
+/// configured; checked.
+fn identity(
+    request: &StartIn,
+    stored: Option<&store::projects::Membership>,
+    settings: &Settings,
+) -> Result<(String, Mode), ChatError> {
+    let name = request
+        .name
+        .clone()
+        .or_else(|| stored.map(|m| m.name.clone()))
+        .or_else(|| settings.name.clone())
+        .ok_or_else(|| {
+            ChatError::bad_args("no name: pass -n NAME, or set default_name in config.toml")
+        })?;
+    let name = config::check_name(&name).map_err(|allowed| {
+        ChatError::bad_args(format!("name {name:?} is not allowed; {allowed}"))
+    })?;
+    let mode = match request
+        .mode
+        .clone()
+        .or_else(|| stored.map(|m| m.mode.clone()))
+    {
+        Some(mode) => config::check_mode(&mode).map_err(|allowed| {
+            ChatError::bad_args(format!("mode {mode:?} is not allowed; {allowed}"))
+        })?,
+        None => settings.mode,
+    };
+    Ok((name, mode))
+}
+
+/// The relay (None: the embedded one) and the room a Start joins, checked.
+fn place(
+    request: StartIn,
+    stored: Option<&store::projects::Membership>,
+    settings: &Settings,
+) -> Result<(Option<String>, String), ChatError> {
+    let relay = match request.relay {
+        Some(url) => Some(config::check_relay_url(&url).map_err(|allowed| {
+            ChatError::bad_args(format!("relay {url:?} is not allowed; {allowed}"))
+        })?),
+        None => settings.relay_url.clone(),
+    };
+    let room_id = request
+        .room
+        .or_else(|| stored.map(|m| m.room.clone()))
+        .unwrap_or_default();
+    if !room_id.is_empty() && !crate::relay::frame::valid_room(&room_id) {
+        return Err(ChatError::bad_args(format!(
+            "room {room_id:?} is not allowed; use 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -"
+        )));
+    }
+    Ok((relay, room_id))
 }
 
 /// Whether a failure to join may pass by itself (the store could not

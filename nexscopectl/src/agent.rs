@@ -104,6 +104,8 @@ pub enum AgentCommand {
     },
 }
 
+/// One arm per agent subcommand: a call and how its answer is printed
+/// (long for their number, each short).
 pub fn command(command: &AgentCommand, options: &Options, out: Output) -> Result<(), CtlError> {
     match command {
         AgentCommand::Query {

@@ -31,6 +31,7 @@ fn usage(message: String) -> CtlError {
     CtlError::Usage(message)
 }
 
+/// One arm per `config` subcommand (long for their number, each short).
 pub fn command(command: &ConfigCommand, project: &str, out: Output) -> Result<(), CtlError> {
     let ConfigCommand::ImportV1 { dry_run } = command;
     let source = Path::new(project).join(V1_CONFIG);

@@ -17,7 +17,8 @@ use crate::shutdown::{DRAIN_TIMEOUT, wait_for};
 pub use crate::state::Daemon;
 
 /// Runs the daemon until SIGTERM, SIGINT or a Shutdown call; returns once
-/// every task has stopped.
+/// every task has stopped. The start and the stop in one function, so that
+/// their order reads top to bottom.
 pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()> {
     let handlers = crate::signals::install()?;
     let (probe_tx, probe_rx) = mpsc::channel(1);

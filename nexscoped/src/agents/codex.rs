@@ -250,6 +250,7 @@ impl Codex {
         Some(self.translate(line).await)
     }
 
+    /// One arm per notification the session cares about.
     async fn translate(&mut self, line: Value) -> Vec<Output> {
         let Some(method) = line.get("method").and_then(Value::as_str) else {
             // Responses to our fire-and-forget requests (turn/interrupt).

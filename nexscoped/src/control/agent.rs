@@ -16,6 +16,8 @@ impl From<AgentError> for Failure {
     }
 }
 
+/// The dispatch of `io.nexscope.Agent`: one short arm per method, thin
+/// over `agents` (long only for their number).
 pub async fn call(
     daemon: &Arc<Daemon>,
     call: &Call,

@@ -18,6 +18,8 @@ impl From<ChatError> for Failure {
     }
 }
 
+/// The dispatch of `io.nexscope.Chat`: one short arm per method, thin
+/// over `rooms` (long only for their number).
 pub async fn call(
     daemon: &Arc<Daemon>,
     call: &Call,

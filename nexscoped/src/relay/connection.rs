@@ -433,6 +433,9 @@ fn violation(error: &tungstenite::Error) -> Next {
 }
 
 impl Member {
+    /// The member's life: one select over everything that can happen to
+    /// it (shutdown, its queue, its socket, the heartbeat, its deadlines),
+    /// kept in one place so their priorities read at a glance.
     async fn run<S>(&mut self, ws: &mut Ws<S>, inbox: Inbox) -> Ending
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,

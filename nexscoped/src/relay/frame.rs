@@ -218,8 +218,9 @@ pub struct Limits {
 }
 
 /// Parses and checks one client text frame from `me` (the order of checks in
-/// docs/protocol.md §1.3, with our choices for v1's gaps). Linear in the
-/// frame.
+/// docs/protocol.md §1.3, with our choices for v1's gaps), in that order in
+/// one function so the order can be checked against the table. Linear in
+/// the frame.
 pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode> {
     if !text.trim_start().starts_with('{') {
         return Err(ErrorCode::BadJson);

@@ -27,6 +27,7 @@ impl Metrics {
         self.errors[code.index()].fetch_add(1, Relaxed);
     }
 
+    /// Every series, one after the other (long for their number).
     pub fn render(&self, rooms: usize) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {

@@ -147,6 +147,29 @@ pub enum Ended {
     Dropped,
 }
 
+/// Of sockets that sent part of a request, the responses of those the
+/// server turned away, once `expected` of them have answered (waiting up to
+/// `WAIT`); the others are still waiting for their request head.
+pub fn refusals(streams: &mut [TcpStream], expected: usize) -> Vec<String> {
+    use std::io::Read;
+    let mut answers: Vec<Option<String>> = vec![None; streams.len()];
+    let deadline = Instant::now() + WAIT;
+    while answers.iter().flatten().count() < expected && Instant::now() < deadline {
+        for (stream, answer) in streams.iter_mut().zip(&mut answers) {
+            if answer.is_some() {
+                continue;
+            }
+            stream.set_nonblocking(true).unwrap();
+            let mut response = [0u8; 1024];
+            if let Ok(n) = stream.read(&mut response) {
+                *answer = Some(String::from_utf8_lossy(&response[..n]).into_owned());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    answers.into_iter().flatten().collect()
+}
+
 /// A TCP connection to 127.0.0.1:`port` from the loopback address
 /// `source` (any of 127.0.0.0/8), so a test can act as several machines.
 pub fn connect_from(source: [u8; 4], port: u16) -> std::io::Result<TcpStream> {

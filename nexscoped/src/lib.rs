@@ -6,23 +6,23 @@
 //! where things live (`paths`), the configuration (`config`), and the daemon's
 //! parts (`control`, `daemon`, `notify`, `logging`).
 
-pub mod accept;
-pub mod admission;
-pub mod agents;
+pub(crate) mod accept;
+pub(crate) mod admission;
+pub(crate) mod agents;
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
-pub mod ids;
+pub(crate) mod ids;
 pub mod logging;
 pub mod notify;
 pub mod paths;
 pub mod relay;
 pub mod rooms;
-pub mod shutdown;
+pub(crate) mod shutdown;
 pub mod signals;
-pub mod state;
+pub(crate) mod state;
 pub mod store;
 pub mod varlink;
-pub mod websocket;
+pub(crate) mod websocket;

@@ -204,14 +204,8 @@ fn an_inline_token_in_a_config_readable_by_others_is_refused_like_a_token_file()
     env.write_config("token = \"s3cret-token\"\n");
     set_mode(&env.config_file(), 0o644);
     let file = env.config_file().display().to_string();
-    // --check-config loads the file exactly as a starting daemon does.
-    let output = env
-        .command(bin("nexscoped"))
-        .arg("--check-config")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(78));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (status, stderr) = check_in(&env);
+    assert_eq!(status, Some(78));
     assert!(
         stderr.contains(&format!("{file}: key `token`"))
             && stderr.contains("mode 644 and others may read it")
@@ -221,20 +215,24 @@ fn an_inline_token_in_a_config_readable_by_others_is_refused_like_a_token_file()
     assert!(!stderr.contains("s3cret"), "{stderr}");
     // Without a token the same mode is fine; with 0600 the token is too.
     set_mode(&env.config_file(), 0o600);
-    assert_eq!(check_in(&env), Some(0));
+    assert_eq!(check_in(&env).0, Some(0));
     env.write_config("mode = \"auto\"\n");
     set_mode(&env.config_file(), 0o644);
-    assert_eq!(check_in(&env), Some(0));
+    assert_eq!(check_in(&env).0, Some(0));
 }
 
-/// The exit status of `nexscoped --check-config` in `env`.
-fn check_in(env: &Env) -> Option<i32> {
+/// The exit status and stderr of `nexscoped --check-config` in `env`
+/// (which loads the file exactly as a starting daemon does).
+fn check_in(env: &Env) -> (Option<i32>, String) {
     let output = env
         .command(bin("nexscoped"))
         .arg("--check-config")
         .output()
         .unwrap();
-    output.status.code()
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]

@@ -380,6 +380,12 @@ fn over_the_connection_limit_a_call_is_told_why_and_served_again_later() {
             rlim_max: 0,
         };
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        assert!(
+            limit.rlim_max >= 1100,
+            "this test opens 1,024 connections and more: raise the hard limit on open files \
+             (ulimit -Hn, now {})",
+            limit.rlim_max
+        );
         limit.rlim_cur = limit.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
     }

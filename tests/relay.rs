@@ -570,15 +570,17 @@ fn hash_token(token: &str) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
-#[test]
-fn a_squatter_is_refused_under_per_user_tokens() {
+/// A users file giving `name` its own `token` (and the directory it is in).
+fn users_file(name: &str, token: &str) -> (TempDir, std::path::PathBuf) {
     let dir = TempDir::new("users");
     let users = dir.path().join("users.toml");
-    std::fs::write(
-        &users,
-        format!("alice = \"{}\"\n", hash_token("alice-own-token")),
-    )
-    .unwrap();
+    std::fs::write(&users, format!("{name} = \"{}\"\n", hash_token(token))).unwrap();
+    (dir, users)
+}
+
+#[test]
+fn a_squatter_is_refused_under_per_user_tokens() {
+    let (_dir, users) = users_file("alice", "alice-own-token");
     let relay = Relay::start(&["--users-file", users.to_str().unwrap()]);
     // The shared token does not buy alice's name.
     let mut squatter = relay.join_with("alice", TOKEN, "");
@@ -677,13 +679,7 @@ fn the_connection_cap_answers_503_not_silence() {
 
 #[test]
 fn one_user_cannot_hold_more_connections_than_its_cap() {
-    let dir = TempDir::new("users");
-    let users = dir.path().join("users.toml");
-    std::fs::write(
-        &users,
-        format!("mallory = \"{}\"\n", hash_token("mallory-token")),
-    )
-    .unwrap();
+    let (_dir, users) = users_file("mallory", "mallory-token");
     let relay = Relay::start(&[
         "--users-file",
         users.to_str().unwrap(),
@@ -949,28 +945,10 @@ fn a_reader_that_never_reads_is_cut_off_and_acks_say_exactly_what_it_got() {
     // Every message acked as delivered reached bob's socket, and no other.
     // (A frame cut off mid-way by the close is no delivery.)
     let bytes = bob.raw_bytes();
-    let mut received = 0;
-    let mut at = 0;
-    while at + 2 <= bytes.len() {
-        let (len, header) = match bytes[at + 1] & 0x7f {
-            126 => (
-                u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize,
-                4,
-            ),
-            127 => (
-                u64::from_be_bytes(bytes[at + 2..at + 10].try_into().unwrap()) as usize,
-                10,
-            ),
-            n => (n as usize, 2),
-        };
-        let Some(payload) = bytes.get(at + header..at + header + len) else {
-            break;
-        };
-        if bytes[at] & 0x0f == 1 && payload.starts_with(b"{\"type\":\"msg\"") {
-            received += 1;
-        }
-        at += header + len;
-    }
+    let received = nexscope_tests::relay::frames(&bytes)
+        .into_iter()
+        .filter(|(opcode, payload)| *opcode == 1 && payload.starts_with(b"{\"type\":\"msg\""))
+        .count();
     assert_eq!(received, delivered, "acked delivered = what bob got whole");
 }
 

@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::relay::http;
+
 /// The caps. `None` means no cap of that kind.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -214,34 +216,21 @@ const REFUSALS_IN_FLIGHT: usize = 256;
 /// closing with its request unread would reset the connection, and a reset
 /// can destroy the 503 before the peer reads it).
 const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Bytes of a refused peer's request read (and dropped) at most.
+const REFUSAL_READ: usize = 16 * 1024;
 
 impl Admission {
     /// Answers `stream` with an HTTP 503 saying why, in the background.
     pub fn refuse(self: &Arc<Self>, mut stream: tokio::net::TcpStream, refused: &Refused) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let Ok(permit) = self.refusals.clone().try_acquire_owned() else {
             return;
         };
-        let body = format!("{refused}\n");
-        let response = format!(
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
+        let refused = refused.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(REFUSAL_GRACE, async {
-                stream.write_all(response.as_bytes()).await?;
-                stream.shutdown().await?;
-                let mut sink = [0u8; 1024];
-                let mut left: usize = 16 * 1024;
-                while left > 0 {
-                    match stream.read(&mut sink).await? {
-                        0 => break,
-                        n => left = left.saturating_sub(n),
-                    }
-                }
-                std::io::Result::Ok(())
-            })
-            .await;
+            let deadline = tokio::time::Instant::now() + REFUSAL_GRACE;
+            let _ =
+                tokio::time::timeout_at(deadline, http::unavailable(&mut stream, &refused)).await;
+            crate::websocket::drain(&mut stream, deadline, REFUSAL_READ).await;
             drop(permit);
         });
     }

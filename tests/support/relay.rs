@@ -345,33 +345,11 @@ impl Client {
     /// without answering anything: for a client that stopped reading, whose
     /// pongs would hit a closed socket if tungstenite sent them.
     pub fn raw_close_code(&mut self) -> Option<u16> {
-        use std::io::Read;
-        let MaybeTlsStream::Plain(stream) = self.ws.get_mut() else {
-            return None;
-        };
-        let mut bytes = Vec::new();
-        let _ = stream.read_to_end(&mut bytes);
-        let mut at = 0;
-        while at + 2 <= bytes.len() {
-            let opcode = bytes[at] & 0x0f;
-            let (len, header) = match bytes[at + 1] & 0x7f {
-                126 => (
-                    u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize,
-                    4,
-                ),
-                127 => (
-                    u64::from_be_bytes(bytes[at + 2..at + 10].try_into().ok()?) as usize,
-                    10,
-                ),
-                n => (n as usize, 2),
-            };
-            let payload = bytes.get(at + header..at + header + len)?;
-            if opcode == 0x8 {
-                return Some(u16::from_be_bytes([payload[0], payload[1]]));
-            }
-            at += header + len;
-        }
-        None
+        let bytes = self.raw_bytes();
+        frames(&bytes)
+            .into_iter()
+            .find(|(opcode, payload)| *opcode == 0x8 && payload.len() >= 2)
+            .map(|(_, payload)| u16::from_be_bytes([payload[0], payload[1]]))
     }
 
     pub fn close(mut self) {
@@ -379,6 +357,33 @@ impl Client {
         let _ = self.ws.flush();
         while self.ws.read().is_ok() {}
     }
+}
+
+/// The whole unmasked frames in `bytes` as (opcode, payload), up to the
+/// first one cut short.
+pub fn frames(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at + 2 <= bytes.len() {
+        let length = |from: usize, to: usize| bytes.get(at + from..at + to);
+        let (len, header) = match bytes[at + 1] & 0x7f {
+            126 => match length(2, 4) {
+                Some(b) => (u16::from_be_bytes([b[0], b[1]]) as usize, 4),
+                None => break,
+            },
+            127 => match length(2, 10).and_then(|b| b.try_into().ok()) {
+                Some(b) => (u64::from_be_bytes(b) as usize, 10),
+                None => break,
+            },
+            n => (n as usize, 2),
+        };
+        let Some(payload) = bytes.get(at + header..at + header + len) else {
+            break;
+        };
+        found.push((bytes[at] & 0x0f, payload));
+        at += header + len;
+    }
+    found
 }
 
 /// A v1 `msg` frame.

@@ -131,9 +131,7 @@ async fn connection(
         Ok(slot) => slot,
         Err(refused) => {
             tracing::warn!(%refused, "agent gateway connection refused");
-            let body = format!("{refused}\n");
-            return http::respond(&mut stream, "503 Service Unavailable", "text/plain", &body)
-                .await;
+            return http::unavailable(&mut stream, &refused).await;
         }
     };
     if !request.is_websocket_upgrade() {

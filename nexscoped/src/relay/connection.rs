@@ -99,9 +99,7 @@ where
         Err(refused) => {
             relay.metrics.refused.fetch_add(1, Relaxed);
             tracing::info!(remote = %peer, %refused, "refused");
-            let body = format!("{refused}\n");
-            return http::respond(&mut stream, "503 Service Unavailable", "text/plain", &body)
-                .await;
+            return http::unavailable(&mut stream, &refused).await;
         }
     };
     if http::switching_protocols(&mut stream, &request)

@@ -144,8 +144,35 @@ pub async fn respond<S: AsyncWrite + Unpin>(
     content_type: &str,
     body: &str,
 ) {
+    write_response(stream, status, "", content_type, body).await;
+}
+
+/// A 503: the server is at a connection cap; `why` says which.
+pub async fn unavailable<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    why: &(dyn std::fmt::Display + Sync),
+) {
+    let body = format!("{why}\n");
+    let retry = "Retry-After: 5\r\n";
+    write_response(
+        stream,
+        "503 Service Unavailable",
+        retry,
+        "text/plain",
+        &body,
+    )
+    .await;
+}
+
+async fn write_response<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: &str,
+    extra_headers: &str,
+    content_type: &str,
+    body: &str,
+) {
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra_headers}Connection: close\r\n\r\n",
         body.len()
     );
     let _ = stream.write_all(head.as_bytes()).await;

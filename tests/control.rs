@@ -47,7 +47,7 @@ fn python_varlink_client_gets_info_description_and_status() {
 
     let checked_in = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../nexscoped/interfaces/io.nexscope.Daemon.varlink"),
+            .join("../proto/interfaces/io.nexscope.Daemon.varlink"),
     )
     .unwrap();
     assert_eq!(
@@ -436,7 +436,7 @@ fn names_in_source(dir: &std::path::Path, found: &mut std::collections::BTreeSet
 
 #[test]
 fn every_method_in_the_interface_files_is_served_and_every_name_used_is_declared() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nexscoped");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
     let env = Env::new("contract");
     let _daemon = env.daemon();
     let mut declared = std::collections::BTreeSet::new();

@@ -532,7 +532,7 @@ fn a_30_mib_file_arrives_identical_and_its_sha256_is_checked() {
     use sha2::Digest;
     assert_eq!(
         file["sha256"],
-        nexscope::relay::auth::hex(&sha2::Sha256::digest(&data))
+        nexscope_proto::ids::hex(&sha2::Sha256::digest(&data))
     );
     assert!(file["path"].as_str().unwrap().contains("/nexscope/files/"));
 }

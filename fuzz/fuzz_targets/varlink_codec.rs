@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nexscope::varlink::Call;
-use nexscope::varlink::codec::Framer;
+use nexscope_proto::varlink::Call;
+use nexscope_proto::varlink::codec::Framer;
 
 const LIMIT: usize = 4096;
 

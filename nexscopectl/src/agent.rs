@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nexscope::api::agent::*;
+use nexscope_proto::api::agent::*;
 use serde_json::{Value, json};
 
 use crate::chat::{call, call_within};
@@ -238,7 +238,7 @@ fn cancel_on_interrupt(socket: PathBuf, target: Value) -> Arc<AtomicBool> {
         }
         flag.store(true, Ordering::SeqCst);
         eprintln!("nexscopectl: cancelling the turn (Ctrl-C again to leave now)");
-        let cancelled = nexscope::varlink::client::Connection::connect(
+        let cancelled = nexscope_proto::varlink::client::Connection::connect(
             &socket,
             Some(crate::connect::CALL_TIMEOUT),
         )
@@ -257,7 +257,7 @@ fn query(options: &Options, params: Value, out: Output) -> Result<(), CtlError> 
     let target = json!({"session": params["session"], "cwd": params["cwd"]});
     let interrupted = cancel_on_interrupt(options.socket.clone(), target);
     // A turn takes as long as it takes: no read timeout.
-    let mut connection = nexscope::varlink::client::Connection::connect(&options.socket, None)?;
+    let mut connection = nexscope_proto::varlink::client::Connection::connect(&options.socket, None)?;
     let mut failure = None;
     connection.call_more(QUERY, params, |reply| {
         let Ok(reply) = serde_json::from_value::<QueryOut>(reply) else {
@@ -281,7 +281,7 @@ fn query(options: &Options, params: Value, out: Output) -> Result<(), CtlError> 
         std::process::exit(INTERRUPTED);
     }
     match failure {
-        Some(error) => Err(CtlError::Remote(nexscope::varlink::VarlinkError::coded(
+        Some(error) => Err(CtlError::Remote(nexscope_proto::varlink::VarlinkError::coded(
             "io.nexscope.Agent.TurnFailed",
             "turn_failed",
             error,

@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 
-use nexscope::api::chat::*;
-use nexscope::rooms::labels::{escape_name, escape_text, history_line, iso, render};
+use nexscope_proto::api::chat::*;
+use nexscope_proto::time::iso;
+use nexscope_proto::render::{escape_name, escape_text, history_line, render};
 use serde_json::{Value, json};
 
 use crate::connect::{Options, Session};
@@ -513,7 +514,7 @@ fn watch(project: &str, options: &Options, out: Output) -> Result<(), CtlError> 
     // Opened for the start and version check; the watch itself waits as
     // long as it takes, on a connection without a read timeout.
     drop(Session::open(options)?);
-    let mut connection = nexscope::varlink::client::Connection::connect(&options.socket, None)?;
+    let mut connection = nexscope_proto::varlink::client::Connection::connect(&options.socket, None)?;
     connection.call_more(WATCH, json!({ "project": project }), |reply| {
         let reply: WatchOut = match serde_json::from_value(reply) {
             Ok(reply) => reply,

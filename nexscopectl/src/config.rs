@@ -9,7 +9,7 @@
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use nexscope::config;
+use nexscope_proto::config;
 use serde_json::{Value, json};
 
 use crate::exit::CtlError;
@@ -39,7 +39,7 @@ pub fn command(command: &ConfigCommand, project: &str, out: Output) -> Result<()
         .map_err(|e| usage(format!("{}: {e}", source.display())))?;
     let v1: Value = serde_json::from_str(&text)
         .map_err(|e| usage(format!("{} is not JSON: {e}", source.display())))?;
-    let target = nexscope::paths::config_file().map_err(|e| usage(e.to_string()))?;
+    let target = nexscope_proto::paths::config_file().map_err(|e| usage(e.to_string()))?;
     let current = std::fs::read_to_string(&target).unwrap_or_default();
     let mut doc: toml_edit::DocumentMut = current
         .parse()
@@ -136,7 +136,7 @@ pub fn command(command: &ConfigCommand, project: &str, out: Output) -> Result<()
         ));
         if !dry_run {
             if let Some(dir) = target.parent() {
-                nexscope::paths::ensure_private_dir(dir).map_err(|e| usage(e.to_string()))?;
+                nexscope_proto::paths::ensure_private_dir(dir).map_err(|e| usage(e.to_string()))?;
             }
             std::fs::write(&target, doc.to_string())
                 .map_err(|e| usage(format!("{}: {e}", target.display())))?;
@@ -161,8 +161,7 @@ pub fn command(command: &ConfigCommand, project: &str, out: Output) -> Result<()
 
 /// One token file per project, named by a hash of its root.
 fn token_path(config_file: &Path, project: &str) -> PathBuf {
-    use sha2::Digest;
-    let hash = nexscope::relay::auth::hex(&sha2::Sha256::digest(project.as_bytes())[..6]);
+    let hash = nexscope_proto::ids::short_hash(&project);
     config_file
         .parent()
         .unwrap_or(Path::new("."))
@@ -172,7 +171,7 @@ fn token_path(config_file: &Path, project: &str) -> PathBuf {
 
 fn write_private(path: &Path, contents: &str) -> Result<(), CtlError> {
     if let Some(dir) = path.parent() {
-        nexscope::paths::ensure_private_dir(dir).map_err(|e| usage(e.to_string()))?;
+        nexscope_proto::paths::ensure_private_dir(dir).map_err(|e| usage(e.to_string()))?;
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nexscope::api::service::{GET_INFO, Info, VERSION};
-use nexscope::paths;
-use nexscope::varlink::client::{ClientError, Connection};
+use nexscope_proto::api::service::{GET_INFO, Info, VERSION};
+use nexscope_proto::paths;
+use nexscope_proto::varlink::client::{ClientError, Connection};
 use serde_json::json;
 
 use crate::exit::CtlError;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use nexscope::api::daemon::{DaemonStatus, PING, SHUTDOWN, STATUS, StatusOut};
+use nexscope_proto::api::daemon::{DaemonStatus, PING, SHUTDOWN, STATUS, StatusOut};
 use serde_json::json;
 
 use crate::connect::{self, Options, Session};

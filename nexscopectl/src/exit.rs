@@ -10,8 +10,8 @@
 
 use std::process::ExitCode;
 
-use nexscope::varlink::VarlinkError;
-use nexscope::varlink::client::ClientError;
+use nexscope_proto::varlink::VarlinkError;
+use nexscope_proto::varlink::client::ClientError;
 
 pub const REFUSED: u8 = 1;
 pub const USAGE: u8 = 2;

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use nexscope::api::chat::{self, Event, NotificationsOut, ProjectsOut, RoomState, TasksOut};
-use nexscope::rooms::labels::{escape_name, escape_text, render};
-use nexscope::varlink::client::Connection;
+use nexscope_proto::api::chat::{self, Event, NotificationsOut, ProjectsOut, RoomState, TasksOut};
+use nexscope_proto::render::{escape_name, escape_text, render};
+use nexscope_proto::varlink::client::Connection;
 use serde_json::{Value, json};
 
 /// The family of notification queues the hooks drain: each Claude Code
@@ -47,7 +47,7 @@ pub fn run(command: &HookCommand, socket: &Path) -> ExitCode {
     let input = HookInput::read();
     // The daemon's own agents get the room from the daemon: a hook there
     // would drain the user's queue and block or wake turns nobody asked for.
-    if nexscope::api::agent::hosted() {
+    if nexscope_proto::api::agent::hosted() {
         if !matches!(command, HookCommand::Watch) {
             println!("{{}}");
         }
@@ -206,7 +206,7 @@ fn stop(socket: &Path, input: &HookInput) -> Option<String> {
     let tasks: TasksOut = connection
         .call(chat::TASKS, json!({ "project": room.project }))
         .ok()?;
-    let now = nexscope::relay::frame::now_ms() as i64;
+    let now = nexscope_proto::time::now_ms() as i64;
     let fresh: Vec<&Value> = tasks
         .tasks
         .iter()
@@ -316,11 +316,10 @@ fn interactive() -> bool {
 /// One watcher per project and session (docs/protocol.md §2.12): a newer
 /// one ends the older one of the same session, never another session's.
 fn claim_slot(project: &str, consumer: &str) -> Option<PathBuf> {
-    use sha2::Digest;
-    let dir = nexscope::paths::runtime_dir();
-    nexscope::paths::ensure_private_dir(&dir).ok()?;
+    let dir = nexscope_proto::paths::runtime_dir();
+    nexscope_proto::paths::ensure_private_dir(&dir).ok()?;
     let key = format!("{project}\0{consumer}");
-    let hash = nexscope::relay::auth::hex(&sha2::Sha256::digest(key.as_bytes())[..6]);
+    let hash = nexscope_proto::ids::short_hash(&key);
     let file = dir.join(format!("watcher-{hash}.pid"));
     if let Some(pid) = std::fs::read_to_string(&file)
         .ok()

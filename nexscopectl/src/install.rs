@@ -135,7 +135,7 @@ const CODEX_ENV_VARS: &[&str] = &[
     "XDG_DATA_HOME",
     "NEXSCOPE_SOCKET",
     "NEXSCOPE_CONFIG",
-    nexscope::api::agent::HOSTED_ENV,
+    nexscope_proto::api::agent::HOSTED_ENV,
 ];
 
 fn io_error(path: &Path, e: std::io::Error) -> CtlError {
@@ -163,7 +163,7 @@ pub fn command(
         return Err(CtlError::Usage("--user and --project: choose one".into()));
     }
     let for_project = &project.is_some();
-    let marketplace = nexscope::paths::data_dir()
+    let marketplace = nexscope_proto::paths::data_dir()
         .map_err(|e| CtlError::Usage(e.to_string()))?
         .join("claude");
     let settings = if *for_project {

@@ -86,7 +86,7 @@ pub fn run() -> ExitCode {
         socket: cli
             .socket
             .clone()
-            .unwrap_or_else(nexscope::paths::socket_path),
+            .unwrap_or_else(nexscope_proto::paths::socket_path),
         autostart: !cli.no_autostart,
     };
     let result = match &cli.command {

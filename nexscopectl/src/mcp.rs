@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chat::{join_names, list, offline};
-use nexscope::api::chat::*;
-use nexscope::api::daemon::{STATUS as DAEMON_STATUS, StatusOut};
-use nexscope::rooms::labels::{history_line, iso, render_mcp};
-use nexscope::varlink::client::{ClientError, Connection};
+use nexscope_proto::api::chat::*;
+use nexscope_proto::api::daemon::{STATUS as DAEMON_STATUS, StatusOut};
+use nexscope_proto::time::iso;
+use nexscope_proto::render::{history_line, render_mcp};
+use nexscope_proto::varlink::client::{ClientError, Connection};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
@@ -197,7 +198,7 @@ impl Shim {
             socket,
             project,
             consumer: format!("{CONSUMER_FAMILY}:{}", std::process::id()),
-            hosted: nexscope::api::agent::hosted(),
+            hosted: nexscope_proto::api::agent::hosted(),
             tool_router: closed_schemas(Self::tool_router()),
         }
     }
@@ -377,7 +378,7 @@ impl Shim {
             ));
         }
         let tasks = self.auto_tasks().await?;
-        let now = nexscope::relay::frame::now_ms() as i64;
+        let now = nexscope_proto::time::now_ms() as i64;
         let (fresh, stale): (Vec<Value>, Vec<Value>) = tasks
             .into_iter()
             .partition(|t| now - t["ts"].as_i64().unwrap_or(0) < FRESH_MS);

@@ -39,7 +39,7 @@ pub struct Cli {
 }
 
 fn parse_agents_listen(text: &str) -> Result<SocketAddr, String> {
-    crate::config::check_agents_listen(text)
+    nexscope_proto::config::check_agents_listen(text)
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::agents::gateway;
-use crate::api::service::VERSION;
+use nexscope_proto::api::service::VERSION;
 use crate::control::{self, Listener};
 use crate::notify;
 use crate::shutdown::{DRAIN_TIMEOUT, wait_for};

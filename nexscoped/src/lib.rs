@@ -9,20 +9,17 @@
 pub(crate) mod accept;
 pub(crate) mod admission;
 pub(crate) mod agents;
-pub mod api;
+
+
 pub mod cli;
-pub mod config;
 pub mod control;
 pub mod daemon;
-pub(crate) mod ids;
 pub mod logging;
 pub mod notify;
-pub mod paths;
 pub mod relay;
 pub mod rooms;
 pub(crate) mod shutdown;
 pub mod signals;
 pub(crate) mod state;
 pub mod store;
-pub mod varlink;
 pub(crate) mod websocket;

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use clap::Parser;
 use nexscope::cli::{Cli, Command, RelayAction, RelayArgs};
-use nexscope::config::Config;
+use nexscope_proto::config::Config;
 use nexscope::control::Listener;
 use nexscope::daemon::{self, Daemon};
 use nexscope::relay::{self, auth::Auth};
-use nexscope::{logging, notify, paths};
+use nexscope::{logging, notify};
+use nexscope_proto::paths;
 
 const EX_CONFIG: u8 = 78;
 
@@ -105,7 +106,7 @@ fn relay_main(cli: &Cli, args: &RelayArgs) -> ExitCode {
         if let Err(error) = std::io::stdin().read_to_string(&mut token) {
             return fail(1, &error);
         }
-        return match nexscope::config::check_token(&token) {
+        return match nexscope_proto::config::check_token(&token) {
             Ok(token) => {
                 println!("{}", relay::auth::hash_token(token.expose()));
                 ExitCode::SUCCESS
@@ -144,10 +145,10 @@ fn relay_settings(args: &RelayArgs) -> Result<(relay::Settings, Auth), String> {
             .filter(|t| !t.is_empty()),
     ) {
         (Some(file), _) => Some(
-            nexscope::config::read_token_file(file)
+            nexscope_proto::config::read_token_file(file)
                 .map_err(|e| format!("--token-file {}: {e}", file.display()))?,
         ),
-        (None, Some(token)) => Some(nexscope::config::check_token(&token).map_err(|allowed| {
+        (None, Some(token)) => Some(nexscope_proto::config::check_token(&token).map_err(|allowed| {
             format!("environment variable NEXSCOPE_TOKEN is not allowed; {allowed}")
         })?),
         (None, None) => None,

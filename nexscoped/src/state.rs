@@ -13,11 +13,11 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use crate::agents::{Agents, gateway};
-use crate::api::daemon::DaemonStatus;
-use crate::api::service::VERSION;
-use crate::config::{Config, ConfigError};
+use nexscope_proto::api::daemon::DaemonStatus;
+use nexscope_proto::api::service::VERSION;
+use nexscope_proto::config::{Config, ConfigError};
 use crate::notify;
-use crate::paths::{self, PathError};
+use nexscope_proto::paths::{self, PathError};
 use crate::relay::{self, Embedded};
 use crate::rooms::{self, Rooms};
 use crate::store::{self, Store, StoreError};
@@ -181,7 +181,7 @@ impl Daemon {
 /// a generated token in a private file next to the control socket.
 async fn open_gateway(
     addr: std::net::SocketAddr,
-    settings: &crate::config::AgentSettings,
+    settings: &nexscope_proto::config::AgentSettings,
 ) -> Result<(tokio::net::TcpListener, gateway::Access), StartError> {
     let failed = |message: String| StartError::Gateway {
         addr: addr.to_string(),

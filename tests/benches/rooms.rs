@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nexscope::varlink::client::Connection;
+use nexscope_proto::varlink::client::Connection;
 use nexscope_tests::relay::{Client, Relay, TOKEN, msg};
 use nexscope_tests::rooms::Member;
 use nexscope_tests::{percentile, rss_kib};

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use nexscope::varlink::client::Connection;
+use nexscope_proto::varlink::client::Connection;
 use nexscope_tests::{Env, percentile, rss_kib};
 use serde_json::{Value, json};
 

@@ -93,7 +93,7 @@ impl Member {
             if let Some(events) = reply["parameters"]["events"].as_array() {
                 for event in events {
                     self.lines
-                        .push(nexscope::rooms::labels::render(&event["row"]));
+                        .push(nexscope_proto::render::render(&event["row"]));
                 }
             }
             assert!(

@@ -17,7 +17,7 @@ use tokio::process::Command;
 
 use super::process::{AgentProcess, Lines};
 use super::{Output, SpawnSpec};
-use crate::api::agent::Usage;
+use nexscope_proto::api::agent::Usage;
 
 pub struct Claude {
     process: AgentProcess,
@@ -118,7 +118,7 @@ impl Claude {
     }
 
     pub async fn send_prompt(&mut self, prompt: &str, session_id: &str) -> std::io::Result<()> {
-        let uuid = crate::ids::uuid_v4();
+        let uuid = nexscope_proto::ids::uuid_v4();
         self.process
             .send(&json!({
                 "type": "user",
@@ -258,7 +258,7 @@ pub fn set_permission_mode(mode: &str) -> Value {
 /// True when this CLI would refuse `--allow-dangerously-skip-permissions`:
 /// running as root outside a declared sandbox.
 pub(super) fn bypass_refused() -> bool {
-    crate::paths::uid() == 0 && std::env::var_os("IS_SANDBOX").is_none()
+    nexscope_proto::paths::uid() == 0 && std::env::var_os("IS_SANDBOX").is_none()
 }
 
 pub(super) fn str_field(value: &Value, key: &str) -> Option<String> {

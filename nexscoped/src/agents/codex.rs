@@ -12,7 +12,7 @@ use tokio::process::Command;
 use super::claude::str_field;
 use super::process::{AgentProcess, Lines};
 use super::{Output, SpawnSpec};
-use crate::api::agent::Usage;
+use nexscope_proto::api::agent::Usage;
 
 /// How long the app-server gets to answer a request of ours.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -81,7 +81,7 @@ impl Codex {
         codex
             .request(
                 "initialize",
-                json!({"clientInfo": {"name": "nexscoped", "title": "nexscope", "version": crate::api::service::VERSION}}),
+                json!({"clientInfo": {"name": "nexscoped", "title": "nexscope", "version": nexscope_proto::api::service::VERSION}}),
             )
             .await?;
         codex

@@ -27,9 +27,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 
 use super::{Agents, Key};
 use crate::admission::{self, Admission};
-use crate::api::agent::*;
+use nexscope_proto::api::agent::*;
 use crate::relay::auth::Auth;
-use crate::relay::frame::now_ms;
+use nexscope_proto::time::now_ms;
 use crate::relay::http;
 use crate::websocket;
 
@@ -643,5 +643,5 @@ fn machine_id() -> String {
     use sha2::Digest;
     let source = std::fs::read_to_string("/etc/machine-id").unwrap_or_else(|_| hostname());
     let digest = sha2::Sha256::digest(source.trim().as_bytes());
-    crate::ids::dashed(&crate::relay::auth::hex(&digest[..12]), &[8, 4, 4, 4, 4])
+    nexscope_proto::ids::dashed(&nexscope_proto::ids::hex(&digest[..12]), &[8, 4, 4, 4, 4])
 }

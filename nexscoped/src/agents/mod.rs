@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
-use crate::api::agent::*;
-use crate::config::AgentSettings;
+use nexscope_proto::api::agent::*;
+use nexscope_proto::config::AgentSettings;
 use crate::store::Store;
 use crate::store::agents::{self as records, AgentRecord};
 
@@ -358,7 +358,7 @@ impl Agents {
     fn new_record(&self, key: &Key, backend: Option<Backend>) -> AgentRecord {
         let settings = self.shared.settings();
         let backend = backend.unwrap_or(settings.backend);
-        let now = crate::relay::frame::now_ms();
+        let now = nexscope_proto::time::now_ms();
         AgentRecord {
             name: key.name.clone(),
             cwd: key.cwd.clone(),
@@ -568,7 +568,7 @@ fn check_name(name: &str) -> Result<(), AgentError> {
 
 /// nx-ce's turn ids: `turn_<base36 ms>_<12 hex>`.
 fn turn_id() -> String {
-    let mut ms = crate::relay::frame::now_ms();
+    let mut ms = nexscope_proto::time::now_ms();
     let mut digits = Vec::new();
     loop {
         digits.push(std::char::from_digit((ms % 36) as u32, 36).unwrap_or('0'));
@@ -578,7 +578,7 @@ fn turn_id() -> String {
         }
     }
     let base36: String = digits.iter().rev().collect();
-    format!("turn_{base36}_{}", crate::ids::random_hex(6))
+    format!("turn_{base36}_{}", nexscope_proto::ids::random_hex(6))
 }
 
 #[cfg(test)]
@@ -587,7 +587,7 @@ mod tests {
 
     #[test]
     fn ids_have_their_shapes() {
-        let id = crate::ids::uuid_v4();
+        let id = nexscope_proto::ids::uuid_v4();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         let turn = turn_id();

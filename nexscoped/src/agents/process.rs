@@ -41,7 +41,7 @@ impl AgentProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .env(crate::api::agent::HOSTED_ENV, "1")
+            .env(nexscope_proto::api::agent::HOSTED_ENV, "1")
             // Its own process group: a stop reaches the tools it runs too.
             .process_group(0);
         // If the daemon dies (kill -9), its agents go too instead of

@@ -15,9 +15,9 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
 use super::Agents;
-use crate::api::agent::{QueryIn, SessionRef, TurnEvent};
-use crate::api::chat::{MAX_TEXT_BYTES, SayIn};
-use crate::config::Responder;
+use nexscope_proto::api::agent::{QueryIn, SessionRef, TurnEvent};
+use nexscope_proto::api::chat::{MAX_TEXT_BYTES, SayIn};
+use nexscope_proto::config::Responder;
 use crate::rooms::{Room, Rooms};
 use crate::shutdown::wait_for;
 

@@ -17,8 +17,8 @@ use super::claude::{self, Claude};
 use super::codex::Codex;
 use super::process::AgentProcess;
 use super::{Key, Output, Shared, SpawnSpec};
-use crate::api::agent::*;
-use crate::relay::frame::now_ms;
+use nexscope_proto::api::agent::*;
+use nexscope_proto::time::now_ms;
 use crate::store::agents::{self as records, AgentRecord};
 
 /// Events of one turn waiting for a slow reader; past this the reader is
@@ -712,7 +712,7 @@ impl Session {
             model: self.record.model.clone(),
             permission_mode: self.record.permission_mode.clone(),
             resume: self.record.agent_id.clone(),
-            new_id: crate::ids::uuid_v4(),
+            new_id: nexscope_proto::ids::uuid_v4(),
             label: self.key.to_string(),
         };
         let program = spec.program.display().to_string();

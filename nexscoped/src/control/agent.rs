@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use super::service::to_value;
 use super::{Failure, Replies};
-use crate::api::agent::*;
+use nexscope_proto::api::agent::*;
 use crate::state::Daemon;
-use crate::varlink::{Call, VarlinkError};
+use nexscope_proto::varlink::{Call, VarlinkError};
 
 impl From<AgentError> for Failure {
     fn from(error: AgentError) -> Self {
@@ -54,7 +54,7 @@ pub async fn call(
             })?)
         }
         "Sessions" => {
-            call.decode::<crate::api::daemon::Empty>()?;
+            call.decode::<nexscope_proto::api::daemon::Empty>()?;
             Ok(to_value(SessionsOut {
                 sessions: agents.sessions().await?,
             })?)

@@ -8,9 +8,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::service::to_value;
 use super::{Failure, Replies};
-use crate::api::chat::*;
+use nexscope_proto::api::chat::*;
 use crate::state::Daemon;
-use crate::varlink::{Call, VarlinkError};
+use nexscope_proto::varlink::{Call, VarlinkError};
 
 impl From<ChatError> for Failure {
     fn from(error: ChatError) -> Self {
@@ -47,7 +47,7 @@ pub async fn call(
             })?)
         }
         "Projects" => {
-            call.decode::<crate::api::daemon::Empty>()?;
+            call.decode::<nexscope_proto::api::daemon::Empty>()?;
             Ok(to_value(ProjectsOut {
                 rooms: rooms.list().iter().map(|r| r.state()).collect(),
             })?)

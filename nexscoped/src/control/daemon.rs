@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use super::service::to_value;
 use super::{Failure, Replies};
-use crate::api::daemon::{ERROR_CONFIG_INVALID, EmbeddedRelayOut, Empty, ReloadOut, StatusOut};
+use nexscope_proto::api::daemon::{ERROR_CONFIG_INVALID, EmbeddedRelayOut, Empty, ReloadOut, StatusOut};
 use crate::state::Daemon;
-use crate::varlink::{Call, VarlinkError};
+use nexscope_proto::varlink::{Call, VarlinkError};
 
 pub async fn call(
     daemon: &Arc<Daemon>,

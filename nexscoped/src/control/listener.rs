@@ -8,7 +8,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::paths::{self, PathError};
+use nexscope_proto::paths::{self, PathError};
 
 pub struct Listener {
     /// Still a std listener: it is opened before the runtime starts (taking

@@ -24,8 +24,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 pub use listener::{ListenError, Listener};
 
 use crate::state::Daemon;
-use crate::varlink::codec::{self, Framer};
-use crate::varlink::{Call, MAX_MESSAGE, Reply, VarlinkError};
+use nexscope_proto::varlink::codec::{self, Framer};
+use nexscope_proto::varlink::{Call, MAX_MESSAGE, Reply, VarlinkError};
 
 /// Concurrent connections. Hooks, MCP shims and watches of one user need
 /// dozens; a thousand bounds the memory a runaway script can take.
@@ -115,7 +115,7 @@ pub async fn serve(
     };
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let refusals = Arc::new(Semaphore::new(REFUSALS));
-    let uid = crate::paths::uid();
+    let uid = nexscope_proto::paths::uid();
     let accept = crate::accept::Loop {
         what: "control",
         listener,
@@ -318,10 +318,10 @@ async fn dispatch(
     }
     let (interface, member) = call.interface_and_member();
     match interface {
-        crate::varlink::SERVICE => Ok(service::call(call, member)?),
-        crate::api::daemon::INTERFACE => daemon::call(daemon, call, member, replies).await,
-        crate::api::chat::INTERFACE => chat::call(daemon, call, member, replies).await,
-        crate::api::agent::INTERFACE => agent::call(daemon, call, member, replies).await,
+        nexscope_proto::varlink::SERVICE => Ok(service::call(call, member)?),
+        nexscope_proto::api::daemon::INTERFACE => daemon::call(daemon, call, member, replies).await,
+        nexscope_proto::api::chat::INTERFACE => chat::call(daemon, call, member, replies).await,
+        nexscope_proto::api::agent::INTERFACE => agent::call(daemon, call, member, replies).await,
         _ => Err(VarlinkError::interface_not_found(interface).into()),
     }
 }

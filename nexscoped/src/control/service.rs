@@ -2,13 +2,13 @@
 
 use serde_json::Value;
 
-use crate::api::service::{DescriptionIn, DescriptionOut, Info, PRODUCT, URL, VENDOR, VERSION};
-use crate::varlink::{Call, VarlinkError, interfaces};
+use nexscope_proto::api::service::{DescriptionIn, DescriptionOut, Info, PRODUCT, URL, VENDOR, VERSION};
+use nexscope_proto::varlink::{Call, VarlinkError, interfaces};
 
 pub fn call(call: &Call, member: &str) -> Result<Value, VarlinkError> {
     match member {
         "GetInfo" => {
-            call.decode::<crate::api::daemon::Empty>()?;
+            call.decode::<nexscope_proto::api::daemon::Empty>()?;
             to_value(Info {
                 vendor: VENDOR.into(),
                 product: PRODUCT.into(),

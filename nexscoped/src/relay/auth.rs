@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use nexscope_proto::ids::hex;
 use sha2::{Digest, Sha256};
 
 type Digest32 = [u8; 32];
@@ -49,9 +50,6 @@ pub fn constant_time_eq(a: &Digest32, b: &Digest32) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {
@@ -140,7 +138,7 @@ fn load_users(file: &Path) -> Result<HashMap<String, UserEntry>, AuthError> {
     })?;
     let mut users = HashMap::new();
     for (name, value) in &table {
-        if !super::frame::valid_name(name) {
+        if !nexscope_proto::rules::valid_name(name) {
             return Err(invalid(format!(
                 "user `{name}`: names are 1 to 32 characters from a-z, A-Z, 0-9, _ and -"
             )));

@@ -282,7 +282,7 @@ fn check<'q>(
             close::POLICY,
         ));
     }
-    let Some(name) = name.filter(|n| frame::valid_name(n)) else {
+    let Some(name) = name.filter(|n| nexscope_proto::rules::valid_name(n)) else {
         tracing::info!(event = "auth_failure", remote = %peer, reason = "invalid_name", "refused");
         let message = "name must match ^[a-zA-Z0-9_-]{1,32}$";
         return Err(Refusal::with(
@@ -304,7 +304,7 @@ fn check<'q>(
         }
     }
     let room = query.param("room").unwrap_or("");
-    if !room.is_empty() && !frame::valid_room(room) {
+    if !room.is_empty() && !nexscope_proto::rules::valid_room(room) {
         let message = "room must be 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -";
         return Err(Refusal::with(
             ErrorCode::InvalidRoom,
@@ -638,7 +638,7 @@ impl Member {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         self.count_in(text_frame.len());
-        let ts = frame::now_ms();
+        let ts = nexscope_proto::time::now_ms();
         let (incoming, out) = match self.prepare(&text_frame, ts).await {
             Ok(prepared) => prepared,
             Err(code) => {

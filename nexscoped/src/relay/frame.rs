@@ -127,23 +127,6 @@ pub mod close {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
-/// The v1 name rule: `^[a-zA-Z0-9_-]{1,32}$`.
-pub fn valid_name(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Room ids: the name rule with dots, up to 64, so a project path's hash or
-/// a team's name fits.
-pub fn valid_room(room: &str) -> bool {
-    (1..=64).contains(&room.len())
-        && room
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Msg,
@@ -437,12 +420,6 @@ pub fn presence_delta(joined: &[impl AsRef<str>], left: &[impl AsRef<str>], ts: 
     )
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 #[cfg(test)]
 mod tests {

@@ -31,8 +31,7 @@ use crate::admission::{self, Admission};
 
 /// v1's limits (docs/protocol.md §1.11) as defaults.
 pub const DEFAULT_MAX_USERS: usize = 50;
-pub const DEFAULT_MAX_PAYLOAD: usize = 10 * 1024 * 1024;
-pub const DEFAULT_MAX_FILE: u64 = 100 * 1024 * 1024;
+pub use nexscope_proto::rules::{DEFAULT_MAX_FILE, DEFAULT_MAX_PAYLOAD};
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
 pub const DEFAULT_TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Open connections at once; each costs a file descriptor and ~10 KiB.

@@ -307,7 +307,7 @@ impl Rooms {
         let presence = frame::presence(
             state.members.keys().map(String::as_str),
             state.members.len(),
-            frame::now_ms(),
+            nexscope_proto::time::now_ms(),
         );
         schedule_flush(&room, &mut state);
         drop(state);
@@ -371,7 +371,7 @@ fn flush_presence(room: &Room) {
     let Some(&(first, _, _)) = events.first() else {
         return;
     };
-    let ts = frame::now_ms();
+    let ts = nexscope_proto::time::now_ms();
     // The full list only if a v1 member needs it.
     let full = state.members.values().any(|m| !m.delta).then(|| {
         let users = state.members.keys().map(String::as_str);

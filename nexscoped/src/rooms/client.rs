@@ -21,7 +21,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::files::{self, Incoming};
 use super::inbound::{self, Snapshot, strings};
 use super::{Ack, Command, Room, Rooms};
-use crate::api::chat::{ChatError, Event};
+use nexscope_proto::api::chat::{ChatError, Event};
 use crate::store::StoreError;
 
 type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;

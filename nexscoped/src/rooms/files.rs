@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::api::chat::{ChatError, ReceivedFile};
+use nexscope_proto::api::chat::{ChatError, ReceivedFile};
 
 /// Bytes per binary frame (v1 recommends 64 KiB).
 pub const CHUNK: usize = 64 * 1024;
@@ -140,7 +140,7 @@ fn hash(mut file: std::fs::File, max_file: u64) -> Result<(u64, String), HashErr
     loop {
         let n = file.read(&mut buf).map_err(HashError::Io)?;
         if n == 0 {
-            return Ok((size, crate::relay::auth::hex(&hasher.finalize())));
+            return Ok((size, nexscope_proto::ids::hex(&hasher.finalize())));
         }
         size += n as u64;
         if size > max_file {
@@ -274,7 +274,7 @@ impl Incoming {
                 "{name}: {size} bytes is over max_file ({max_file}); dropped"
             ));
         }
-        crate::paths::ensure_private_dir(dir).map_err(|e| e.to_string())?;
+        nexscope_proto::paths::ensure_private_dir(dir).map_err(|e| e.to_string())?;
         let base = format!("{}-{}", safe_name(&msg_id, 64), safe_name(&name, 128));
         let dest = dir.join(&base);
         let part = dir.join(format!("{base}.part"));
@@ -339,7 +339,7 @@ impl Incoming {
                 "{name}: size mismatch ({bytes} of {size} bytes); discarded"
             ));
         }
-        let digest = crate::relay::auth::hex(&hasher.finalize());
+        let digest = nexscope_proto::ids::hex(&hasher.finalize());
         if let Some(expected) = sha256 {
             if expected != digest {
                 return fail(format!("{name}: sha256 mismatch; discarded"));
@@ -365,7 +365,7 @@ impl Incoming {
             mime: start["attachment"]["mime"].as_str().map(String::from),
             path: dest.display().to_string(),
             thread_id: thread_id.into(),
-            ts: crate::relay::frame::now_ms() as i64,
+            ts: nexscope_proto::time::now_ms() as i64,
         })
     }
 

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use super::labels;
-use crate::api::chat::{Event, InboxItem, ReceivedFile};
-use crate::config::Mode;
-use crate::relay::frame::now_ms;
+use nexscope_proto::render;
+use nexscope_proto::api::chat::{Event, InboxItem, ReceivedFile};
+use nexscope_proto::config::Mode;
+use nexscope_proto::time::now_ms;
 use crate::store::{self, StoreError};
 
 /// The room's settings at the time a frame arrived.
@@ -57,7 +57,7 @@ pub fn strings(value: &Value) -> Vec<String> {
 /// limit"). So: a number is truncated into 0..=MAX_HOP_LIMIT, anything else
 /// is 0.
 pub fn hop_count(value: &Value) -> i64 {
-    let max = i64::from(crate::config::MAX_HOP_LIMIT);
+    let max = i64::from(nexscope_proto::config::MAX_HOP_LIMIT);
     // `as` saturates: 1e300 is i64::MAX, then the clamp makes it the max.
     value.as_f64().map_or(0, |n| (n as i64).clamp(0, max))
 }
@@ -75,8 +75,8 @@ fn label_and_target(
 ) -> Result<(String, String), StoreError> {
     let from = text_of(frame, "from");
     let index = store::inbox::peer_index(conn, project, from, &snap.peer_index)?;
-    let label = labels::peer_label(text_of(frame, "role"), index, from);
-    Ok((label, labels::target(&strings(&frame["to"]), &snap.me)))
+    let label = render::peer_label(text_of(frame, "role"), index, from);
+    Ok((label, render::target(&strings(&frame["to"]), &snap.me)))
 }
 
 /// A `msg` (docs/protocol.md §2.6): history, a notification, then for a

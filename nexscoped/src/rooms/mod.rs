@@ -3,13 +3,12 @@
 //! `Rooms` holds one `Room` per joined project; each has one connection task
 //! (`client`) that owns its WebSocket, reconnects with backoff, and hands
 //! inbound frames to `inbound`, which commits them to the store before any
-//! watcher hears of them. `files` receives and sends files, `labels` renders.
+//! watcher hears of them. `files` receives and sends files; how rows are shown is `nexscope_proto::render`.
 //! The methods here are what `io.nexscope.Chat` calls.
 
 pub mod client;
 pub mod files;
 pub mod inbound;
-pub mod labels;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -19,12 +18,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::api::chat::{
+use nexscope_proto::api::chat::{
     AcceptOut, AppendOut, ChatError, Event, InboxItem, InboxOut, MAX_TEXT_BYTES, RejectOut,
     RoomState, SayIn, SayOut, StartIn,
 };
-use crate::config::{self, Config, Mode, Secret, Settings};
-use crate::relay::frame::now_ms;
+use nexscope_proto::config::{self, Config, Mode, Secret, Settings};
+use nexscope_proto::time::now_ms;
 use crate::store::{self, Store, StoreError};
 
 /// How long Start waits for the relay to accept us (v1: 6 s).
@@ -196,7 +195,7 @@ fn files_dir_name(root: &Path) -> String {
         })
         .unwrap_or_else(|| "root".into());
     let hash = sha2::Sha256::digest(root.to_string_lossy().as_bytes());
-    format!("{base}-{}", crate::relay::auth::hex(&hash[..4]))
+    format!("{base}-{}", nexscope_proto::ids::hex(&hash[..4]))
 }
 
 impl Rooms {
@@ -780,7 +779,7 @@ impl Rooms {
     pub async fn files(
         &self,
         project: &str,
-    ) -> Result<Vec<crate::api::chat::ReceivedFile>, ChatError> {
+    ) -> Result<Vec<nexscope_proto::api::chat::ReceivedFile>, ChatError> {
         let room = self.get(project)?;
         let key = room.project.clone();
         Ok(self
@@ -858,7 +857,7 @@ fn check_targets(to: Vec<String>) -> Result<Vec<String>, ChatError> {
     let mut names: Vec<String> = Vec::new();
     for name in to {
         let name = name.trim_start_matches('@').to_string();
-        if !crate::relay::frame::valid_name(&name) {
+        if !nexscope_proto::rules::valid_name(&name) {
             return Err(ChatError::bad_args(format!(
                 "recipient {name:?} is not a valid name (1 to 32 of a-z, A-Z, 0-9, _ and -)"
             )));
@@ -883,7 +882,7 @@ pub fn new_thread_id() -> String {
 
 /// A random UUID v4, as v1's clients use for msgId.
 pub fn new_msg_id() -> String {
-    crate::ids::uuid_v4()
+    nexscope_proto::ids::uuid_v4()
 }
 
 /// The name and mode a Start joins with: asked for, else stored, else
@@ -933,7 +932,7 @@ fn place(
         .room
         .or_else(|| stored.map(|m| m.room.clone()))
         .unwrap_or_default();
-    if !room_id.is_empty() && !crate::relay::frame::valid_room(&room_id) {
+    if !room_id.is_empty() && !nexscope_proto::rules::valid_room(&room_id) {
         return Err(ChatError::bad_args(format!(
             "room {room_id:?} is not allowed; use 1 to 64 characters from a-z, A-Z, 0-9, ., _ and -"
         )));

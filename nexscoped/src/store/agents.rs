@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use crate::api::agent::{Backend, TurnRecord, Usage};
+use nexscope_proto::api::agent::{Backend, TurnRecord, Usage};
 
 #[cfg(test)]
 mod tests {

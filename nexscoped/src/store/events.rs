@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{StoreError, parse_json};
-use crate::api::chat::Event;
+use nexscope_proto::api::chat::Event;
 
 /// Events kept per project; older ones are pruned. A consumer that falls
 /// this far behind has missed them.

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{StoreError, parse_json};
-use crate::api::chat::InboxItem;
+use nexscope_proto::api::chat::InboxItem;
 
 /// A pending inbox row is marked expired after 24 h; v1 only displayed it
 /// as expired (docs/protocol.md §2.10).

@@ -5,7 +5,7 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use super::{StoreError, parse_json};
-use crate::api::chat::ReceivedFile;
+use nexscope_proto::api::chat::ReceivedFile;
 
 /// Records a message; false when this msgId was already recorded (a frame
 /// seen twice is handled once).

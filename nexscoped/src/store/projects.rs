@@ -18,7 +18,7 @@ pub struct Membership {
 }
 
 fn now() -> i64 {
-    crate::relay::frame::now_ms() as i64
+    nexscope_proto::time::now_ms() as i64
 }
 
 pub fn save(conn: &Connection, m: &Membership) -> Result<(), StoreError> {

@@ -33,7 +33,7 @@ impl Wal {
         if committed > 0 {
             let target = suffixed(
                 db,
-                &format!("-wal.damaged-{}", crate::relay::frame::now_ms()),
+                &format!("-wal.damaged-{}", nexscope_proto::time::now_ms()),
             );
             if std::fs::copy(&path, &target).is_ok() {
                 copy = Some(target);

@@ -8,14 +8,26 @@ pub fn uuid_v4() -> String {
     let _ = getrandom::fill(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    dashed(&crate::relay::auth::hex(&b), &[8, 4, 4, 4, 12])
+    dashed(&hex(&b), &[8, 4, 4, 4, 12])
 }
 
 /// `bytes` random bytes as hex.
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     let _ = getrandom::fill(&mut buf);
-    crate::relay::auth::hex(&buf)
+    hex(&buf)
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A short, stable name for a path or key (12 hex digits of its SHA-256):
+/// per-project token files, per-session watcher slots.
+pub fn short_hash(text: &str) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(text.as_bytes())[..6])
 }
 
 /// `hex` cut into groups of these lengths, joined by dashes (UUIDs, nx-ce's

@@ -108,8 +108,8 @@ impl Default for Settings {
             name: None,
             mode: Mode::Manual,
             hop_limit: DEFAULT_HOP_LIMIT,
-            max_payload: crate::relay::DEFAULT_MAX_PAYLOAD as u64,
-            max_file: crate::relay::DEFAULT_MAX_FILE,
+            max_payload: crate::rules::DEFAULT_MAX_PAYLOAD as u64,
+            max_file: crate::rules::DEFAULT_MAX_FILE,
             peer_index: BTreeMap::new(),
             responder: Responder::Hooks,
         }
@@ -312,7 +312,7 @@ pub fn check_token(token: &str) -> Check<Secret> {
 /// v1's name rule (docs/protocol.md §1.1), minus the REPLACE_ME placeholder
 /// v1 let through.
 pub fn check_name(name: &str) -> Check<String> {
-    let valid = crate::relay::frame::valid_name(name) && name != "REPLACE_ME";
+    let valid = crate::rules::valid_name(name) && name != "REPLACE_ME";
     if valid {
         Ok(name.to_string())
     } else {

@@ -15,6 +15,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+use crate::time::iso;
+
 /// Message text as it may be shown: control characters (C0, DEL, C1) are
 /// written as visible escapes (`\x1b`, `\u{9b}`), except newline and tab,
 /// which a multi-line message needs and which the renderings indent.
@@ -246,40 +248,6 @@ mod tests {
     }
 }
 
-/// Epoch milliseconds as ISO 8601 UTC (`2026-11-22T02:07:43.123Z`), as v1
-/// prints times.
-pub fn iso(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod iso_tests {
-    #[test]
-    fn iso_matches_known_instants() {
-        assert_eq!(super::iso(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::iso(1_795_313_263_123), "2026-11-22T02:07:43.123Z");
-        assert_eq!(super::iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
-}
 
 /// One event as the MCP shim shows it (v1's formatEvent,
 /// docs/protocol.md §3): the hooks' lines with other prefixes for presence

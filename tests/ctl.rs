@@ -177,8 +177,7 @@ fn a_version_mismatch_is_warned_about_on_stderr() {
     }
     let env = Env::new("version");
     let socket = env.root.path().join("old.sock");
-    let interfaces =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/interfaces");
+    let interfaces = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/interfaces");
     let mut old = Command::new(nexscope_tests::prereq::python())
         .args(["-c", OLD_DAEMON])
         .arg(&socket)

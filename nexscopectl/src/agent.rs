@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use nexscope_proto::api::Empty;
 use nexscope_proto::api::agent::*;
 use serde_json::{Value, json};
 
@@ -44,6 +45,12 @@ impl Target {
             session: Some(self.session.clone()),
             cwd: Some(cwd.to_string_lossy().into_owned()),
         })
+    }
+
+    /// The parameters of Cancel, Status and Skills.
+    fn session_in(&self) -> Result<SessionIn, CtlError> {
+        let SessionRef { session, cwd } = self.resolve()?;
+        Ok(SessionIn { session, cwd })
     }
 }
 
@@ -116,29 +123,29 @@ pub fn command(command: &AgentCommand, options: &Options, out: Output) -> Result
             skills,
             prompt,
         } => {
-            let mut params = serde_json::to_value(target.resolve()?).unwrap_or_else(|_| json!({}));
-            params["prompt"] = json!(prompt.join(" "));
-            if let Some(model) = model {
-                params["model"] = json!(model);
-            }
-            if let Some(mode) = permission_mode {
-                params["permissionMode"] = json!(mode);
-            }
-            if let Some(backend) = backend {
-                params["backend"] = json!(backend);
-            }
-            if !skills.is_empty() {
-                params["skills"] = json!(skills);
-            }
-            query(options, params, out)
+            let backend = backend
+                .as_deref()
+                .map(Backend::parse)
+                .transpose()
+                .map_err(|e| CtlError::Remote(e.into()))?;
+            let input = QueryIn {
+                target: target.resolve()?,
+                prompt: prompt.join(" "),
+                model: model.clone(),
+                permission_mode: permission_mode.clone(),
+                backend,
+                skills: (!skills.is_empty()).then(|| skills.clone()),
+                id: None,
+            };
+            query(options, input, out)
         }
         AgentCommand::Sessions => {
-            let reply: SessionsOut = call(options, SESSIONS, json!({}))?;
+            let reply: SessionsOut = call(options, &Method::Sessions(Empty {}))?;
             out.result(&json!(reply), || sessions_table(&reply.sessions));
             Ok(())
         }
         AgentCommand::Cancel { target } => {
-            let reply: CancelOut = call(options, CANCEL, json!(target.resolve()?))?;
+            let reply: CancelOut = call(options, &Method::Cancel(target.session_in()?))?;
             out.result(&json!(reply), || {
                 format!(
                     "cancelled the running turn of {} in {}",
@@ -148,11 +155,18 @@ pub fn command(command: &AgentCommand, options: &Options, out: Output) -> Result
             Ok(())
         }
         AgentCommand::Close { target, forget } => {
-            let mut params = json!(target.resolve()?);
-            params["forget"] = json!(forget);
+            let SessionRef { session, cwd } = target.resolve()?;
+            let input = CloseIn {
+                session,
+                cwd,
+                forget: Some(*forget),
+            };
             // Closing interrupts a running turn and waits for its process.
-            let reply: CloseOut =
-                call_within(options, CLOSE, params, std::time::Duration::from_secs(30))?;
+            let reply: CloseOut = call_within(
+                options,
+                &Method::Close(input),
+                std::time::Duration::from_secs(30),
+            )?;
             out.result(&json!(reply), || match reply.closed.as_slice() {
                 [] => format!("no live session {} there; nothing to close", target.session),
                 closed => closed
@@ -171,9 +185,13 @@ pub fn command(command: &AgentCommand, options: &Options, out: Output) -> Result
             Ok(())
         }
         AgentCommand::Usage { target, turns } => {
-            let mut params = json!(target.resolve()?);
-            params["turns"] = json!(turns);
-            let reply: UsageOut = call(options, USAGE, params)?;
+            let SessionRef { session, cwd } = target.resolve()?;
+            let input = UsageIn {
+                session,
+                cwd,
+                turns: Some(*turns),
+            };
+            let reply: UsageOut = call(options, &Method::Usage(input))?;
             out.result(&json!(reply), || usage_text(&reply));
             Ok(())
         }
@@ -181,8 +199,7 @@ pub fn command(command: &AgentCommand, options: &Options, out: Output) -> Result
             // May start the agent to ask it.
             let reply: SkillsOut = call_within(
                 options,
-                SKILLS,
-                json!(target.resolve()?),
+                &Method::Skills(target.session_in()?),
                 std::time::Duration::from_secs(90),
             )?;
             out.result(&json!(reply), || {
@@ -222,7 +239,7 @@ const INTERRUPTED: i32 = 130;
 /// spends nothing more, as a person at a terminal expects; the stream then
 /// ends with the turn. A second Ctrl-C, or one the daemon cannot act on,
 /// leaves at once.
-fn cancel_on_interrupt(socket: PathBuf, target: Value) -> Arc<AtomicBool> {
+fn cancel_on_interrupt(socket: PathBuf, target: SessionIn) -> Arc<AtomicBool> {
     use nix::sys::signal::{SigSet, Signal};
     let interrupted = Arc::new(AtomicBool::new(false));
     let mut set = SigSet::empty();
@@ -242,7 +259,7 @@ fn cancel_on_interrupt(socket: PathBuf, target: Value) -> Arc<AtomicBool> {
             &socket,
             Some(crate::connect::CALL_TIMEOUT),
         )
-        .and_then(|mut c| c.call::<Value>(CANCEL, target));
+        .and_then(|mut c| c.request::<Value>(&Method::Cancel(target)));
         if cancelled.is_err() {
             std::process::exit(INTERRUPTED);
         }
@@ -252,14 +269,18 @@ fn cancel_on_interrupt(socket: PathBuf, target: Value) -> Arc<AtomicBool> {
     interrupted
 }
 
-fn query(options: &Options, params: Value, out: Output) -> Result<(), CtlError> {
+fn query(options: &Options, input: QueryIn, out: Output) -> Result<(), CtlError> {
     drop(Session::open(options)?);
-    let target = json!({"session": params["session"], "cwd": params["cwd"]});
+    let target = SessionIn {
+        session: input.target.session.clone(),
+        cwd: input.target.cwd.clone(),
+    };
     let interrupted = cancel_on_interrupt(options.socket.clone(), target);
     // A turn takes as long as it takes: no read timeout.
-    let mut connection = nexscope_proto::varlink::client::Connection::connect(&options.socket, None)?;
+    let mut connection =
+        nexscope_proto::varlink::client::Connection::connect(&options.socket, None)?;
     let mut failure = None;
-    connection.call_more(QUERY, params, |reply| {
+    connection.request_more(&Method::Query(input), |reply| {
         let Ok(reply) = serde_json::from_value::<QueryOut>(reply) else {
             return true;
         };
@@ -281,11 +302,7 @@ fn query(options: &Options, params: Value, out: Output) -> Result<(), CtlError> 
         std::process::exit(INTERRUPTED);
     }
     match failure {
-        Some(error) => Err(CtlError::Remote(nexscope_proto::varlink::VarlinkError::coded(
-            "io.nexscope.Agent.TurnFailed",
-            "turn_failed",
-            error,
-        ))),
+        Some(error) => Err(CtlError::TurnFailed(error)),
         None => Ok(()),
     }
 }

@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use nexscope_proto::api::chat::*;
-use nexscope_proto::time::iso;
 use nexscope_proto::render::{escape_name, escape_text, history_line, render};
+use nexscope_proto::time::iso;
+use nexscope_proto::varlink::Request;
 use serde_json::{Value, json};
 
 use crate::connect::{Options, Session};
@@ -134,23 +135,21 @@ fn quoted(text: &str) -> String {
 
 pub(crate) fn call<T: serde::de::DeserializeOwned>(
     options: &Options,
-    method: &str,
-    params: Value,
+    request: &impl Request,
 ) -> Result<T, CtlError> {
-    call_within(options, method, params, crate::connect::CALL_TIMEOUT)
+    call_within(options, request, crate::connect::CALL_TIMEOUT)
 }
 
 /// A call that may take longer than most: a Say waits for the relay's ack
 /// (15 s), a file for its transfer (90 s).
 pub(crate) fn call_within<T: serde::de::DeserializeOwned>(
     options: &Options,
-    method: &str,
-    params: Value,
+    request: &impl Request,
     timeout: std::time::Duration,
 ) -> Result<T, CtlError> {
     let mut session = Session::open(options)?;
     session.connection.set_timeout(Some(timeout))?;
-    Ok(session.connection.call(method, params)?)
+    Ok(session.connection.request(request)?)
 }
 
 /// Longer than the daemon's own ack and transfer waits.
@@ -179,16 +178,11 @@ pub fn command(
                 relay: relay.clone(),
                 room: room.clone(),
             };
-            let state = call::<StateOut>(
-                options,
-                START,
-                serde_json::to_value(input).unwrap_or_default(),
-            )?
-            .state;
+            let state = call::<StateOut>(options, &Method::Start(input))?.state;
             out.result(&json!(state), || render_joined(&state));
         }
         ChatCommand::Stop => {
-            let stopped = call::<StopOut>(options, STOP, json!({ "project": project }))?;
+            let stopped = call::<StopOut>(options, &Method::Stop(ProjectIn::new(project)))?;
             out.result(&json!(stopped), || {
                 format!("left chat room (was \"{}\").\n\nThanks for using nexscope. https://nexscope.ai/agent", stopped.name)
             });
@@ -204,31 +198,34 @@ pub fn command(
             project, options, out, role, thread, file, to, *hop_count, words,
         )?,
         ChatCommand::Who => {
-            let who = call::<WhoOut>(options, WHO, json!({ "project": project }))?;
+            let who = call::<WhoOut>(options, &Method::Who(ProjectIn::new(project)))?;
             out.result(&json!(who), || render_who(&who));
         }
         ChatCommand::Inbox { offset, limit } => {
-            let input = json!({ "project": project, "offset": offset, "limit": limit });
-            let inbox = call::<InboxOut>(options, INBOX, input)?;
+            let input = InboxIn {
+                project: project.into(),
+                offset: Some(*offset as i64),
+                limit: Some(*limit as i64),
+            };
+            let inbox = call::<InboxOut>(options, &Method::Inbox(input))?;
             out.result(&json!(inbox), || render_inbox(&inbox, *offset));
         }
         ChatCommand::Accept { thread, extra } => {
             let extra = (!extra.is_empty()).then(|| extra.join(" "));
-            let accepted = call::<AcceptOut>(
-                options,
-                ACCEPT,
-                json!({ "project": project, "thread": thread, "extra": extra }),
-            )?;
+            let input = ThreadIn {
+                extra,
+                ..ThreadIn::new(project, thread)
+            };
+            let accepted = call::<AcceptOut>(options, &Method::Accept(input))?;
             out.result(&json!(accepted), || render_accepted(thread, &accepted));
         }
         ChatCommand::Reject { thread, reason } => {
             let reason = (!reason.is_empty()).then(|| reason.join(" "));
-            let rejected = call_within::<RejectOut>(
-                options,
-                REJECT,
-                json!({ "project": project, "thread": thread, "reason": reason }),
-                SAY_TIMEOUT,
-            )?;
+            let input = ThreadIn {
+                reason,
+                ..ThreadIn::new(project, thread)
+            };
+            let rejected = call_within::<RejectOut>(options, &Method::Reject(input), SAY_TIMEOUT)?;
             out.result(&json!(rejected), || {
                 format!(
                     "rejected {} message(s) on thread={thread}; rejection notice sent to {}.",
@@ -238,12 +235,11 @@ pub fn command(
             });
         }
         ChatCommand::Append { thread, text } => {
-            let appended = call_within::<AppendOut>(
-                options,
-                APPEND,
-                json!({ "project": project, "thread": thread, "text": text.join(" ") }),
-                SAY_TIMEOUT,
-            )?;
+            let input = ThreadIn {
+                text: Some(text.join(" ")),
+                ..ThreadIn::new(project, thread)
+            };
+            let appended = call_within::<AppendOut>(options, &Method::Append(input), SAY_TIMEOUT)?;
             out.result(&json!(appended), || {
                 format!(
                     "appended as role=user to thread={thread};delivered: {}{}",
@@ -253,23 +249,26 @@ pub fn command(
             });
         }
         ChatCommand::Mode { mode } => {
-            let result =
-                call::<ModeOut>(options, MODE, json!({ "project": project, "mode": mode }))?;
+            let input = ModeIn {
+                project: project.into(),
+                mode: mode.clone(),
+            };
+            let result = call::<ModeOut>(options, &Method::Mode(input))?;
             out.result(&json!(result), || match mode {
                 Some(_) => format!("mode switched to {}", result.mode),
                 None => format!("mode={} (hopLimit={})", result.mode, result.hop_limit),
             });
         }
         ChatCommand::History { limit } => {
-            let history = call::<HistoryOut>(
-                options,
-                HISTORY,
-                json!({ "project": project, "limit": limit }),
-            )?;
+            let input = HistoryIn {
+                project: project.into(),
+                limit: Some(*limit),
+            };
+            let history = call::<HistoryOut>(options, &Method::History(input))?;
             out.result(&json!(history), || render_history(&history.items));
         }
         ChatCommand::Files => {
-            let files = call::<FilesOut>(options, FILES, json!({ "project": project }))?;
+            let files = call::<FilesOut>(options, &Method::Files(ProjectIn::new(project)))?;
             out.result(&json!(files), || render_files(&files));
         }
         ChatCommand::Watch => watch(project, options, out)?,
@@ -340,12 +339,7 @@ fn say(
     } else {
         SAY_TIMEOUT
     };
-    let said = call_within::<SayOut>(
-        options,
-        SAY,
-        serde_json::to_value(input).unwrap_or_default(),
-        timeout,
-    )?;
+    let said = call_within::<SayOut>(options, &Method::Say(input), timeout)?;
     out.result(&json!(said), || said_text(&said, &targets));
     Ok(())
 }
@@ -514,8 +508,9 @@ fn watch(project: &str, options: &Options, out: Output) -> Result<(), CtlError> 
     // Opened for the start and version check; the watch itself waits as
     // long as it takes, on a connection without a read timeout.
     drop(Session::open(options)?);
-    let mut connection = nexscope_proto::varlink::client::Connection::connect(&options.socket, None)?;
-    connection.call_more(WATCH, json!({ "project": project }), |reply| {
+    let mut connection =
+        nexscope_proto::varlink::client::Connection::connect(&options.socket, None)?;
+    connection.request_more(&Method::Watch(ProjectIn::new(project)), |reply| {
         let reply: WatchOut = match serde_json::from_value(reply) {
             Ok(reply) => reply,
             Err(_) => return true,

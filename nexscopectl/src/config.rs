@@ -161,7 +161,7 @@ pub fn command(command: &ConfigCommand, project: &str, out: Output) -> Result<()
 
 /// One token file per project, named by a hash of its root.
 fn token_path(config_file: &Path, project: &str) -> PathBuf {
-    let hash = nexscope_proto::ids::short_hash(&project);
+    let hash = nexscope_proto::ids::short_hash(project);
     config_file
         .parent()
         .unwrap_or(Path::new("."))

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nexscope_proto::api::service::{GET_INFO, Info, VERSION};
+use nexscope_proto::api::Empty;
+use nexscope_proto::api::service::{Info, Method, VERSION};
 use nexscope_proto::paths;
 use nexscope_proto::varlink::client::{ClientError, Connection};
-use serde_json::json;
 
 use crate::exit::CtlError;
 
@@ -51,7 +51,7 @@ impl Session {
     /// Connects without starting anything.
     pub fn try_open(socket: &Path) -> Result<Session, CtlError> {
         let mut connection = Connection::connect(socket, Some(CALL_TIMEOUT))?;
-        let info: Info = connection.call(GET_INFO, json!({}))?;
+        let info: Info = connection.request(&Method::GetInfo(Empty {}))?;
         if info.version != VERSION {
             eprintln!(
                 "nexscopectl: warning: nexscoped is version {}, nexscopectl is {VERSION}; \
@@ -179,7 +179,7 @@ fn wait_until_answering(
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(mut connection) = Connection::connect(socket, Some(START_TIMEOUT)) {
-            match connection.call::<Info>(GET_INFO, json!({})) {
+            match connection.request::<Info>(&Method::GetInfo(Empty {})) {
                 Ok(_) => return Ok(()),
                 Err(ClientError::Connect { .. }) | Err(ClientError::Io(_)) => {}
                 Err(other) => return Err(other.into()),

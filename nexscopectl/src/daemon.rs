@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use nexscope_proto::api::daemon::{DaemonStatus, PING, SHUTDOWN, STATUS, StatusOut};
+use nexscope_proto::api::Empty;
+use nexscope_proto::api::daemon::{DaemonStatus, Method, StatusOut};
 use serde_json::json;
 
 use crate::connect::{self, Options, Session};
@@ -30,7 +31,7 @@ pub fn ping(options: &Options, out: Output) -> Result<(), CtlError> {
     let started = Instant::now();
     session
         .connection
-        .call::<serde_json::Value>(PING, json!({}))?;
+        .request::<serde_json::Value>(&Method::Ping(Empty {}))?;
     let rtt = started.elapsed();
     let version = session.info.version.clone();
     out.result(
@@ -70,7 +71,7 @@ pub fn command(command: &DaemonCommand, options: &Options, out: Output) -> Resul
 fn fetch_status(session: &mut Session) -> Result<DaemonStatus, CtlError> {
     Ok(session
         .connection
-        .call::<StatusOut>(STATUS, json!({}))?
+        .request::<StatusOut>(&Method::Status(Empty {}))?
         .status)
 }
 
@@ -111,7 +112,7 @@ fn stop(options: &Options, out: Output) -> Result<(), CtlError> {
     let pid = fetch_status(&mut session)?.pid;
     session
         .connection
-        .call::<serde_json::Value>(SHUTDOWN, json!({}))?;
+        .request::<serde_json::Value>(&Method::Shutdown(Empty {}))?;
     // Wait for the process, not the socket: under systemd the socket outlives
     // the daemon, and connecting to it would start a new one.
     let deadline = Instant::now() + STOP_TIMEOUT;

@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success |
-//! | 1 | the daemon refused the request (a varlink error; its code and message are printed) |
+//! | 1 | the daemon refused the request (a varlink error; its code and message are printed), or an agent's turn failed |
 //! | 2 | bad command line |
 //! | 3 | the daemon is not running and could not be started (or `--no-autostart`) |
 //! | 4 | the daemon did not answer in time, or answered something unexpected |
@@ -26,6 +26,10 @@ pub enum CtlError {
     StartFailed(String),
     #[error("{0}")]
     Remote(VarlinkError),
+    /// The agent's turn ended in an error (a query streams, so the daemon
+    /// reports it in the turn's last event, not as a varlink error).
+    #[error("{0}")]
+    TurnFailed(String),
     #[error("{0}")]
     NoAnswer(String),
     #[error("{0}")]
@@ -36,7 +40,7 @@ impl CtlError {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             CtlError::NotRunning { .. } | CtlError::StartFailed(_) => NOT_RUNNING,
-            CtlError::Remote(_) => REFUSED,
+            CtlError::Remote(_) | CtlError::TurnFailed(_) => REFUSED,
             CtlError::NoAnswer(_) => NO_ANSWER,
             CtlError::Usage(_) => USAGE,
         })
@@ -48,6 +52,7 @@ impl CtlError {
             CtlError::NotRunning { .. } => "not_running".into(),
             CtlError::StartFailed(_) => "start_failed".into(),
             CtlError::Remote(error) => error.code(),
+            CtlError::TurnFailed(_) => "turn_failed".into(),
             CtlError::NoAnswer(_) => "no_answer".into(),
             CtlError::Usage(_) => "usage".into(),
         }

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use nexscope_proto::api::chat::{self, Event, NotificationsOut, ProjectsOut, RoomState, TasksOut};
+use nexscope_proto::api::Empty;
+use nexscope_proto::api::chat::{
+    Event, Method, NotificationsIn, NotificationsOut, ProjectIn, ProjectsOut, RoomState, TasksOut,
+};
 use nexscope_proto::render::{escape_name, escape_text, render};
 use nexscope_proto::varlink::client::Connection;
 use serde_json::{Value, json};
@@ -139,7 +142,7 @@ impl HookInput {
 /// The joined room whose project contains `cwd` (the deepest one).
 fn room_for(connection: &mut Connection, cwd: &Path) -> Option<RoomState> {
     let cwd = std::fs::canonicalize(cwd).ok()?;
-    let rooms: ProjectsOut = connection.call(chat::PROJECTS, json!({})).ok()?;
+    let rooms: ProjectsOut = connection.request(&Method::Projects(Empty {})).ok()?;
     rooms
         .rooms
         .into_iter()
@@ -150,19 +153,24 @@ fn room_for(connection: &mut Connection, cwd: &Path) -> Option<RoomState> {
 fn session_start(socket: &Path, input: &HookInput) -> Option<()> {
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
     let room = room_for(&mut connection, &input.cwd)?;
-    let params = json!({ "project": room.project, "consumer": input.consumer(), "limit": 0 });
+    let input = NotificationsIn {
+        project: room.project,
+        consumer: input.consumer(),
+        limit: Some(0),
+    };
     connection
-        .call::<NotificationsOut>(chat::NOTIFICATIONS, params)
+        .request::<NotificationsOut>(&Method::Notifications(input))
         .ok()
         .map(drop)
 }
 
 fn drain(connection: &mut Connection, room: &RoomState, consumer: &str) -> Option<Vec<Event>> {
     let out: NotificationsOut = connection
-        .call(
-            chat::NOTIFICATIONS,
-            json!({ "project": room.project, "consumer": consumer }),
-        )
+        .request(&Method::Notifications(NotificationsIn {
+            project: room.project.clone(),
+            consumer: consumer.into(),
+            limit: None,
+        }))
         .ok()?;
     Some(out.events)
 }
@@ -204,7 +212,7 @@ fn stop(socket: &Path, input: &HookInput) -> Option<String> {
         return None;
     }
     let tasks: TasksOut = connection
-        .call(chat::TASKS, json!({ "project": room.project }))
+        .request(&Method::Tasks(ProjectIn::new(&room.project)))
         .ok()?;
     let now = nexscope_proto::time::now_ms() as i64;
     let fresh: Vec<&Value> = tasks
@@ -271,7 +279,7 @@ fn watch(socket: &Path, input: &HookInput) -> Option<String> {
     let started = Instant::now();
     let mut woke = false;
     let mut caught: Vec<Event> = Vec::new();
-    let _ = stream.call_more(chat::WATCH, json!({ "project": room.project }), |reply| {
+    let _ = stream.request_more(&Method::Watch(ProjectIn::new(&room.project)), |reply| {
         if reply.get("event").is_some_and(|e| !e.is_null()) {
             woke = true;
             return false;

@@ -18,10 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chat::{join_names, list, offline};
+use nexscope_proto::api::Empty;
 use nexscope_proto::api::chat::*;
-use nexscope_proto::api::daemon::{STATUS as DAEMON_STATUS, StatusOut};
-use nexscope_proto::time::iso;
+use nexscope_proto::api::daemon::{self, StatusOut};
 use nexscope_proto::render::{history_line, render_mcp};
+use nexscope_proto::time::iso;
+use nexscope_proto::varlink::Request;
 use nexscope_proto::varlink::client::{ClientError, Connection};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -206,14 +208,13 @@ impl Shim {
     /// A blocking varlink call, off the async runtime.
     async fn call<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
-        method: &'static str,
-        params: Value,
+        request: impl Request + Send + 'static,
         timeout: Duration,
     ) -> Result<T, Failure> {
         let socket = self.socket.clone();
         tokio::task::spawn_blocking(move || -> Result<T, Failure> {
             let mut connection = Connection::connect(&socket, Some(timeout))?;
-            Ok(connection.call(method, params)?)
+            Ok(connection.request(&request)?)
         })
         .await
         .map_err(|e| Failure {
@@ -228,17 +229,17 @@ impl Shim {
             return Ok(Vec::new());
         }
         Ok(self
-            .call::<TasksOut>(TASKS, self.project(), CALL_TIMEOUT)
+            .call::<TasksOut>(Method::Tasks(self.project()), CALL_TIMEOUT)
             .await?
             .tasks)
     }
 
-    fn project(&self) -> Value {
-        json!({ "project": self.project })
+    fn project(&self) -> ProjectIn {
+        ProjectIn::new(&self.project)
     }
 
     async fn status(&self) -> Option<RoomState> {
-        self.call::<StateOut>(STATUS, self.project(), CALL_TIMEOUT)
+        self.call::<StateOut>(Method::Status(self.project()), CALL_TIMEOUT)
             .await
             .ok()
             .map(|s| s.state)
@@ -251,8 +252,11 @@ impl Shim {
         };
         let events = self
             .call::<NotificationsOut>(
-                NOTIFICATIONS,
-                json!({ "project": self.project, "consumer": self.consumer }),
+                Method::Notifications(NotificationsIn {
+                    project: self.project.clone(),
+                    consumer: self.consumer.clone(),
+                    limit: None,
+                }),
                 CALL_TIMEOUT,
             )
             .await
@@ -270,7 +274,7 @@ impl Shim {
     async fn start(&self, args: StartArgs) -> Outcome {
         if let Some(state) = self.status().await {
             let pid = self
-                .call::<StatusOut>(DAEMON_STATUS, json!({}), CALL_TIMEOUT)
+                .call::<StatusOut>(daemon::Method::Status(Empty {}), CALL_TIMEOUT)
                 .await
                 .map(|s| s.status.pid)
                 .unwrap_or(0);
@@ -279,9 +283,14 @@ impl Shim {
                 state.name, state.mode
             ));
         }
-        let input = json!({ "project": self.project, "name": args.name, "mode": args.mode });
+        let input = StartIn {
+            project: self.project.clone(),
+            name: args.name,
+            mode: args.mode,
+            ..StartIn::default()
+        };
         let state = self
-            .call::<StateOut>(START, input, CALL_TIMEOUT)
+            .call::<StateOut>(Method::Start(input), CALL_TIMEOUT)
             .await?
             .state;
         Ok(format!(
@@ -297,12 +306,12 @@ impl Shim {
             return Ok("nexscope is not running.".into());
         }
         let pid = self
-            .call::<StatusOut>(DAEMON_STATUS, json!({}), CALL_TIMEOUT)
+            .call::<StatusOut>(daemon::Method::Status(Empty {}), CALL_TIMEOUT)
             .await
             .map(|s| s.status.pid)
             .unwrap_or(0);
         let stopped = self
-            .call::<StopOut>(STOP, self.project(), CALL_TIMEOUT)
+            .call::<StopOut>(Method::Stop(self.project()), CALL_TIMEOUT)
             .await?;
         Ok(format!(
             "left chat room (was \"{}\", pid {pid}).",
@@ -336,13 +345,7 @@ impl Shim {
         } else {
             CALL_TIMEOUT
         };
-        let said = self
-            .call::<SayOut>(
-                SAY,
-                serde_json::to_value(input).unwrap_or_default(),
-                timeout,
-            )
-            .await?;
+        let said = self.call::<SayOut>(Method::Say(input), timeout).await?;
         Ok(crate::chat::said_text(&said, &to))
     }
 
@@ -350,8 +353,10 @@ impl Shim {
         let limit = args.limit.unwrap_or(50).clamp(1, 500);
         let history = self
             .call::<HistoryOut>(
-                HISTORY,
-                json!({ "project": self.project, "limit": limit }),
+                Method::History(HistoryIn {
+                    project: self.project.clone(),
+                    limit: Some(limit),
+                }),
                 CALL_TIMEOUT,
             )
             .await?;
@@ -416,7 +421,7 @@ impl Shim {
     #[tool(description = "Who is online.")]
     async fn nexscope_who(&self) -> CallToolResult {
         finish(
-            self.call::<WhoOut>(WHO, self.project(), CALL_TIMEOUT)
+            self.call::<WhoOut>(Method::Who(self.project()), CALL_TIMEOUT)
                 .await
                 .map(|w| {
                     if w.users.is_empty() {
@@ -433,8 +438,10 @@ impl Shim {
         let setting = args.mode.is_some();
         finish(
             self.call::<ModeOut>(
-                MODE,
-                json!({ "project": self.project, "mode": args.mode }),
+                Method::Mode(ModeIn {
+                    project: self.project.clone(),
+                    mode: args.mode,
+                }),
                 CALL_TIMEOUT,
             )
             .await
@@ -456,9 +463,13 @@ impl Shim {
     #[tool(description = "Mentions waiting for you (manual mode), and the latest handled ones.")]
     async fn nexscope_inbox(&self, Parameters(args): Parameters<InboxArgs>) -> CallToolResult {
         let offset = args.offset.unwrap_or(0);
-        let input = json!({ "project": self.project, "offset": offset, "limit": args.limit });
+        let input = InboxIn {
+            project: self.project.clone(),
+            offset: Some(offset),
+            limit: args.limit,
+        };
         finish(
-            self.call::<InboxOut>(INBOX, input, CALL_TIMEOUT)
+            self.call::<InboxOut>(Method::Inbox(input), CALL_TIMEOUT)
                 .await
                 .map(|inbox| {
                     let total = inbox.pending;
@@ -481,9 +492,11 @@ impl Shim {
 
     #[tool(description = "Take a thread's pending mentions as a request.")]
     async fn nexscope_accept(&self, Parameters(args): Parameters<ThreadArgs>) -> CallToolResult {
-        let input =
-            json!({ "project": self.project, "thread": args.thread_id, "extra": args.extra });
-        finish(self.call::<AcceptOut>(ACCEPT, input, CALL_TIMEOUT).await.map(|accepted| {
+        let input = ThreadIn {
+            extra: args.extra,
+            ..ThreadIn::new(&self.project, &args.thread_id)
+        };
+        finish(self.call::<AcceptOut>(Method::Accept(input), CALL_TIMEOUT).await.map(|accepted| {
             pretty(&json!({
                 "accepted": accepted.items.len(),
                 "threadId": args.thread_id,
@@ -496,10 +509,12 @@ impl Shim {
 
     #[tool(description = "Decline a thread's pending mentions and tell their senders.")]
     async fn nexscope_reject(&self, Parameters(args): Parameters<RejectArgs>) -> CallToolResult {
-        let input =
-            json!({ "project": self.project, "thread": args.thread_id, "reason": args.reason });
+        let input = ThreadIn {
+            reason: args.reason,
+            ..ThreadIn::new(&self.project, &args.thread_id)
+        };
         finish(
-            self.call::<RejectOut>(REJECT, input, CALL_TIMEOUT)
+            self.call::<RejectOut>(Method::Reject(input), CALL_TIMEOUT)
                 .await
                 .map(|r| {
                     format!(
@@ -514,9 +529,12 @@ impl Shim {
 
     #[tool(description = "Add to a thread as the user, to everyone who took part in it.")]
     async fn nexscope_append(&self, Parameters(args): Parameters<AppendArgs>) -> CallToolResult {
-        let input = json!({ "project": self.project, "thread": args.thread_id, "text": args.text });
+        let input = ThreadIn {
+            text: Some(args.text),
+            ..ThreadIn::new(&self.project, &args.thread_id)
+        };
         finish(
-            self.call::<AppendOut>(APPEND, input, CALL_TIMEOUT)
+            self.call::<AppendOut>(Method::Append(input), CALL_TIMEOUT)
                 .await
                 .map(|a| {
                     format!(
@@ -579,7 +597,7 @@ impl Shim {
                 return false;
             };
             let mut woke = false;
-            let _ = stream.call_more(WATCH, json!({ "project": project }), |reply| {
+            let _ = stream.request_more(&Method::Watch(ProjectIn::new(project)), |reply| {
                 woke = reply.get("event").is_some_and(|e| !e.is_null());
                 !woke
             });

@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::agents::gateway;
-use nexscope_proto::api::service::VERSION;
 use crate::control::{self, Listener};
 use crate::notify;
 use crate::shutdown::{DRAIN_TIMEOUT, wait_for};
+use nexscope_proto::api::service::VERSION;
 
 pub use crate::state::Daemon;
 

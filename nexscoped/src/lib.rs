@@ -10,7 +10,6 @@ pub(crate) mod accept;
 pub(crate) mod admission;
 pub(crate) mod agents;
 
-
 pub mod cli;
 pub mod control;
 pub mod daemon;

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use nexscope::cli::{Cli, Command, RelayAction, RelayArgs};
-use nexscope_proto::config::Config;
 use nexscope::control::Listener;
 use nexscope::daemon::{self, Daemon};
 use nexscope::relay::{self, auth::Auth};
 use nexscope::{logging, notify};
+use nexscope_proto::config::Config;
 use nexscope_proto::paths;
 
 const EX_CONFIG: u8 = 78;
@@ -148,9 +148,9 @@ fn relay_settings(args: &RelayArgs) -> Result<(relay::Settings, Auth), String> {
             nexscope_proto::config::read_token_file(file)
                 .map_err(|e| format!("--token-file {}: {e}", file.display()))?,
         ),
-        (None, Some(token)) => Some(nexscope_proto::config::check_token(&token).map_err(|allowed| {
-            format!("environment variable NEXSCOPE_TOKEN is not allowed; {allowed}")
-        })?),
+        (None, Some(token)) => Some(nexscope_proto::config::check_token(&token).map_err(
+            |allowed| format!("environment variable NEXSCOPE_TOKEN is not allowed; {allowed}"),
+        )?),
         (None, None) => None,
     };
     let auth = Auth::new(

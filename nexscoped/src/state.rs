@@ -13,14 +13,14 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use crate::agents::{Agents, gateway};
-use nexscope_proto::api::daemon::DaemonStatus;
-use nexscope_proto::api::service::VERSION;
-use nexscope_proto::config::{Config, ConfigError};
 use crate::notify;
-use nexscope_proto::paths::{self, PathError};
 use crate::relay::{self, Embedded};
 use crate::rooms::{self, Rooms};
 use crate::store::{self, Store, StoreError};
+use nexscope_proto::api::daemon::DaemonStatus;
+use nexscope_proto::api::service::VERSION;
+use nexscope_proto::config::{Config, ConfigError};
+use nexscope_proto::paths::{self, PathError};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]

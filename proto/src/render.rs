@@ -189,6 +189,39 @@ pub fn render(row: &Value) -> String {
     }
 }
 
+/// One event as the MCP shim shows it (v1's formatEvent,
+/// docs/protocol.md §3): the hooks' lines with other prefixes for presence
+/// and the hop inside the brackets.
+pub fn render_mcp(row: &Value) -> String {
+    let s = |key: &str| name_of(row, key);
+    match row["kind"].as_str().unwrap_or_default() {
+        "presence" => {
+            let online = online(row);
+            match row["event"].as_str().unwrap_or_default() {
+                "snapshot" => format!("[presence snapshot] online: {online}"),
+                _ => format!("[presence] {} {} | online: {online}", s("user"), s("event")),
+            }
+        }
+        "msg" => {
+            let hop = row["hopCount"].as_i64().unwrap_or(0);
+            let hop = if hop > 0 {
+                format!(" hop={hop}")
+            } else {
+                String::new()
+            };
+            format!(
+                "{} → {} (thread={}{hop}): {}",
+                s("label"),
+                s("target"),
+                s("threadId"),
+                text_of(row, "text")
+            )
+        }
+        "file_start" | "file_end" | "system" => render(row),
+        _ => format!("[event] {row}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,39 +278,5 @@ mod tests {
         let line = history_line(&row, false);
         assert_eq!(line.lines().count(), 1, "{line}");
         assert!(line.contains("(file) a.txt\\x0a2026-01-01"), "{line}");
-    }
-}
-
-
-/// One event as the MCP shim shows it (v1's formatEvent,
-/// docs/protocol.md §3): the hooks' lines with other prefixes for presence
-/// and the hop inside the brackets.
-pub fn render_mcp(row: &Value) -> String {
-    let s = |key: &str| name_of(row, key);
-    match row["kind"].as_str().unwrap_or_default() {
-        "presence" => {
-            let online = online(row);
-            match row["event"].as_str().unwrap_or_default() {
-                "snapshot" => format!("[presence snapshot] online: {online}"),
-                _ => format!("[presence] {} {} | online: {online}", s("user"), s("event")),
-            }
-        }
-        "msg" => {
-            let hop = row["hopCount"].as_i64().unwrap_or(0);
-            let hop = if hop > 0 {
-                format!(" hop={hop}")
-            } else {
-                String::new()
-            };
-            format!(
-                "{} → {} (thread={}{hop}): {}",
-                s("label"),
-                s("target"),
-                s("threadId"),
-                text_of(row, "text")
-            )
-        }
-        "file_start" | "file_end" | "system" => render(row),
-        _ => format!("[event] {row}"),
     }
 }

@@ -27,11 +27,11 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 
 use super::{Agents, Key};
 use crate::admission::{self, Admission};
-use nexscope_proto::api::agent::*;
 use crate::relay::auth::Auth;
-use nexscope_proto::time::now_ms;
 use crate::relay::http;
 use crate::websocket;
+use nexscope_proto::api::agent::*;
+use nexscope_proto::time::now_ms;
 
 /// nx-ce frames are small; a prompt may be long.
 const MAX_FRAME: usize = 10 * 1024 * 1024;

@@ -23,10 +23,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
-use nexscope_proto::api::agent::*;
-use nexscope_proto::config::AgentSettings;
 use crate::store::Store;
 use crate::store::agents::{self as records, AgentRecord};
+use nexscope_proto::api::agent::*;
+use nexscope_proto::config::AgentSettings;
 
 pub use session::TurnStream;
 

@@ -15,11 +15,11 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
 use super::Agents;
+use crate::rooms::{Room, Rooms};
+use crate::shutdown::wait_for;
 use nexscope_proto::api::agent::{QueryIn, SessionRef, TurnEvent};
 use nexscope_proto::api::chat::{MAX_TEXT_BYTES, SayIn};
 use nexscope_proto::config::Responder;
-use crate::rooms::{Room, Rooms};
-use crate::shutdown::wait_for;
 
 /// The agent session that answers a project's mentions.
 pub const SESSION: &str = "nexscope-responder";

@@ -17,9 +17,9 @@ use super::claude::{self, Claude};
 use super::codex::Codex;
 use super::process::AgentProcess;
 use super::{Key, Output, Shared, SpawnSpec};
+use crate::store::agents::{self as records, AgentRecord};
 use nexscope_proto::api::agent::*;
 use nexscope_proto::time::now_ms;
-use crate::store::agents::{self as records, AgentRecord};
 
 /// Events of one turn waiting for a slow reader; past this the reader is
 /// dropped (the turn goes on).

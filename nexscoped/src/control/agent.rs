@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::service::to_value;
 use super::{Failure, Replies};
-use nexscope_proto::api::agent::*;
 use crate::state::Daemon;
+use nexscope_proto::api::agent::*;
 use nexscope_proto::varlink::{Call, VarlinkError};
 
 impl From<AgentError> for Failure {
@@ -21,16 +21,14 @@ impl From<AgentError> for Failure {
 pub async fn call(
     daemon: &Arc<Daemon>,
     call: &Call,
-    member: &str,
     replies: &mut Replies<'_>,
 ) -> Result<Value, Failure> {
     let agents = &daemon.agents;
-    match member {
-        "Query" => {
+    match Method::decode(call)? {
+        Method::Query(input) => {
             if !call.more {
                 return Err(VarlinkError::expected_more().into());
             }
-            let input: QueryIn = call.decode()?;
             let id = input.id.clone();
             let mut stream = agents.query(input).await?;
             while let Some(event) = stream.recv().await {
@@ -46,28 +44,22 @@ pub async fn call(
             }
             Err(AgentError::Stopped.into())
         }
-        "Cancel" => {
-            let input: SessionIn = call.decode()?;
+        Method::Cancel(input) => {
             let key = agents.key(&input.target())?;
             Ok(to_value(CancelOut {
                 session: agents.cancel(&key).await?,
             })?)
         }
-        "Sessions" => {
-            call.decode::<nexscope_proto::api::daemon::Empty>()?;
-            Ok(to_value(SessionsOut {
-                sessions: agents.sessions().await?,
-            })?)
-        }
-        "Status" => {
-            let input: SessionIn = call.decode()?;
+        Method::Sessions(_) => Ok(to_value(SessionsOut {
+            sessions: agents.sessions().await?,
+        })?),
+        Method::Status(input) => {
             let key = agents.key(&input.target())?;
             Ok(to_value(StatusOut {
                 session: agents.status(&key).await?,
             })?)
         }
-        "Close" => {
-            let input: CloseIn = call.decode()?;
+        Method::Close(input) => {
             let name = input
                 .session
                 .clone()
@@ -84,15 +76,13 @@ pub async fn call(
                 .await?;
             Ok(to_value(CloseOut { closed })?)
         }
-        "Skills" => {
-            let input: SessionIn = call.decode()?;
+        Method::Skills(input) => {
             let key = agents.key(&input.target())?;
             Ok(to_value(SkillsOut {
                 metadata: agents.skills(&key, None).await?,
             })?)
         }
-        "Usage" => {
-            let input: UsageIn = call.decode()?;
+        Method::Usage(input) => {
             let key = agents.key(&SessionRef {
                 session: input.session,
                 cwd: input.cwd,
@@ -101,6 +91,5 @@ pub async fn call(
                 agents.usage(&key, input.turns.unwrap_or(0)).await?,
             )?)
         }
-        _ => Err(VarlinkError::method_not_found(&call.method).into()),
     }
 }

@@ -8,8 +8,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::service::to_value;
 use super::{Failure, Replies};
-use nexscope_proto::api::chat::*;
 use crate::state::Daemon;
+use nexscope_proto::api::chat::*;
 use nexscope_proto::varlink::{Call, VarlinkError};
 
 impl From<ChatError> for Failure {
@@ -23,114 +23,83 @@ impl From<ChatError> for Failure {
 pub async fn call(
     daemon: &Arc<Daemon>,
     call: &Call,
-    member: &str,
     replies: &mut Replies<'_>,
 ) -> Result<Value, Failure> {
     let rooms = &daemon.rooms;
-    match member {
-        "Start" => {
-            let input: StartIn = call.decode()?;
+    match Method::decode(call)? {
+        Method::Start(input) => {
             // What Start asks for; None: the stored membership, else the config.
             let state = rooms.start(&daemon.config(), input, false).await?;
             Ok(to_value(StateOut { state })?)
         }
-        "Stop" => {
-            let input: ProjectIn = call.decode()?;
-            Ok(to_value(StopOut {
-                name: rooms.stop(&input.project).await?,
-            })?)
-        }
-        "Status" => {
-            let input: ProjectIn = call.decode()?;
-            Ok(to_value(StateOut {
-                state: rooms.get(&input.project)?.state(),
-            })?)
-        }
-        "Projects" => {
-            call.decode::<nexscope_proto::api::daemon::Empty>()?;
-            Ok(to_value(ProjectsOut {
-                rooms: rooms.list().iter().map(|r| r.state()).collect(),
-            })?)
-        }
-        "Say" => Ok(to_value(rooms.say(call.decode()?).await?)?),
-        "Who" => {
-            let input: ProjectIn = call.decode()?;
+        Method::Stop(input) => Ok(to_value(StopOut {
+            name: rooms.stop(&input.project).await?,
+        })?),
+        Method::Status(input) => Ok(to_value(StateOut {
+            state: rooms.get(&input.project)?.state(),
+        })?),
+        Method::Projects(_) => Ok(to_value(ProjectsOut {
+            rooms: rooms.list().iter().map(|r| r.state()).collect(),
+        })?),
+        Method::Say(input) => Ok(to_value(rooms.say(input).await?)?),
+        Method::Who(input) => {
             let state = rooms.get(&input.project)?.state();
             Ok(to_value(WhoOut {
                 users: state.users,
                 ready: Some(state.ready),
             })?)
         }
-        "Inbox" => {
-            let input: InboxIn = call.decode()?;
+        Method::Inbox(input) => {
             let (offset, limit) = input.checked_page()?;
             Ok(to_value(rooms.inbox(&input.project, offset, limit).await?)?)
         }
-        "Accept" => {
-            let input: ThreadIn = call.decode()?;
-            Ok(to_value(
-                rooms
-                    .accept(&input.project, &input.thread, input.extra)
-                    .await?,
-            )?)
-        }
-        "Reject" => {
-            let input: ThreadIn = call.decode()?;
-            Ok(to_value(
-                rooms
-                    .reject(&input.project, &input.thread, input.reason)
-                    .await?,
-            )?)
-        }
-        "Append" => {
-            let input: ThreadIn = call.decode()?;
+        Method::Accept(input) => Ok(to_value(
+            rooms
+                .accept(&input.project, &input.thread, input.extra)
+                .await?,
+        )?),
+        Method::Reject(input) => Ok(to_value(
+            rooms
+                .reject(&input.project, &input.thread, input.reason)
+                .await?,
+        )?),
+        Method::Append(input) => {
             let text = input.text.unwrap_or_default();
             Ok(to_value(
                 rooms.append(&input.project, &input.thread, &text).await?,
             )?)
         }
-        "Mode" => {
-            let input: ModeIn = call.decode()?;
+        Method::Mode(input) => {
             let (mode, hop_limit) = rooms.set_mode(&input.project, input.mode).await?;
             Ok(to_value(ModeOut {
                 mode: mode.as_str().into(),
                 hop_limit,
             })?)
         }
-        "History" => {
-            let input: HistoryIn = call.decode()?;
+        Method::History(input) => {
             let limit = input.checked_limit()?;
             Ok(to_value(HistoryOut {
                 items: rooms.history(&input.project, Some(limit)).await?,
             })?)
         }
-        "Files" => {
-            let input: ProjectIn = call.decode()?;
-            Ok(to_value(FilesOut {
-                files: rooms.files(&input.project).await?,
-            })?)
-        }
-        "Tasks" => {
-            let input: ProjectIn = call.decode()?;
-            Ok(to_value(TasksOut {
-                tasks: rooms.tasks(&input.project).await?,
-            })?)
-        }
-        "Notifications" => {
-            let input: NotificationsIn = call.decode()?;
+        Method::Files(input) => Ok(to_value(FilesOut {
+            files: rooms.files(&input.project).await?,
+        })?),
+        Method::Tasks(input) => Ok(to_value(TasksOut {
+            tasks: rooms.tasks(&input.project).await?,
+        })?),
+        Method::Notifications(input) => {
             let (events, more) = rooms
                 .notifications(&input.project, &input.consumer, input.limit)
                 .await?;
             Ok(to_value(NotificationsOut { events, more })?)
         }
-        "Watch" => {
-            let input: ProjectIn = call.decode()?;
+        Method::Watch(input) => {
             if !call.more {
                 return Err(VarlinkError::expected_more().into());
             }
             watch(daemon, &input.project, replies).await
         }
-        _ => Err(VarlinkError::method_not_found(&call.method).into()),
     }
 }
 

@@ -6,58 +6,50 @@ use serde_json::{Value, json};
 
 use super::service::to_value;
 use super::{Failure, Replies};
-use nexscope_proto::api::daemon::{ERROR_CONFIG_INVALID, EmbeddedRelayOut, Empty, ReloadOut, StatusOut};
 use crate::state::Daemon;
+use nexscope_proto::api::daemon::{EmbeddedRelayOut, ErrorName, Method, ReloadOut, StatusOut};
 use nexscope_proto::varlink::{Call, VarlinkError};
 
 pub async fn call(
     daemon: &Arc<Daemon>,
     call: &Call,
-    member: &str,
     replies: &mut Replies<'_>,
 ) -> Result<Value, Failure> {
-    match member {
-        "Ping" => {
-            call.decode::<Empty>()?;
-            Ok(json!({}))
-        }
-        "Status" => {
-            call.decode::<Empty>()?;
-            Ok(to_value(StatusOut {
-                status: daemon.status(),
-            })?)
-        }
-        "Monitor" => {
-            call.decode::<Empty>()?;
+    match Method::decode(call)? {
+        Method::Ping(_) => Ok(json!({})),
+        Method::Status(_) => Ok(to_value(StatusOut {
+            status: daemon.status(),
+        })?),
+        Method::Monitor(_) => {
             if !call.more {
                 return Err(VarlinkError::expected_more().into());
             }
             monitor(daemon, replies).await
         }
-        "Reload" => {
-            call.decode::<Empty>()?;
+        Method::Reload(_) => {
             let file = daemon.reload().map_err(|error| {
-                VarlinkError::coded(ERROR_CONFIG_INVALID, error.code(), error.to_string())
+                VarlinkError::coded(
+                    ErrorName::ConfigInvalid.name(),
+                    error.code(),
+                    error.to_string(),
+                )
             })?;
             Ok(to_value(ReloadOut {
                 config_file: file.display().to_string(),
             })?)
         }
-        "EmbeddedRelay" => {
-            call.decode::<Empty>()?;
+        Method::EmbeddedRelay(_) => {
             let (url, token) = daemon.embedded_relay();
             Ok(to_value(EmbeddedRelayOut {
                 url: url.to_string(),
                 token: token.to_string(),
             })?)
         }
-        "Shutdown" => {
-            call.decode::<Empty>()?;
+        Method::Shutdown(_) => {
             // The reply goes out before the connection sees the shutdown.
             daemon.request_shutdown();
             Ok(json!({}))
         }
-        _ => Err(VarlinkError::method_not_found(&call.method).into()),
     }
 }
 

@@ -24,6 +24,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 pub use listener::{ListenError, Listener};
 
 use crate::state::Daemon;
+use nexscope_proto::api;
 use nexscope_proto::varlink::codec::{self, Framer};
 use nexscope_proto::varlink::{Call, MAX_MESSAGE, Reply, VarlinkError};
 
@@ -262,7 +263,7 @@ async fn refuse_busy(stream: UnixStream) {
     })
     .await;
     let error = VarlinkError::coded(
-        "io.nexscope.Daemon.TooManyConnections",
+        api::daemon::ErrorName::TooManyConnections.name(),
         "too_many_connections",
         format!(
             "nexscoped already serves {MAX_CONNECTIONS} control connections; close idle clients (watches, MCP servers) or try again"
@@ -316,12 +317,12 @@ async fn dispatch(
     if call.upgrade {
         return Err(VarlinkError::invalid_parameter("upgrade").into());
     }
-    let (interface, member) = call.interface_and_member();
+    let (interface, _) = call.interface_and_member();
     match interface {
-        nexscope_proto::varlink::SERVICE => Ok(service::call(call, member)?),
-        nexscope_proto::api::daemon::INTERFACE => daemon::call(daemon, call, member, replies).await,
-        nexscope_proto::api::chat::INTERFACE => chat::call(daemon, call, member, replies).await,
-        nexscope_proto::api::agent::INTERFACE => agent::call(daemon, call, member, replies).await,
+        api::service::INTERFACE => Ok(service::call(call)?),
+        api::daemon::INTERFACE => daemon::call(daemon, call, replies).await,
+        api::chat::INTERFACE => chat::call(daemon, call, replies).await,
+        api::agent::INTERFACE => agent::call(daemon, call, replies).await,
         _ => Err(VarlinkError::interface_not_found(interface).into()),
     }
 }

@@ -50,7 +50,6 @@ pub fn constant_time_eq(a: &Digest32, b: &Digest32) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-
 fn unhex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {
         return None;

@@ -420,7 +420,6 @@ pub fn presence_delta(joined: &[impl AsRef<str>], left: &[impl AsRef<str>], ts: 
     )
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,8 +21,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::files::{self, Incoming};
 use super::inbound::{self, Snapshot, strings};
 use super::{Ack, Command, Room, Rooms};
-use nexscope_proto::api::chat::{ChatError, Event};
 use crate::store::StoreError;
+use nexscope_proto::api::chat::{ChatError, Event};
 
 type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 

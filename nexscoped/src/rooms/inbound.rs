@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use nexscope_proto::render;
+use crate::store::{self, StoreError};
 use nexscope_proto::api::chat::{Event, InboxItem, ReceivedFile};
 use nexscope_proto::config::Mode;
+use nexscope_proto::render;
 use nexscope_proto::time::now_ms;
-use crate::store::{self, StoreError};
 
 /// The room's settings at the time a frame arrived.
 #[derive(Clone)]

@@ -18,13 +18,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::store::{self, Store, StoreError};
 use nexscope_proto::api::chat::{
     AcceptOut, AppendOut, ChatError, Event, InboxItem, InboxOut, MAX_TEXT_BYTES, RejectOut,
     RoomState, SayIn, SayOut, StartIn,
 };
 use nexscope_proto::config::{self, Config, Mode, Secret, Settings};
 use nexscope_proto::time::now_ms;
-use crate::store::{self, Store, StoreError};
 
 /// How long Start waits for the relay to accept us (v1: 6 s).
 const START_TIMEOUT: Duration = Duration::from_secs(6);

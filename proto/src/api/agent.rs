@@ -4,16 +4,30 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Empty;
 use crate::varlink::VarlinkError;
 
-pub const INTERFACE: &str = "io.nexscope.Agent";
-pub const QUERY: &str = "io.nexscope.Agent.Query";
-pub const CANCEL: &str = "io.nexscope.Agent.Cancel";
-pub const SESSIONS: &str = "io.nexscope.Agent.Sessions";
-pub const STATUS: &str = "io.nexscope.Agent.Status";
-pub const CLOSE: &str = "io.nexscope.Agent.Close";
-pub const SKILLS: &str = "io.nexscope.Agent.Skills";
-pub const USAGE: &str = "io.nexscope.Agent.Usage";
+crate::interface! {
+    "io.nexscope.Agent";
+    methods {
+        Query(QueryIn),
+        Cancel(SessionIn),
+        Sessions(Empty),
+        Status(SessionIn),
+        Close(CloseIn),
+        Skills(SessionIn),
+        Usage(UsageIn),
+    }
+    errors {
+        BadArgs,
+        NoActiveTurn,
+        NotFound,
+        BackendMismatch,
+        CreateFailed,
+        Stopped,
+        Internal,
+    }
+}
 
 /// Set in the environment of every agent process nexscoped hosts (and so of
 /// its hooks and MCP servers): the nexscope hooks and the MCP shim stand
@@ -340,15 +354,19 @@ impl AgentError {
         }
     }
 
-    fn varlink_name(&self) -> &'static str {
-        match self.code() {
-            "bad_args" => "io.nexscope.Agent.BadArgs",
-            "no_active_turn" => "io.nexscope.Agent.NoActiveTurn",
-            "not_found" => "io.nexscope.Agent.NotFound",
-            "backend_mismatch" => "io.nexscope.Agent.BackendMismatch",
-            "create_failed" => "io.nexscope.Agent.CreateFailed",
-            "stopped" => "io.nexscope.Agent.Stopped",
-            _ => "io.nexscope.Agent.Internal",
+    pub fn varlink_name(&self) -> ErrorName {
+        match self {
+            AgentError::MissingPrompt
+            | AgentError::BadPermissionMode { .. }
+            | AgentError::BadModel
+            | AgentError::BadArgs { .. }
+            | AgentError::BadCwd { .. } => ErrorName::BadArgs,
+            AgentError::NoActiveTurn => ErrorName::NoActiveTurn,
+            AgentError::NotFound { .. } => ErrorName::NotFound,
+            AgentError::BackendMismatch { .. } => ErrorName::BackendMismatch,
+            AgentError::CreateFailed { .. } => ErrorName::CreateFailed,
+            AgentError::Stopped => ErrorName::Stopped,
+            AgentError::Internal { .. } => ErrorName::Internal,
         }
     }
 }
@@ -387,7 +405,7 @@ impl std::error::Error for AgentError {}
 
 impl From<AgentError> for VarlinkError {
     fn from(error: AgentError) -> Self {
-        VarlinkError::coded(error.varlink_name(), error.code(), error.to_string())
+        VarlinkError::coded(error.varlink_name().name(), error.code(), error.to_string())
     }
 }
 

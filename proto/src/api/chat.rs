@@ -3,25 +3,45 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Empty;
 use crate::varlink::VarlinkError;
 
-pub const INTERFACE: &str = "io.nexscope.Chat";
-pub const START: &str = "io.nexscope.Chat.Start";
-pub const STOP: &str = "io.nexscope.Chat.Stop";
-pub const STATUS: &str = "io.nexscope.Chat.Status";
-pub const PROJECTS: &str = "io.nexscope.Chat.Projects";
-pub const SAY: &str = "io.nexscope.Chat.Say";
-pub const WHO: &str = "io.nexscope.Chat.Who";
-pub const INBOX: &str = "io.nexscope.Chat.Inbox";
-pub const ACCEPT: &str = "io.nexscope.Chat.Accept";
-pub const REJECT: &str = "io.nexscope.Chat.Reject";
-pub const APPEND: &str = "io.nexscope.Chat.Append";
-pub const MODE: &str = "io.nexscope.Chat.Mode";
-pub const HISTORY: &str = "io.nexscope.Chat.History";
-pub const FILES: &str = "io.nexscope.Chat.Files";
-pub const WATCH: &str = "io.nexscope.Chat.Watch";
-pub const NOTIFICATIONS: &str = "io.nexscope.Chat.Notifications";
-pub const TASKS: &str = "io.nexscope.Chat.Tasks";
+crate::interface! {
+    "io.nexscope.Chat";
+    methods {
+        Start(StartIn),
+        Stop(ProjectIn),
+        Status(ProjectIn),
+        Projects(Empty),
+        Say(SayIn),
+        Who(ProjectIn),
+        Inbox(InboxIn),
+        Accept(ThreadIn),
+        Reject(ThreadIn),
+        Append(ThreadIn),
+        Mode(ModeIn),
+        History(HistoryIn),
+        Files(ProjectIn),
+        Tasks(ProjectIn),
+        Watch(ProjectIn),
+        Notifications(NotificationsIn),
+    }
+    errors {
+        NotJoined,
+        AlreadyJoined,
+        NameTaken,
+        BadToken,
+        JoinFailed,
+        TextTooLarge,
+        RelayNotReady,
+        AckTimeout,
+        NotFound,
+        BadArgs,
+        FileError,
+        TooLarge,
+        Internal,
+    }
+}
 
 /// v1's text limit (docs/protocol.md §2.7): 4096 bytes of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 4096;
@@ -76,21 +96,21 @@ impl ChatError {
         }
     }
 
-    fn varlink_name(&self) -> &'static str {
+    pub fn varlink_name(&self) -> ErrorName {
         match self {
-            ChatError::NotJoined => "io.nexscope.Chat.NotJoined",
-            ChatError::AlreadyJoined { .. } => "io.nexscope.Chat.AlreadyJoined",
-            ChatError::NameTaken { .. } => "io.nexscope.Chat.NameTaken",
-            ChatError::BadToken { .. } => "io.nexscope.Chat.BadToken",
-            ChatError::JoinFailed { .. } => "io.nexscope.Chat.JoinFailed",
-            ChatError::TextTooLarge { .. } => "io.nexscope.Chat.TextTooLarge",
-            ChatError::RelayNotReady => "io.nexscope.Chat.RelayNotReady",
-            ChatError::AckTimeout { .. } => "io.nexscope.Chat.AckTimeout",
-            ChatError::NotFound { .. } => "io.nexscope.Chat.NotFound",
-            ChatError::BadArgs { .. } => "io.nexscope.Chat.BadArgs",
-            ChatError::FileError { .. } => "io.nexscope.Chat.FileError",
-            ChatError::TooLarge { .. } => "io.nexscope.Chat.TooLarge",
-            ChatError::Internal { .. } => "io.nexscope.Chat.Internal",
+            ChatError::NotJoined => ErrorName::NotJoined,
+            ChatError::AlreadyJoined { .. } => ErrorName::AlreadyJoined,
+            ChatError::NameTaken { .. } => ErrorName::NameTaken,
+            ChatError::BadToken { .. } => ErrorName::BadToken,
+            ChatError::JoinFailed { .. } => ErrorName::JoinFailed,
+            ChatError::TextTooLarge { .. } => ErrorName::TextTooLarge,
+            ChatError::RelayNotReady => ErrorName::RelayNotReady,
+            ChatError::AckTimeout { .. } => ErrorName::AckTimeout,
+            ChatError::NotFound { .. } => ErrorName::NotFound,
+            ChatError::BadArgs { .. } => ErrorName::BadArgs,
+            ChatError::FileError { .. } => ErrorName::FileError,
+            ChatError::TooLarge { .. } => ErrorName::TooLarge,
+            ChatError::Internal { .. } => ErrorName::Internal,
         }
     }
 }
@@ -141,7 +161,11 @@ impl std::fmt::Display for ChatError {
 
 impl From<ChatError> for VarlinkError {
     fn from(error: ChatError) -> Self {
-        VarlinkError::coded(error.varlink_name(), &error.code(), error.to_string())
+        VarlinkError::coded(
+            error.varlink_name().name(),
+            &error.code(),
+            error.to_string(),
+        )
     }
 }
 
@@ -203,6 +227,14 @@ pub struct ReceivedFile {
 #[serde(deny_unknown_fields)]
 pub struct ProjectIn {
     pub project: String,
+}
+
+impl ProjectIn {
+    pub fn new(project: impl Into<String>) -> Self {
+        ProjectIn {
+            project: project.into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, Default)]
@@ -330,6 +362,17 @@ pub struct ThreadIn {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+}
+
+impl ThreadIn {
+    /// One thread of the project, without extra text, reason or text.
+    pub fn new(project: impl Into<String>, thread: impl Into<String>) -> Self {
+        ThreadIn {
+            project: project.into(),
+            thread: thread.into(),
+            ..ThreadIn::default()
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]

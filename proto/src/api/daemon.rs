@@ -2,15 +2,23 @@
 
 use serde::{Deserialize, Serialize};
 
-pub const INTERFACE: &str = "io.nexscope.Daemon";
-pub const PING: &str = "io.nexscope.Daemon.Ping";
-pub const STATUS: &str = "io.nexscope.Daemon.Status";
-pub const MONITOR: &str = "io.nexscope.Daemon.Monitor";
-pub const RELOAD: &str = "io.nexscope.Daemon.Reload";
-pub const SHUTDOWN: &str = "io.nexscope.Daemon.Shutdown";
-pub const EMBEDDED_RELAY: &str = "io.nexscope.Daemon.EmbeddedRelay";
+use super::Empty;
 
-pub const ERROR_CONFIG_INVALID: &str = "io.nexscope.Daemon.ConfigInvalid";
+crate::interface! {
+    "io.nexscope.Daemon";
+    methods {
+        Ping(Empty),
+        Status(Empty),
+        Monitor(Empty),
+        Reload(Empty),
+        EmbeddedRelay(Empty),
+        Shutdown(Empty),
+    }
+    errors {
+        ConfigInvalid,
+        TooManyConnections,
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -40,11 +48,6 @@ pub struct StatusOut {
 pub struct ReloadOut {
     pub config_file: String,
 }
-
-/// Methods without parameters take exactly `{}`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Empty {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmbeddedRelayOut {

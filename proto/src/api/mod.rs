@@ -6,3 +6,10 @@ pub mod agent;
 pub mod chat;
 pub mod daemon;
 pub mod service;
+
+use serde::{Deserialize, Serialize};
+
+/// The parameters of a method that takes none: exactly `{}`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}

@@ -2,8 +2,23 @@
 
 use serde::{Deserialize, Serialize};
 
-pub const GET_INFO: &str = "org.varlink.service.GetInfo";
-pub const GET_INTERFACE_DESCRIPTION: &str = "org.varlink.service.GetInterfaceDescription";
+use super::Empty;
+
+crate::interface! {
+    "org.varlink.service";
+    methods {
+        GetInfo(Empty),
+        GetInterfaceDescription(DescriptionIn),
+    }
+    errors {
+        InterfaceNotFound,
+        MethodNotFound,
+        MethodNotImplemented,
+        InvalidParameter,
+        PermissionDenied,
+        ExpectedMore,
+    }
+}
 
 pub const VENDOR: &str = "nexscope";
 pub const PRODUCT: &str = "nexscoped";
@@ -19,7 +34,7 @@ pub struct Info {
     pub interfaces: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DescriptionIn {
     pub interface: String,

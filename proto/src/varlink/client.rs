@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::codec::{self, Framer};
-use super::{Call, MAX_MESSAGE, Reply, VarlinkError};
+use super::{Call, MAX_MESSAGE, Reply, Request, VarlinkError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -95,30 +95,56 @@ impl Connection {
         }
     }
 
-    /// One call, one reply, decoded into `T`; a varlink error becomes
-    /// `ClientError::Remote`.
+    /// One typed call (an interface's `Method`), one reply decoded into
+    /// `T`; a varlink error becomes `ClientError::Remote`.
+    pub fn request<T: DeserializeOwned>(
+        &mut self,
+        request: &impl Request,
+    ) -> Result<T, ClientError> {
+        self.exchange(request.call())
+    }
+
+    /// A typed streaming call (`more`): `on_reply` sees every reply until
+    /// the last one or until it returns false.
+    pub fn request_more(
+        &mut self,
+        request: &impl Request,
+        on_reply: impl FnMut(Value) -> bool,
+    ) -> Result<(), ClientError> {
+        self.stream_replies(request.call(), on_reply)
+    }
+
+    /// Untyped `request`, by method name: for tests and tools that must
+    /// send what no `Method` would (unknown methods, bad parameters).
     pub fn call<T: DeserializeOwned>(
         &mut self,
         method: &str,
         parameters: Value,
     ) -> Result<T, ClientError> {
-        self.send(&Call::new(method, parameters))?;
-        let reply = self.receive()?;
-        decode_reply(reply)
+        self.exchange(Call::new(method, parameters))
     }
 
-    /// A streaming call (`more`): `on_reply` sees every reply until the last one
-    /// or until it returns false.
+    /// Untyped `request_more`, by method name.
     pub fn call_more(
         &mut self,
         method: &str,
         parameters: Value,
+        on_reply: impl FnMut(Value) -> bool,
+    ) -> Result<(), ClientError> {
+        self.stream_replies(Call::new(method, parameters), on_reply)
+    }
+
+    fn exchange<T: DeserializeOwned>(&mut self, call: Call) -> Result<T, ClientError> {
+        self.send(&call)?;
+        decode_reply(self.receive()?)
+    }
+
+    fn stream_replies(
+        &mut self,
+        call: Call,
         mut on_reply: impl FnMut(Value) -> bool,
     ) -> Result<(), ClientError> {
-        let call = Call {
-            more: true,
-            ..Call::new(method, parameters)
-        };
+        let call = Call { more: true, ..call };
         self.send(&call)?;
         loop {
             let reply = self.receive()?;

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod codec;
+mod declare;
 pub mod interfaces;
 
 use std::borrow::Cow;
@@ -13,10 +14,25 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::api::service::ErrorName;
+
 /// The largest message either end accepts, NUL excluded. Calls carry commands
 /// and chat text, never file contents (files go by path), so 8 MiB is far above
 /// any legitimate message and still bounds what one connection can make us hold.
 pub const MAX_MESSAGE: usize = 8 * 1024 * 1024;
+
+/// A typed call a client can send: each interface's `Method`.
+pub trait Request {
+    fn call(&self) -> Call;
+}
+
+/// A method's parameters as the wire carries them. Our parameter types are
+/// plain structs with string keys, which always serialize; were one not to,
+/// the call would go without parameters and the daemon would name what is
+/// missing.
+pub fn parameters(input: &impl Serialize) -> Value {
+    serde_json::to_value(input).unwrap_or(Value::Null)
+}
 
 /// A varlink call as it arrives on the wire. Unknown header keys (vendor
 /// extensions) are ignored, as the varlink specification asks.
@@ -160,8 +176,6 @@ pub struct VarlinkError {
     pub parameters: Value,
 }
 
-pub const SERVICE: &str = "org.varlink.service";
-
 impl VarlinkError {
     pub fn new(name: impl Into<Cow<'static, str>>, parameters: Value) -> Self {
         VarlinkError {
@@ -180,41 +194,38 @@ impl VarlinkError {
 
     pub fn interface_not_found(interface: &str) -> Self {
         Self::new(
-            "org.varlink.service.InterfaceNotFound",
+            ErrorName::InterfaceNotFound.name(),
             serde_json::json!({ "interface": interface }),
         )
     }
 
     pub fn method_not_found(method: &str) -> Self {
         Self::new(
-            "org.varlink.service.MethodNotFound",
+            ErrorName::MethodNotFound.name(),
             serde_json::json!({ "method": method }),
         )
     }
 
     pub fn method_not_implemented(method: &str) -> Self {
         Self::new(
-            "org.varlink.service.MethodNotImplemented",
+            ErrorName::MethodNotImplemented.name(),
             serde_json::json!({ "method": method }),
         )
     }
 
     pub fn invalid_parameter(parameter: &str) -> Self {
         Self::new(
-            "org.varlink.service.InvalidParameter",
+            ErrorName::InvalidParameter.name(),
             serde_json::json!({ "parameter": parameter }),
         )
     }
 
     pub fn permission_denied() -> Self {
-        Self::new(
-            "org.varlink.service.PermissionDenied",
-            serde_json::json!({}),
-        )
+        Self::new(ErrorName::PermissionDenied.name(), serde_json::json!({}))
     }
 
     pub fn expected_more() -> Self {
-        Self::new("org.varlink.service.ExpectedMore", serde_json::json!({}))
+        Self::new(ErrorName::ExpectedMore.name(), serde_json::json!({}))
     }
 
     /// The `message` of a nexscope error, or a rendering of the standard ones.

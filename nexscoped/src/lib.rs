@@ -2,13 +2,11 @@
 //! agent sessions, held by one per-user daemon (`nexscoped`) and driven by
 //! `nexscopectl` over varlink.
 //!
-//! This library is shared by both binaries: the protocol (`varlink`, `api`),
-//! where things live (`paths`), the configuration (`config`), and the daemon's
-//! parts (`control`, `daemon`, `notify`, `logging`).
-
-pub(crate) mod accept;
-pub(crate) mod admission;
-pub(crate) mod agents;
+//! This library is the daemon's; what clients share with it (the varlink
+//! interfaces and types, paths, config, rules, rendering) is the
+//! `nexscope-proto` crate. Public here is only what the `nexscoped` binary,
+//! the man-page generator and the fuzzers use: `cli`, `daemon`, `control`'s
+//! listener, `relay`, `logging`, `notify`, `signals`.
 
 pub mod cli;
 pub mod control;
@@ -16,9 +14,13 @@ pub mod daemon;
 pub mod logging;
 pub mod notify;
 pub mod relay;
-pub mod rooms;
-pub(crate) mod shutdown;
 pub mod signals;
+
+pub(crate) mod accept;
+pub(crate) mod admission;
+pub(crate) mod agents;
+pub(crate) mod rooms;
+pub(crate) mod shutdown;
 pub(crate) mod state;
-pub mod store;
+pub(crate) mod store;
 pub(crate) mod websocket;

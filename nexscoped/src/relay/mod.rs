@@ -8,13 +8,13 @@
 //! head, `auth` tokens, `tls` certificates, `metrics` the counters.
 
 pub mod auth;
-pub mod connection;
+pub(crate) mod connection;
 pub mod frame;
-pub mod http;
-pub mod metrics;
-pub mod outbox;
-pub mod receipt;
-pub mod room;
+pub(crate) mod http;
+pub(crate) mod metrics;
+pub(crate) mod outbox;
+pub(crate) mod receipt;
+pub(crate) mod room;
 pub mod server;
 pub mod tls;
 

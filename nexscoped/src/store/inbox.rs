@@ -81,17 +81,6 @@ pub fn page(
     Ok((pending, handled, total as u64))
 }
 
-pub fn list(conn: &Connection, project: &str) -> Result<Vec<InboxItem>, StoreError> {
-    Ok(items(
-        conn,
-        "SELECT id, status, item FROM inbox WHERE project = ?1 ORDER BY id",
-        [project],
-    )?
-    .into_iter()
-    .map(|(_, item)| item)
-    .collect())
-}
-
 /// Moves the thread's pending rows to `status`; the rows moved.
 pub fn resolve(
     conn: &Connection,

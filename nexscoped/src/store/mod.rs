@@ -249,10 +249,6 @@ pub fn schema_for_tests(conn: &mut Connection) {
     schema::migrate(conn).expect("migrate");
 }
 
-pub fn json_text(value: &serde_json::Value) -> String {
-    value.to_string()
-}
-
 pub fn parse_json(text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

@@ -15,6 +15,7 @@
 use serde_json::{Map, Value, json};
 use tokio::process::Command;
 
+use super::driver::{BoxFuture, Driver, StartError};
 use super::process::{AgentProcess, Lines};
 use super::{Output, SpawnSpec};
 use nexscope_proto::api::agent::Usage;
@@ -79,17 +80,9 @@ impl Claude {
         })
     }
 
-    pub fn process(&mut self) -> &mut AgentProcess {
-        &mut self.process
-    }
-
-    pub fn into_process(self) -> AgentProcess {
-        self.process
-    }
-
     /// Sends a control request; its answer comes as `Output::Reply` with
     /// the returned id.
-    pub async fn control(&mut self, request: Value) -> std::io::Result<u64> {
+    async fn send_control(&mut self, request: Value) -> std::io::Result<u64> {
         self.next_request += 1;
         let id = self.next_request;
         self.process
@@ -102,22 +95,16 @@ impl Claude {
         Ok(id)
     }
 
-    /// Stops the running command, or cancels ours while it is queued.
-    pub async fn interrupt(&mut self) -> std::io::Result<u64> {
-        self.control(json!({"subtype": "interrupt", "cancel_queued": true}))
-            .await
-    }
-
     /// Asks for the CLI's commands and agents without a model turn.
-    pub async fn initialize(&mut self, skills: &[String]) -> std::io::Result<u64> {
+    pub(super) async fn initialize(&mut self, skills: &[String]) -> std::io::Result<u64> {
         let mut request = json!({"subtype": "initialize", "hooks": null});
         if !skills.is_empty() {
             request["skills"] = json!(skills);
         }
-        self.control(request).await
+        self.send_control(request).await
     }
 
-    pub async fn send_prompt(&mut self, prompt: &str, session_id: &str) -> std::io::Result<()> {
+    async fn send_prompt(&mut self, prompt: &str, session_id: &str) -> std::io::Result<()> {
         let uuid = nexscope_proto::ids::uuid_v4();
         self.process
             .send(&json!({
@@ -157,12 +144,6 @@ impl Claude {
             _ => {}
         }
         Vec::new()
-    }
-
-    /// The next thing the CLI said; None once its stdout closed.
-    pub async fn next(&mut self) -> Option<Vec<Output>> {
-        let line = self.lines.recv().await?;
-        Some(self.translate(&line))
     }
 
     fn translate(&mut self, line: &Value) -> Vec<Output> {
@@ -247,17 +228,88 @@ impl ResultReader {
     }
 }
 
-pub fn set_model(model: &str) -> Value {
-    json!({"subtype": "set_model", "model": model})
+impl Driver for Claude {
+    fn next(&mut self) -> BoxFuture<'_, Option<Vec<Output>>> {
+        Box::pin(async move {
+            let line = self.lines.recv().await?;
+            Some(self.translate(&line))
+        })
+    }
+
+    fn process(&mut self) -> &mut AgentProcess {
+        &mut self.process
+    }
+
+    fn into_process(self: Box<Self>) -> AgentProcess {
+        self.process
+    }
+
+    /// Stops the running command, or cancels ours while it is queued.
+    fn interrupt(&mut self) -> BoxFuture<'_, std::io::Result<()>> {
+        let request = json!({"subtype": "interrupt", "cancel_queued": true});
+        Box::pin(async move { self.send_control(request).await.map(drop) })
+    }
+
+    /// Switched before the turn, so a refusal leaves the session as it was
+    /// and says why.
+    fn model_request(&self, model: &str) -> Option<Value> {
+        Some(json!({"subtype": "set_model", "model": model}))
+    }
+
+    fn mode_request(&self, mode: &str) -> Option<Value> {
+        Some(json!({"subtype": "set_permission_mode", "mode": mode}))
+    }
+
+    fn control(&mut self, request: Value) -> BoxFuture<'_, std::io::Result<u64>> {
+        Box::pin(self.send_control(request))
+    }
+
+    /// Model and mode were switched by control requests (`model_request`).
+    fn start_turn<'a>(
+        &'a mut self,
+        prompt: &'a str,
+        session_id: &'a str,
+        _model: Option<&'a str>,
+        _mode: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), StartError>> {
+        Box::pin(async move {
+            self.send_prompt(prompt, session_id)
+                .await
+                .map_err(|e| StartError::Broken(e.to_string()))
+        })
+    }
+
+    /// Claude's metadata comes with each turn's init line.
+    fn known_metadata(&self, _cwd: &str, _permission_mode: &str) -> Option<Map<String, Value>> {
+        None
+    }
+
+    fn ask_metadata<'a>(
+        &'a mut self,
+        skills: &'a [String],
+    ) -> BoxFuture<'a, std::io::Result<Option<u64>>> {
+        Box::pin(async move { self.initialize(skills).await.map(Some) })
+    }
+
+    fn metadata_from_reply(&self, reply: &Value, agent_id: &str, cwd: &str) -> Map<String, Value> {
+        initialize_metadata(reply, agent_id, cwd)
+    }
 }
 
-pub fn set_permission_mode(mode: &str) -> Value {
-    json!({"subtype": "set_permission_mode", "mode": mode})
+/// Why this CLI would refuse `mode` here: bypassPermissions as root
+/// outside a declared sandbox.
+pub(super) fn refused_mode(mode: &str) -> Option<String> {
+    (mode == "bypassPermissions" && bypass_refused()).then(|| {
+        "Claude Code refuses bypassPermissions as root unless IS_SANDBOX=1 is in nexscoped's \
+         environment (for sandboxes only); use another permission mode (query --permission-mode, \
+         or [agents] permission_mode)"
+            .to_string()
+    })
 }
 
 /// True when this CLI would refuse `--allow-dangerously-skip-permissions`:
 /// running as root outside a declared sandbox.
-pub(super) fn bypass_refused() -> bool {
+fn bypass_refused() -> bool {
     nexscope_proto::paths::uid() == 0 && std::env::var_os("IS_SANDBOX").is_none()
 }
 
@@ -295,7 +347,7 @@ fn init_metadata(line: &Value) -> Map<String, Value> {
 
 /// The same fields from an `initialize` control response, which arrives
 /// without any model turn. Tools are only known after a turn's init.
-pub fn initialize_metadata(response: &Value, session_id: &str, cwd: &str) -> Map<String, Value> {
+fn initialize_metadata(response: &Value, session_id: &str, cwd: &str) -> Map<String, Value> {
     let names = |key: &str| -> Value {
         let list = response.get(key).and_then(Value::as_array);
         Value::Array(

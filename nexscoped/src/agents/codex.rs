@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use tokio::process::Command;
 
 use super::claude::str_field;
+use super::driver::{BoxFuture, Driver, StartError};
 use super::process::{AgentProcess, Lines};
 use super::{Output, SpawnSpec};
 use nexscope_proto::api::agent::Usage;
@@ -119,16 +120,8 @@ impl Codex {
         Ok(codex)
     }
 
-    pub fn process(&mut self) -> &mut AgentProcess {
-        &mut self.process
-    }
-
-    pub fn into_process(self) -> AgentProcess {
-        self.process
-    }
-
     /// nx-ce's init fields, as far as a Codex thread has them.
-    pub fn metadata(&self, cwd: &str, permission_mode: &str) -> Map<String, Value> {
+    fn metadata(&self, cwd: &str, permission_mode: &str) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("sessionId".into(), json!(self.thread_id));
         m.insert(
@@ -195,7 +188,7 @@ impl Codex {
             })?
     }
 
-    pub async fn start_turn(
+    async fn begin_turn(
         &mut self,
         prompt: &str,
         model: Option<&str>,
@@ -227,7 +220,7 @@ impl Codex {
 
     /// Asks the running turn to stop; it then ends with `turn/completed`
     /// status "interrupted".
-    pub async fn interrupt(&mut self) -> std::io::Result<()> {
+    async fn send_interrupt(&mut self) -> std::io::Result<()> {
         let Some(turn) = self.turn_id.clone() else {
             return Ok(());
         };
@@ -242,7 +235,7 @@ impl Codex {
     }
 
     /// The next thing the server said; None once its stdout closed.
-    pub async fn next(&mut self) -> Option<Vec<Output>> {
+    async fn read_next(&mut self) -> Option<Vec<Output>> {
         let line = match self.buffered.pop_front() {
             Some(line) => line,
             None => self.lines.recv().await?,
@@ -432,6 +425,84 @@ fn item_completed(params: &Value) -> Option<Output> {
             is_error: failed,
         }),
         _ => None,
+    }
+}
+
+impl Driver for Codex {
+    fn next(&mut self) -> BoxFuture<'_, Option<Vec<Output>>> {
+        Box::pin(self.read_next())
+    }
+
+    fn process(&mut self) -> &mut AgentProcess {
+        &mut self.process
+    }
+
+    fn into_process(self: Box<Self>) -> AgentProcess {
+        self.process
+    }
+
+    fn interrupt(&mut self) -> BoxFuture<'_, std::io::Result<()>> {
+        Box::pin(self.send_interrupt())
+    }
+
+    /// Codex takes the model with `turn/start`.
+    fn model_request(&self, _model: &str) -> Option<Value> {
+        None
+    }
+
+    /// And the sandbox policy the mode maps to.
+    fn mode_request(&self, _mode: &str) -> Option<Value> {
+        None
+    }
+
+    fn control(&mut self, _request: Value) -> BoxFuture<'_, std::io::Result<u64>> {
+        Box::pin(async {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "codex app-server takes no control requests",
+            ))
+        })
+    }
+
+    /// A refused `turn/start` leaves the thread usable; anything else
+    /// (the process gone, no answer) does not.
+    fn start_turn<'a>(
+        &'a mut self,
+        prompt: &'a str,
+        _session_id: &'a str,
+        model: Option<&'a str>,
+        mode: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), StartError>> {
+        Box::pin(async move {
+            self.begin_turn(prompt, model, mode)
+                .await
+                .map_err(|e| match e {
+                    CodexError::Refused { .. } => StartError::Refused(e.to_string()),
+                    other => StartError::Broken(other.to_string()),
+                })
+        })
+    }
+
+    /// Codex has no init line: its metadata comes with the thread.
+    fn known_metadata(&self, cwd: &str, permission_mode: &str) -> Option<Map<String, Value>> {
+        Some(self.metadata(cwd, permission_mode))
+    }
+
+    fn ask_metadata<'a>(
+        &'a mut self,
+        _skills: &'a [String],
+    ) -> BoxFuture<'a, std::io::Result<Option<u64>>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Codex answers `ask_metadata` at once: no reply carries metadata.
+    fn metadata_from_reply(
+        &self,
+        _reply: &Value,
+        _agent_id: &str,
+        _cwd: &str,
+    ) -> Map<String, Value> {
+        Map::new()
     }
 }
 

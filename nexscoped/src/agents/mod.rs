@@ -9,8 +9,9 @@
 //! a session stopped for idleness, by a crash or by a daemon restart resumes
 //! its conversation with the agent's own session id on its next query.
 
-pub mod claude;
-pub mod codex;
+mod claude;
+mod codex;
+mod driver;
 pub mod gateway;
 mod process;
 pub mod responder;

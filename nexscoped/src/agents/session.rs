@@ -13,9 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::claude::{self, Claude};
-use super::codex::Codex;
-use super::process::AgentProcess;
+use super::driver::{self, Driver, StartError};
 use super::{Key, Output, Shared, SpawnSpec};
 use crate::store::agents::{self as records, AgentRecord};
 use nexscope_proto::api::agent::*;
@@ -180,43 +178,6 @@ pub fn start(shared: Arc<Shared>, key: Key, record: AgentRecord, generation: u64
     }
 }
 
-/// Boxed: the actor keeps one for hours, and the two differ in size.
-enum Driver {
-    Claude(Box<Claude>),
-    Codex(Box<Codex>),
-}
-
-impl Driver {
-    async fn next(&mut self) -> Option<Vec<Output>> {
-        match self {
-            Driver::Claude(c) => c.next().await,
-            Driver::Codex(c) => c.next().await,
-        }
-    }
-
-    fn process(&mut self) -> &mut AgentProcess {
-        match self {
-            Driver::Claude(c) => c.process(),
-            Driver::Codex(c) => c.process(),
-        }
-    }
-
-    async fn interrupt(&mut self) -> std::io::Result<()> {
-        match self {
-            Driver::Claude(c) => c.interrupt().await.map(|_| ()),
-            Driver::Codex(c) => c.interrupt().await,
-        }
-    }
-
-    async fn stop(self) {
-        let process = match self {
-            Driver::Claude(c) => c.into_process(),
-            Driver::Codex(c) => c.into_process(),
-        };
-        process.stop().await;
-    }
-}
-
 struct Current {
     turn: String,
     events: Option<mpsc::Sender<TurnEvent>>,
@@ -233,7 +194,7 @@ struct Session {
     shared: Arc<Shared>,
     key: Key,
     record: AgentRecord,
-    driver: Option<Driver>,
+    driver: Option<Box<dyn Driver>>,
     slot: Option<OwnedSemaphorePermit>,
     queue: VecDeque<Queued>,
     current: Option<Current>,
@@ -538,33 +499,7 @@ impl Session {
         self.ensure_driver()
             .await
             .map_err(|message| format!("session create failed: {message}"))?;
-        let model_change = item
-            .model
-            .clone()
-            .filter(|m| Some(m) != self.record.model.as_ref());
-        let mode_change = item
-            .permission_mode
-            .clone()
-            .filter(|m| *m != self.record.permission_mode);
-        if let Some(mode) = &mode_change {
-            self.check_mode(mode)?;
-        }
-        // Claude switches by control request, answered before the turn, so
-        // a refusal leaves the session as it was and says why.
-        if let Some(Driver::Claude(_)) = &self.driver {
-            if let Some(model) = &model_change {
-                self.control(claude::set_model(model))
-                    .await
-                    .map_err(|e| format!("cannot switch the model to {model}: {e}"))?;
-                self.record.model = Some(model.clone());
-            }
-            if let Some(mode) = &mode_change {
-                self.control(claude::set_permission_mode(mode))
-                    .await
-                    .map_err(|e| format!("cannot switch the permission mode to {mode}: {e}"))?;
-                self.record.permission_mode = mode.clone();
-            }
-        }
+        let (model_change, mode_change) = self.switch(item).await?;
         let turn = super::turn_id();
         let time = self.tick();
         let _ = item.events.try_send(TurnEvent::TurnStart {
@@ -584,75 +519,103 @@ impl Session {
             owner: item.owner,
         });
         let started = match self.driver.as_mut() {
-            Some(Driver::Claude(claude)) => claude
-                .send_prompt(&prompt, &session_id)
-                .await
-                .map_err(|e| (true, e.to_string())),
-            Some(Driver::Codex(codex)) => codex
-                .start_turn(&prompt, model_change.as_deref(), mode_change.as_deref())
-                .await
-                .map_err(|e| {
-                    (
-                        !matches!(e, super::codex::CodexError::Refused { .. }),
-                        e.to_string(),
+            Some(driver) => {
+                driver
+                    .start_turn(
+                        &prompt,
+                        &session_id,
+                        model_change.as_deref(),
+                        mode_change.as_deref(),
                     )
-                }),
-            None => Err((true, "no agent process".into())),
+                    .await
+            }
+            None => Err(StartError::Broken("no agent process".into())),
         };
         match started {
+            // What the turn carried is the session's now.
             Ok(()) => {
-                if let Some(Driver::Codex(_)) = &self.driver {
-                    if let Some(model) = model_change {
-                        self.record.model = Some(model);
-                    }
-                    if let Some(mode) = mode_change {
-                        self.record.permission_mode = mode;
-                    }
+                if let Some(model) = model_change {
+                    self.record.model = Some(model);
+                }
+                if let Some(mode) = mode_change {
+                    self.record.permission_mode = mode;
                 }
             }
-            // The process is gone or broken: end this turn like a crash.
-            Err((true, message)) => {
+            Err(StartError::Broken(message)) => {
                 tracing::warn!(session = %self.key, %message, "could not start the turn");
                 self.crashed().await;
                 return Ok(());
             }
-            // The agent refused the turn but is fine.
-            Err((false, message)) => {
+            Err(StartError::Refused(message)) => {
                 self.turn_done(Usage::default(), Some(message)).await;
                 return Ok(());
             }
         }
-        // Codex has no init line: its metadata comes with the thread.
-        if let Some(Driver::Codex(codex)) = &self.driver {
-            let metadata = codex.metadata(&self.key.cwd, &self.record.permission_mode);
+        let metadata = self
+            .driver
+            .as_ref()
+            .and_then(|d| d.known_metadata(&self.key.cwd, &self.record.permission_mode));
+        if let Some(metadata) = metadata {
             self.forward_init(metadata);
         }
         Ok(())
     }
 
-    /// Refuses a permission mode the agent would refuse, with the reason.
-    fn check_mode(&self, mode: &str) -> Result<(), String> {
-        if self.record.backend == Backend::Claude
-            && mode == "bypassPermissions"
-            && claude::bypass_refused()
-        {
-            return Err(
-                "Claude Code refuses bypassPermissions as root unless IS_SANDBOX=1 is in nexscoped's \
-                 environment (for sandboxes only); use another permission mode (query --permission-mode, \
-                 or [agents] permission_mode)"
-                    .into(),
-            );
+    /// The model and mode `item` changes. Those the driver switches by
+    /// control request are switched now, answered before the turn (a
+    /// refusal leaves the session as it was and says why); the rest are
+    /// returned for the turn to carry.
+    async fn switch(&mut self, item: &Queued) -> Result<(Option<String>, Option<String>), String> {
+        let mut model_change = item
+            .model
+            .clone()
+            .filter(|m| Some(m) != self.record.model.as_ref());
+        let mut mode_change = item
+            .permission_mode
+            .clone()
+            .filter(|m| *m != self.record.permission_mode);
+        if let Some(mode) = &mode_change {
+            self.check_mode(mode)?;
         }
-        Ok(())
+        let Some(driver) = self.driver.as_ref() else {
+            return Ok((model_change, mode_change));
+        };
+        let model_request = model_change
+            .as_deref()
+            .and_then(|m| driver.model_request(m));
+        let mode_request = mode_change.as_deref().and_then(|m| driver.mode_request(m));
+        if let Some(request) = model_request {
+            let model = model_change.take().unwrap_or_default();
+            self.control(request)
+                .await
+                .map_err(|e| format!("cannot switch the model to {model}: {e}"))?;
+            self.record.model = Some(model);
+        }
+        if let Some(request) = mode_request {
+            let mode = mode_change.take().unwrap_or_default();
+            self.control(request)
+                .await
+                .map_err(|e| format!("cannot switch the permission mode to {mode}: {e}"))?;
+            self.record.permission_mode = mode;
+        }
+        Ok((model_change, mode_change))
     }
 
-    /// Sends a control request to Claude and waits for its answer, handling
-    /// whatever else arrives meanwhile.
+    /// Refuses a permission mode the agent would refuse, with the reason.
+    fn check_mode(&self, mode: &str) -> Result<(), String> {
+        match driver::refused_mode(self.record.backend, mode) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends a control request to the agent and waits for its answer,
+    /// handling whatever else arrives meanwhile.
     async fn control(&mut self, request: Value) -> Result<(), String> {
-        let Some(Driver::Claude(claude)) = self.driver.as_mut() else {
+        let Some(driver) = self.driver.as_mut() else {
             return Err("no agent process".into());
         };
-        let id = claude.control(request).await.map_err(|e| e.to_string())?;
+        let id = driver.control(request).await.map_err(|e| e.to_string())?;
         let deadline = Instant::now() + CONTROL_TIMEOUT;
         loop {
             // Only the read is timed: what arrived is always handled whole.
@@ -702,12 +665,9 @@ impl Session {
             return Ok(());
         }
         let slot = self.take_slot().await?;
-        let settings = self.shared.settings();
+        let backend = self.record.backend;
         let spec = SpawnSpec {
-            program: match self.record.backend {
-                Backend::Claude => settings.claude.clone(),
-                Backend::Codex => settings.codex.clone(),
-            },
+            program: driver::program(backend, &self.shared.settings()),
             cwd: self.key.cwd.clone(),
             model: self.record.model.clone(),
             permission_mode: self.record.permission_mode.clone(),
@@ -715,36 +675,18 @@ impl Session {
             new_id: nexscope_proto::ids::uuid_v4(),
             label: self.key.to_string(),
         };
-        let program = spec.program.display().to_string();
-        let driver = match self.record.backend {
-            Backend::Claude => {
-                let mut claude = Claude::spawn(&spec).map_err(|e| spawn_error(&program, e))?;
-                // Skills reach the CLI as the SDK passes them: in initialize,
-                // whose answer is also the session's metadata until a turn's init.
-                if !self.record.skills.is_empty() {
-                    let id = claude
-                        .initialize(&self.record.skills)
-                        .await
-                        .map_err(|e| spawn_error(&program, e))?;
-                    self.skills_request = Some(id);
-                }
-                Driver::Claude(Box::new(claude))
-            }
-            Backend::Codex => {
-                let codex = Codex::spawn(&spec, self.record.usage)
-                    .await
-                    .map_err(|e| match e {
-                        super::codex::CodexError::Io(e) => spawn_error(&program, e),
-                        other => other.to_string(),
-                    })?;
-                if self.record.agent_id.as_deref() != Some(codex.thread_id.as_str()) {
-                    self.record.agent_id = Some(codex.thread_id.clone());
-                }
-                self.record.metadata =
-                    Some(codex.metadata(&self.key.cwd, &self.record.permission_mode));
-                Driver::Codex(Box::new(codex))
-            }
-        };
+        let spawned = driver::spawn(backend, &spec, &self.record.skills, self.record.usage).await?;
+        if spawned.agent_id.is_some() {
+            self.record.agent_id = spawned.agent_id;
+        }
+        if let Some(metadata) = spawned
+            .driver
+            .known_metadata(&self.key.cwd, &self.record.permission_mode)
+        {
+            self.record.metadata = Some(metadata);
+        }
+        self.skills_request = spawned.metadata_request;
+        let driver = spawned.driver;
         tracing::info!(session = %self.key, backend = self.record.backend.as_str(), resume = spec.resume.is_some(), "agent process started");
         self.driver = Some(driver);
         self.slot = Some(slot);
@@ -823,26 +765,29 @@ impl Session {
             let _ = reply.send(Err(AgentError::CreateFailed { message }));
             return;
         }
-        match &mut self.driver {
-            Some(Driver::Claude(claude)) => {
-                if self.skills_request.is_none() {
-                    match claude.initialize(&self.record.skills).await {
-                        Ok(id) => self.skills_request = Some(id),
-                        Err(error) => {
-                            let _ = reply.send(Err(AgentError::CreateFailed {
-                                message: error.to_string(),
-                            }));
-                            return;
-                        }
-                    }
+        if self.skills_request.is_none() {
+            let Some(driver) = self.driver.as_mut() else {
+                let message = "the agent process exited".to_string();
+                let _ = reply.send(Err(AgentError::CreateFailed { message }));
+                return;
+            };
+            match driver.ask_metadata(&self.record.skills).await {
+                Ok(Some(id)) => self.skills_request = Some(id),
+                // Known without asking.
+                Ok(None) => {
+                    let metadata = self.record.metadata.clone().unwrap_or_default();
+                    let _ = reply.send(Ok(metadata));
+                    return;
                 }
-                self.pending_skills.push(reply);
-            }
-            _ => {
-                let metadata = self.record.metadata.clone().unwrap_or_default();
-                let _ = reply.send(Ok(metadata));
+                Err(error) => {
+                    let _ = reply.send(Err(AgentError::CreateFailed {
+                        message: error.to_string(),
+                    }));
+                    return;
+                }
             }
         }
+        self.pending_skills.push(reply);
     }
 
     async fn output(&mut self, output: Output) {
@@ -895,15 +840,15 @@ impl Session {
             Output::Reply { id, result } => {
                 if Some(id) == self.skills_request {
                     self.skills_request = None;
-                    let metadata = result
-                        .map(|r| {
-                            claude::initialize_metadata(
-                                &r,
-                                self.record.agent_id.as_deref().unwrap_or(""),
-                                &self.key.cwd,
-                            )
-                        })
-                        .map_err(|message| AgentError::CreateFailed { message });
+                    let agent_id = self.record.agent_id.as_deref().unwrap_or("");
+                    let metadata = match (&self.driver, result) {
+                        (Some(driver), Ok(reply)) => {
+                            Ok(driver.metadata_from_reply(&reply, agent_id, &self.key.cwd))
+                        }
+                        (None, Ok(_)) => Err("the agent process exited".to_string()),
+                        (_, Err(message)) => Err(message),
+                    }
+                    .map_err(|message| AgentError::CreateFailed { message });
                     // Kept, so the next Skills asks nothing (a turn's init replaces it).
                     if let (Ok(metadata), None) = (&metadata, &self.record.metadata) {
                         self.record.metadata = Some(metadata.clone());
@@ -1051,7 +996,7 @@ impl Session {
             }));
         }
         if let Some(driver) = self.driver.take() {
-            driver.stop().await;
+            driver.into_process().stop().await;
             tracing::debug!(session = %self.key, "agent process stopped");
         }
         self.slot = None;
@@ -1203,7 +1148,7 @@ fn send(events: &mut Option<mpsc::Sender<TurnEvent>>, event: TurnEvent) {
     }
 }
 
-async fn next_output(driver: &mut Option<Driver>) -> Option<Vec<Output>> {
+async fn next_output(driver: &mut Option<Box<dyn Driver>>) -> Option<Vec<Output>> {
     match driver {
         Some(driver) => driver.next().await,
         None => std::future::pending().await,
@@ -1214,15 +1159,6 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-fn spawn_error(program: &str, error: std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::NotFound => format!(
-            "{program} was not found; install it or set its path in config.toml ([agents] claude = / codex =)"
-        ),
-        _ => format!("cannot start {program}: {error}"),
     }
 }
 

@@ -291,23 +291,34 @@ impl Session {
                     self.dirty = true;
                     self.turn_timed_out().await;
                 }
-                slot = wait_slot(&mut self.slot_wait) => match slot {
-                    SlotWait::Got(slot) => {
-                        self.dirty = true;
-                        self.slot_wait = None;
-                        self.slot = Some(slot);
-                    }
-                    SlotWait::Again => {
-                        self.shared.evict_idle(&self.key);
-                    }
-                    SlotWait::TimedOut => {
-                        self.dirty = true;
-                        self.slot_timed_out();
-                    }
-                },
+                slot = wait_slot(&mut self.slot_wait) => self.slot_wait_ended(slot),
                 _ = crate::shutdown::wait_for(shutdown.clone()) => break End::Shutdown,
             }
         };
+        self.end(why, commands).await;
+    }
+
+    /// How a wait for a process slot went, taken in.
+    fn slot_wait_ended(&mut self, slot: SlotWait) {
+        match slot {
+            SlotWait::Got(slot) => {
+                self.dirty = true;
+                self.slot_wait = None;
+                self.slot = Some(slot);
+            }
+            SlotWait::Again => {
+                self.shared.evict_idle(&self.key);
+            }
+            SlotWait::TimedOut => {
+                self.dirty = true;
+                self.slot_timed_out();
+            }
+        }
+    }
+
+    /// The actor's end: the process stopped, the session out of the map,
+    /// and what was still sent to it handed over.
+    async fn end(&mut self, why: End, mut commands: mpsc::Receiver<Command>) {
         let message = match why {
             End::Shutdown => "the daemon is shutting down",
             _ => "the session was closed",
@@ -481,25 +492,7 @@ impl Session {
     /// Starts `item`'s turn; Err (nothing started, nothing changed) when the
     /// process cannot start or refuses the model or mode.
     async fn start_turn(&mut self, item: &Queued) -> Result<(), String> {
-        self.apply_skills(item.skills.as_deref()).await;
-        if self.driver.is_none() {
-            // A new process starts with the wanted model and mode directly.
-            let mode = item
-                .permission_mode
-                .as_ref()
-                .unwrap_or(&self.record.permission_mode);
-            self.check_mode(mode)?;
-            if let Some(model) = &item.model {
-                self.record.model = Some(model.clone());
-            }
-            if let Some(mode) = &item.permission_mode {
-                self.record.permission_mode = mode.clone();
-            }
-        }
-        self.ensure_driver()
-            .await
-            .map_err(|message| format!("session create failed: {message}"))?;
-        let (model_change, mode_change) = self.switch(item).await?;
+        let (model_change, mode_change) = self.prepare(item).await?;
         let turn = super::turn_id();
         let time = self.tick();
         let _ = item.events.try_send(TurnEvent::TurnStart {
@@ -520,19 +513,49 @@ impl Session {
         });
         let started = match self.driver.as_mut() {
             Some(driver) => {
-                driver
-                    .start_turn(
-                        &prompt,
-                        &session_id,
-                        model_change.as_deref(),
-                        mode_change.as_deref(),
-                    )
-                    .await
+                let (model, mode) = (model_change.as_deref(), mode_change.as_deref());
+                driver.start_turn(&prompt, &session_id, model, mode).await
             }
             None => Err(StartError::Broken("no agent process".into())),
         };
+        self.started(started, model_change, mode_change).await;
+        Ok(())
+    }
+
+    /// Readies the process for `item`: its skills, a process (a new one
+    /// starts with the wanted model and mode directly), and the switches;
+    /// the model and mode changes left for the turn to carry.
+    async fn prepare(&mut self, item: &Queued) -> Result<(Option<String>, Option<String>), String> {
+        self.apply_skills(item.skills.as_deref()).await;
+        if self.driver.is_none() {
+            let mode = item
+                .permission_mode
+                .as_ref()
+                .unwrap_or(&self.record.permission_mode);
+            self.check_mode(mode)?;
+            if let Some(model) = &item.model {
+                self.record.model = Some(model.clone());
+            }
+            if let Some(mode) = &item.permission_mode {
+                self.record.permission_mode = mode.clone();
+            }
+        }
+        self.ensure_driver()
+            .await
+            .map_err(|message| format!("session create failed: {message}"))?;
+        self.switch(item).await
+    }
+
+    /// What starting the turn did: the changes it carried are the
+    /// session's now; a broken process ends the turn as a crash does, a
+    /// refusal ends it with the agent's reason.
+    async fn started(
+        &mut self,
+        started: Result<(), StartError>,
+        model_change: Option<String>,
+        mode_change: Option<String>,
+    ) {
         match started {
-            // What the turn carried is the session's now.
             Ok(()) => {
                 if let Some(model) = model_change {
                     self.record.model = Some(model);
@@ -543,12 +566,10 @@ impl Session {
             }
             Err(StartError::Broken(message)) => {
                 tracing::warn!(session = %self.key, %message, "could not start the turn");
-                self.crashed().await;
-                return Ok(());
+                return self.crashed().await;
             }
             Err(StartError::Refused(message)) => {
-                self.turn_done(Usage::default(), Some(message)).await;
-                return Ok(());
+                return self.turn_done(Usage::default(), Some(message)).await;
             }
         }
         let metadata = self
@@ -558,7 +579,6 @@ impl Session {
         if let Some(metadata) = metadata {
             self.forward_init(metadata);
         }
-        Ok(())
     }
 
     /// The model and mode `item` changes. Those the driver switches by
@@ -790,6 +810,7 @@ impl Session {
         self.pending_skills.push(reply);
     }
 
+    /// One output of the agent, in the session's terms.
     async fn output(&mut self, output: Output) {
         if matches!(
             output,
@@ -798,26 +819,7 @@ impl Session {
             self.dirty = true;
         }
         match output {
-            Output::Init { agent_id, metadata } => {
-                let changed = agent_id.is_some() && agent_id != self.record.agent_id;
-                if let Some(id) = agent_id {
-                    self.record.agent_id = Some(id);
-                }
-                if let Some(model) = metadata.get("model").and_then(Value::as_str) {
-                    self.record.model = Some(model.to_string());
-                }
-                if self.record.metadata.as_ref() != Some(&metadata) {
-                    self.metadata_dirty = true;
-                    self.record.metadata = Some(metadata.clone());
-                }
-                for waiter in self.pending_skills.drain(..) {
-                    let _ = waiter.send(Ok(metadata.clone()));
-                }
-                if changed {
-                    self.save().await;
-                }
-                self.forward_init(metadata);
-            }
+            Output::Init { agent_id, metadata } => self.init(agent_id, metadata).await,
             Output::Text(content) => self.forward(|time| TurnEvent::Text { content, time }),
             Output::Thinking(content) => self.forward(|time| TurnEvent::Thinking { content, time }),
             Output::ToolUse { id, name, input } => self.forward(|time| TurnEvent::ToolUse {
@@ -837,29 +839,58 @@ impl Session {
                 time,
             }),
             Output::TurnDone { usage, error } => self.turn_done(usage, error).await,
-            Output::Reply { id, result } => {
-                if Some(id) == self.skills_request {
-                    self.skills_request = None;
-                    let agent_id = self.record.agent_id.as_deref().unwrap_or("");
-                    let metadata = match (&self.driver, result) {
-                        (Some(driver), Ok(reply)) => {
-                            Ok(driver.metadata_from_reply(&reply, agent_id, &self.key.cwd))
-                        }
-                        (None, Ok(_)) => Err("the agent process exited".to_string()),
-                        (_, Err(message)) => Err(message),
-                    }
-                    .map_err(|message| AgentError::CreateFailed { message });
-                    // Kept, so the next Skills asks nothing (a turn's init replaces it).
-                    if let (Ok(metadata), None) = (&metadata, &self.record.metadata) {
-                        self.record.metadata = Some(metadata.clone());
-                    }
-                    for waiter in self.pending_skills.drain(..) {
-                        let _ = waiter.send(metadata.clone());
-                    }
-                } else if let Err(message) = result {
-                    tracing::warn!(session = %self.key, %message, "the agent refused a control request");
-                }
+            Output::Reply { id, result } => self.reply(id, result),
+        }
+    }
+
+    /// The agent's init: its conversation id, model and metadata are the
+    /// session's now, and the turn's client sees them.
+    async fn init(&mut self, agent_id: Option<String>, metadata: Map<String, Value>) {
+        let changed = agent_id.is_some() && agent_id != self.record.agent_id;
+        if let Some(id) = agent_id {
+            self.record.agent_id = Some(id);
+        }
+        if let Some(model) = metadata.get("model").and_then(Value::as_str) {
+            self.record.model = Some(model.to_string());
+        }
+        if self.record.metadata.as_ref() != Some(&metadata) {
+            self.metadata_dirty = true;
+            self.record.metadata = Some(metadata.clone());
+        }
+        for waiter in self.pending_skills.drain(..) {
+            let _ = waiter.send(Ok(metadata.clone()));
+        }
+        if changed {
+            self.save().await;
+        }
+        self.forward_init(metadata);
+    }
+
+    /// The answer to a control request: the metadata asked for by Skills,
+    /// or a switch's (those are awaited in `control`; a late one is logged).
+    fn reply(&mut self, id: u64, result: Result<Value, String>) {
+        if Some(id) != self.skills_request {
+            if let Err(message) = result {
+                tracing::warn!(session = %self.key, %message, "the agent refused a control request");
             }
+            return;
+        }
+        self.skills_request = None;
+        let agent_id = self.record.agent_id.as_deref().unwrap_or("");
+        let metadata = match (&self.driver, result) {
+            (Some(driver), Ok(reply)) => {
+                Ok(driver.metadata_from_reply(&reply, agent_id, &self.key.cwd))
+            }
+            (None, Ok(_)) => Err("the agent process exited".to_string()),
+            (_, Err(message)) => Err(message),
+        }
+        .map_err(|message| AgentError::CreateFailed { message });
+        // Kept, so the next Skills asks nothing (a turn's init replaces it).
+        if let (Ok(metadata), None) = (&metadata, &self.record.metadata) {
+            self.record.metadata = Some(metadata.clone());
+        }
+        for waiter in self.pending_skills.drain(..) {
+            let _ = waiter.send(metadata.clone());
         }
     }
 

@@ -86,38 +86,8 @@ pub async fn run(
             incoming.discard();
         }
         session.waiters.clear();
-        match ended {
-            Ended::Stopped => return,
-            Ended::Fatal(error) => {
-                match ready.take() {
-                    Some(tx) => {
-                        // Nobody waits any more (a rejoin that went on in
-                        // the background): the room fails as after a join.
-                        if let Err(Err(error)) = tx.send(Err(error)) {
-                            rooms.fail(&room, &error).await;
-                        }
-                    }
-                    None => {
-                        session
-                            .notice(&format!("[nexscope] left the room: {error}"))
-                            .await;
-                        rooms.fail(&room, &error).await;
-                    }
-                }
-                return;
-            }
-            Ended::Lost { code } => {
-                let code = code.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
-                tracing::info!(project = %room.project, %code, retry_in = backoff.as_secs(), "relay connection lost");
-                if ready.is_none() {
-                    session
-                        .notice(&format!(
-                            "[nexscope] relay disconnected (code={code}), reconnecting in {}s",
-                            backoff.as_secs()
-                        ))
-                        .await;
-                }
-            }
+        if !session.after(ended, &mut ready, backoff).await {
+            return;
         }
         let mut shutdown = rooms.ctx.shutdown.clone();
         tokio::select! {
@@ -233,6 +203,52 @@ impl Session {
             .await;
     }
 
+    /// What a connection's end means: false when the room is over (stopped,
+    /// or refused for good: the waiting Start, or the room, hears why),
+    /// true when it is worth connecting again after `backoff`.
+    async fn after(
+        &mut self,
+        ended: Ended,
+        ready: &mut Option<oneshot::Sender<Result<(), ChatError>>>,
+        backoff: Duration,
+    ) -> bool {
+        let (rooms, room) = (self.rooms.clone(), self.room.clone());
+        match ended {
+            Ended::Stopped => false,
+            Ended::Fatal(error) => {
+                match ready.take() {
+                    Some(tx) => {
+                        // Nobody waits any more (a rejoin that went on in
+                        // the background): the room fails as after a join.
+                        if let Err(Err(error)) = tx.send(Err(error)) {
+                            rooms.fail(&room, &error).await;
+                        }
+                    }
+                    None => {
+                        self.notice(&format!("[nexscope] left the room: {error}"))
+                            .await;
+                        rooms.fail(&room, &error).await;
+                    }
+                }
+                false
+            }
+            Ended::Lost { code } => {
+                let code = code.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
+                tracing::info!(project = %room.project, %code, retry_in = backoff.as_secs(), "relay connection lost");
+                if ready.is_none() {
+                    self.notice(&format!(
+                        "[nexscope] relay disconnected (code={code}), reconnecting in {}s",
+                        backoff.as_secs()
+                    ))
+                    .await;
+                }
+                true
+            }
+        }
+    }
+
+    /// One connection to the relay: connect, authenticate, then serve
+    /// until it ends.
     async fn connect_and_serve(
         &mut self,
         commands: &mut mpsc::Receiver<Command>,
@@ -240,42 +256,13 @@ impl Session {
         ready: &mut Option<oneshot::Sender<Result<(), ChatError>>>,
         backoff: &mut Duration,
     ) -> Ended {
-        let url = relay_url(&self.room);
-        let connector = url.starts_with("wss://").then(tls_connector);
-        let connect = tokio_tungstenite::connect_async_tls_with_config(
-            url,
-            Some(ws_config(&self.room)),
-            true,
-            connector,
-        );
-        let mut ws = match tokio::time::timeout(AUTH_TIMEOUT, connect).await {
-            Ok(Ok((ws, _))) => ws,
-            Ok(Err(error)) => {
-                tracing::debug!(project = %self.room.project, %error, "cannot connect to the relay");
-                return Ended::Lost { code: None };
-            }
-            Err(_) => return Ended::Lost { code: None },
+        let mut ws = match self.connect().await {
+            Ok(ws) => ws,
+            Err(ended) => return ended,
         };
-        // Authentication: the first text frame that is not an error
-        // (docs/protocol.md §1.2).
-        let mut refused: Option<Value> = None;
-        let first = loop {
-            match tokio::time::timeout(AUTH_TIMEOUT, ws.next()).await {
-                Err(_) => return Ended::Lost { code: None },
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-                    if frame["type"] == "error" {
-                        refused = Some(frame);
-                        continue;
-                    }
-                    break frame;
-                }
-                Ok(Some(Ok(Message::Close(close)))) => {
-                    return refusal(refused, close.map(|c| u16::from(c.code)), &self.room.name);
-                }
-                Ok(Some(Ok(_))) => continue,
-                Ok(Some(Err(_))) | Ok(None) => return refusal(refused, None, &self.room.name),
-            }
+        let first = match self.authenticate(&mut ws).await {
+            Ok(first) => first,
+            Err(ended) => return ended,
         };
         self.room.live().error = None;
         *backoff = BACKOFF_START;
@@ -285,37 +272,94 @@ impl Session {
         if let Some(tx) = ready.take() {
             let _ = tx.send(Ok(()));
         }
+        self.serve(&mut ws, commands, stop).await
+    }
+
+    async fn connect(&self) -> Result<Ws, Ended> {
+        let url = relay_url(&self.room);
+        let connector = url.starts_with("wss://").then(tls_connector);
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            Some(ws_config(&self.room)),
+            true,
+            connector,
+        );
+        match tokio::time::timeout(AUTH_TIMEOUT, connect).await {
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(error)) => {
+                tracing::debug!(project = %self.room.project, %error, "cannot connect to the relay");
+                Err(Ended::Lost { code: None })
+            }
+            Err(_) => Err(Ended::Lost { code: None }),
+        }
+    }
+
+    /// Authentication: the first text frame that is not an error
+    /// (docs/protocol.md §1.2); a close instead is the relay's refusal.
+    async fn authenticate(&self, ws: &mut Ws) -> Result<Value, Ended> {
+        let mut refused: Option<Value> = None;
+        loop {
+            match tokio::time::timeout(AUTH_TIMEOUT, ws.next()).await {
+                Err(_) => return Err(Ended::Lost { code: None }),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                    if frame["type"] == "error" {
+                        refused = Some(frame);
+                        continue;
+                    }
+                    return Ok(frame);
+                }
+                Ok(Some(Ok(Message::Close(close)))) => {
+                    let code = close.map(|c| u16::from(c.code));
+                    return Err(refusal(refused, code, &self.room.name));
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) | Ok(None) => return Err(refusal(refused, None, &self.room.name)),
+            }
+        }
+    }
+
+    /// The joined connection: commands out, frames in, until the room
+    /// stops, the daemon shuts down or the connection is lost.
+    async fn serve(
+        &mut self,
+        ws: &mut Ws,
+        commands: &mut mpsc::Receiver<Command>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Ended {
         let mut shutdown = self.rooms.ctx.shutdown.clone();
         loop {
             tokio::select! {
-                _ = stop.changed() => return self.leave(&mut ws).await,
-                _ = shutdown.changed() => return self.leave(&mut ws).await,
+                _ = stop.changed() => return self.leave(ws).await,
+                _ = shutdown.changed() => return self.leave(ws).await,
                 command = commands.recv() => match command {
-                    None => return self.leave(&mut ws).await,
-                    // Its sender gave up (ack timeout while we were away): sending
-                    // it now would surprise everyone.
-                    Some(Command::Send { ack, .. }) if ack.is_closed() => {}
-                    Some(Command::File { ack, .. }) if ack.is_closed() => {}
-                    Some(Command::Send { frame, msg_id, ack }) => {
-                        self.waiters.retain(|_, w| match w {
-                            Waiter::Text(tx) => !tx.is_closed(),
-                            Waiter::File(tx) => !tx.is_closed(),
-                        });
-                        self.waiters.insert(msg_id, Waiter::Text(ack));
-                        if ws.send(Message::text(frame)).await.is_err() {
-                            return Ended::Lost { code: None };
-                        }
-                    }
-                    Some(Command::File { file, ack }) => {
-                        if let Err(ended) = self.send_file(&mut ws, file, ack).await {
-                            return ended;
-                        }
-                    }
+                    None => return self.leave(ws).await,
+                    Some(command) => if let Err(ended) = self.command(ws, command).await {
+                        return ended;
+                    },
                 },
                 incoming = ws.next() => if let Err(ended) = self.on_incoming(incoming).await {
                     return ended;
                 },
             }
+        }
+    }
+
+    async fn command(&mut self, ws: &mut Ws, command: Command) -> Result<(), Ended> {
+        match command {
+            // Its sender gave up (ack timeout while we were away): sending
+            // it now would surprise everyone.
+            Command::Send { ack, .. } if ack.is_closed() => Ok(()),
+            Command::File { ack, .. } if ack.is_closed() => Ok(()),
+            Command::Send { frame, msg_id, ack } => {
+                self.waiters.retain(|_, w| match w {
+                    Waiter::Text(tx) => !tx.is_closed(),
+                    Waiter::File(tx) => !tx.is_closed(),
+                });
+                self.waiters.insert(msg_id, Waiter::Text(ack));
+                send(ws, Message::text(frame)).await
+            }
+            Command::File { file, ack } => self.send_file(ws, file, ack).await,
         }
     }
 

@@ -293,29 +293,8 @@ impl Rooms {
             settings,
             files_dir,
         );
-        match tokio::time::timeout(START_TIMEOUT, ready).await {
-            Ok(Ok(Ok(()))) => {}
-            // Rejoining after a restart: a relay that is not up yet is
-            // retried with backoff (docs/protocol.md §2.5) rather than
-            // given up on.
-            Err(_) if keep_trying => {
-                tracing::info!(project = %room.project, "relay not reachable yet; retrying in the background");
-                return Ok(room.state());
-            }
-            outcome => {
-                self.remove(&room);
-                return Err(match outcome {
-                    Ok(Ok(Err(error))) => error,
-                    Ok(Err(_)) => ChatError::internal("the room's connection task ended"),
-                    _ => ChatError::JoinFailed {
-                        code: "start_timeout".into(),
-                        message: format!(
-                            "the relay at {} did not accept us within {START_TIMEOUT:?}",
-                            room.relay_label
-                        ),
-                    },
-                });
-            }
+        if !self.accepted(&room, ready, keep_trying).await? {
+            return Ok(room.state());
         }
         let membership = store::projects::Membership {
             root: key,
@@ -331,6 +310,38 @@ impl Rooms {
             .run(move |c| store::projects::save(c, &membership))
             .await?;
         Ok(room.state())
+    }
+
+    /// Waits for the relay to take the new room: true once it did, false
+    /// when it is not reachable yet and `keep_trying` (rejoining after a
+    /// restart: retried with backoff, docs/protocol.md §2.5, rather than
+    /// given up on). Otherwise the room is removed and the error says why.
+    async fn accepted(
+        &self,
+        room: &Arc<Room>,
+        ready: oneshot::Receiver<Result<(), ChatError>>,
+        keep_trying: bool,
+    ) -> Result<bool, ChatError> {
+        let outcome = tokio::time::timeout(START_TIMEOUT, ready).await;
+        if let Ok(Ok(Ok(()))) = outcome {
+            return Ok(true);
+        }
+        if outcome.is_err() && keep_trying {
+            tracing::info!(project = %room.project, "relay not reachable yet; retrying in the background");
+            return Ok(false);
+        }
+        self.remove(room);
+        Err(match outcome {
+            Ok(Ok(Err(error))) => error,
+            Ok(Err(_)) => ChatError::internal("the room's connection task ended"),
+            _ => ChatError::JoinFailed {
+                code: "start_timeout".into(),
+                message: format!(
+                    "the relay at {} did not accept us within {START_TIMEOUT:?}",
+                    room.relay_label
+                ),
+            },
+        })
     }
 
     /// A room for the project, in the map, its connection task started;
@@ -511,17 +522,12 @@ impl Rooms {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// Sends a message (or, with `file`, a file) to the room. In auto mode
+    /// a message on a thread with a waiting task is an auto-reply: its hop
+    /// count follows the mention's, and the thread's tasks are done.
     pub async fn say(&self, input: SayIn) -> Result<SayOut, ChatError> {
         let room = self.get(&input.project)?;
-        let role = match input.role.as_deref() {
-            None | Some("userAgent") => "userAgent",
-            Some("user") => "user",
-            Some(other) => {
-                return Err(ChatError::bad_args(format!(
-                    "role {other:?} is not allowed; use \"user\" or \"userAgent\""
-                )));
-            }
-        };
+        let role = say_role(input.role.as_deref())?;
         let to = check_targets(input.to.unwrap_or_default())?;
         let text = input.text.unwrap_or_default();
         if text.len() > MAX_TEXT_BYTES {
@@ -545,20 +551,7 @@ impl Rooms {
                 "nothing to say: give a text (or --file PATH)",
             ));
         }
-        // An auto-reply: auto mode, a thread given, and a task waiting on it.
-        let mode = room.live().mode;
-        let auto = match (&input.thread, mode) {
-            (Some(thread), Mode::Auto) => {
-                let (project, thread) = (room.project.clone(), thread.clone());
-                let tasks = self
-                    .ctx
-                    .store
-                    .run(move |c| store::inbox::tasks(c, &project, Some(&thread)))
-                    .await?;
-                tasks.iter().filter_map(|t| t["hopCount"].as_i64()).max()
-            }
-            _ => None,
-        };
+        let auto = self.auto_reply_to(&room, input.thread.as_deref()).await?;
         let hop_count = match auto {
             Some(max_incoming) => max_incoming.saturating_add(1),
             None => input.hop_count.unwrap_or(0),
@@ -567,26 +560,7 @@ impl Rooms {
         let (msg_id, ack) =
             send_text(&room, &self.ctx, &to, role, &thread, hop_count, &text).await?;
         if auto.is_some() {
-            let (project, thread2, limit) = (
-                room.project.clone(),
-                thread.clone(),
-                room.settings.hop_limit,
-            );
-            let events = self
-                .ctx
-                .store
-                .run(move |c| {
-                    let count = store::inbox::count_auto_reply(c, &project, &thread2)?;
-                    store::inbox::delete_tasks(c, &project, &thread2)?;
-                    let mut events = Vec::new();
-                    if count >= limit {
-                        let text = format!("thread {thread2} reached hop limit ({limit}); auto-reply disabled on this thread. New @mentions on it will go to inbox.");
-                        events.push(inbound::system(c, &project, &text)?);
-                    }
-                    Ok(events)
-                })
-                .await?;
-            room.publish(events);
+            self.auto_replied(&room, &thread).await?;
         }
         Ok(SayOut {
             msg_id,
@@ -598,6 +572,51 @@ impl Rooms {
             file_name: None,
             file_size: None,
         })
+    }
+
+    /// When a message on `thread` is an auto-reply (auto mode, a task
+    /// waiting on the thread): the highest hop count of its mentions.
+    async fn auto_reply_to(
+        &self,
+        room: &Room,
+        thread: Option<&str>,
+    ) -> Result<Option<i64>, ChatError> {
+        let (Some(thread), Mode::Auto) = (thread, room.live().mode) else {
+            return Ok(None);
+        };
+        let (project, thread) = (room.project.clone(), thread.to_string());
+        let tasks = self
+            .ctx
+            .store
+            .run(move |c| store::inbox::tasks(c, &project, Some(&thread)))
+            .await?;
+        Ok(tasks.iter().filter_map(|t| t["hopCount"].as_i64()).max())
+    }
+
+    /// An auto-reply went out on `thread`: its tasks are done, and the
+    /// room hears when the thread reached the hop limit.
+    async fn auto_replied(&self, room: &Room, thread: &str) -> Result<(), ChatError> {
+        let (project, thread, limit) = (
+            room.project.clone(),
+            thread.to_string(),
+            room.settings.hop_limit,
+        );
+        let events = self
+            .ctx
+            .store
+            .run(move |c| {
+                let count = store::inbox::count_auto_reply(c, &project, &thread)?;
+                store::inbox::delete_tasks(c, &project, &thread)?;
+                let mut events = Vec::new();
+                if count >= limit {
+                    let text = format!("thread {thread} reached hop limit ({limit}); auto-reply disabled on this thread. New @mentions on it will go to inbox.");
+                    events.push(inbound::system(c, &project, &text)?);
+                }
+                Ok(events)
+            })
+            .await?;
+        room.publish(events);
+        Ok(())
     }
 
     /// A page of pending mentions and the latest handled ones, within
@@ -849,6 +868,17 @@ impl Rooms {
             .store
             .run(move |c| store::events::after(c, &key, seq))
             .await?)
+    }
+}
+
+/// The role a Say may speak as: `userAgent` (the default) or `user`.
+fn say_role(role: Option<&str>) -> Result<&'static str, ChatError> {
+    match role {
+        None | Some("userAgent") => Ok("userAgent"),
+        Some("user") => Ok("user"),
+        Some(other) => Err(ChatError::bad_args(format!(
+            "role {other:?} is not allowed; use \"user\" or \"userAgent\""
+        ))),
     }
 }
 

@@ -173,51 +173,15 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
     let mut framer = Framer::new(MAX_MESSAGE);
     let mut shutdown = daemon.shutdown_signal();
     loop {
-        let message = match framer.next_message() {
-            Ok(Some(message)) => message,
-            Ok(None) => {
-                tokio::select! {
-                    more = more_bytes(&mut reader, &mut framer) => if !more { return },
-                    _ = shutdown.wait_for(|stop| *stop) => return,
-                }
-                continue;
-            }
-            Err(too_large) => {
-                tracing::warn!(
-                    limit = too_large.limit,
-                    "control message too large; closing the connection"
-                );
-                let _ = write_reply(
-                    &mut writer,
-                    &Reply::from_error(&VarlinkError::invalid_parameter("message")),
-                )
-                .await;
-                return;
-            }
+        let call = tokio::select! {
+            biased;
+            call = next_call(&mut reader, &mut writer, &mut framer) => call,
+            _ = shutdown.wait_for(|stop| *stop) => return,
         };
-        // Anything that is not a call object: answer once, then hang up, since
-        // the client and we no longer agree on where messages begin.
-        let call = match serde_json::from_slice::<Call>(&message) {
-            Ok(call) => call,
-            Err(_) => {
-                tracing::debug!(
-                    bytes = message.len(),
-                    "not a varlink call; closing the connection"
-                );
-                let _ = write_reply(
-                    &mut writer,
-                    &Reply::from_error(&VarlinkError::invalid_parameter("message")),
-                )
-                .await;
-                return;
-            }
-        };
+        let Some(call) = call else { return };
         if !allowed {
-            let _ = write_reply(
-                &mut writer,
-                &Reply::from_error(&VarlinkError::permission_denied()),
-            )
-            .await;
+            let error = VarlinkError::permission_denied();
+            let _ = write_reply(&mut writer, &Reply::from_error(&error)).await;
             return;
         }
         let mut replies = Replies {
@@ -245,6 +209,47 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
             return;
         }
     }
+}
+
+/// The client's next call; None when it hung up, stayed idle too long, or
+/// sent something too large or not a call object (answered once: the client
+/// and we no longer agree on where messages begin, so the connection ends).
+async fn next_call(
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+    framer: &mut Framer,
+) -> Option<Call> {
+    let message = loop {
+        match framer.next_message() {
+            Ok(Some(message)) => break message,
+            Ok(None) if more_bytes(reader, framer).await => continue,
+            Ok(None) => return None,
+            Err(too_large) => {
+                tracing::warn!(
+                    limit = too_large.limit,
+                    "control message too large; closing the connection"
+                );
+                return refuse_message(writer).await;
+            }
+        }
+    };
+    match serde_json::from_slice::<Call>(&message) {
+        Ok(call) => Some(call),
+        Err(_) => {
+            tracing::debug!(
+                bytes = message.len(),
+                "not a varlink call; closing the connection"
+            );
+            refuse_message(writer).await
+        }
+    }
+}
+
+/// The one answer to a message that cannot be a call.
+async fn refuse_message(writer: &mut OwnedWriteHalf) -> Option<Call> {
+    let error = VarlinkError::invalid_parameter("message");
+    let _ = write_reply(writer, &Reply::from_error(&error)).await;
+    None
 }
 
 /// Answers a connection over the limit: its first call gets

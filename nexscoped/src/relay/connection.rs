@@ -50,49 +50,11 @@ pub async fn serve<S>(relay: Arc<Relay>, mut stream: S, peer: SocketAddr, pendin
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let request = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await {
-        Ok(Ok(request)) => request,
-        Ok(Err(http::HeadError::TooLarge)) => {
-            http::respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                "request head too large\n",
-            )
-            .await;
-            return;
-        }
-        Ok(Err(http::HeadError::Malformed)) => {
-            http::respond(
-                &mut stream,
-                "400 Bad Request",
-                "text/plain",
-                "malformed HTTP request\n",
-            )
-            .await;
-            return;
-        }
-        _ => return,
+    let Some(request) = read_request(&mut stream).await else {
+        return;
     };
-    match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/healthz") => {
-            return http::respond(&mut stream, "200 OK", "text/plain", "ok\n").await;
-        }
-        ("GET", "/metrics") => {
-            let body = relay.metrics.render(relay.rooms.count());
-            return http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await;
-        }
-        (_, "/ws") if request.is_websocket_upgrade() => {}
-        (_, "/ws") => {
-            return http::respond(
-                &mut stream,
-                "426 Upgrade Required",
-                "text/plain",
-                "nexscope relay: connect with a WebSocket to /ws?name=<name>&token=<token>&v=1\n",
-            )
-            .await;
-        }
-        _ => return http::respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
+    if !is_upgrade(&relay, &mut stream, &request).await {
+        return;
     }
     let slot = match pending.open() {
         Ok(slot) => slot,
@@ -128,6 +90,52 @@ where
     relay.metrics.accepted.fetch_add(1, Relaxed);
     session(&relay, &mut ws, query, peer, slot).await;
     relay.metrics.connections.fetch_sub(1, Relaxed);
+}
+
+/// The request head, within `HEAD_TIMEOUT`; one too large or malformed
+/// is answered (431, 400) and None.
+async fn read_request<S>(stream: &mut S) -> Option<http::Request>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (status, body) = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(stream)).await {
+        Ok(Ok(request)) => return Some(request),
+        Ok(Err(http::HeadError::TooLarge)) => (
+            "431 Request Header Fields Too Large",
+            "request head too large\n",
+        ),
+        Ok(Err(http::HeadError::Malformed)) => ("400 Bad Request", "malformed HTTP request\n"),
+        _ => return None,
+    };
+    http::respond(stream, status, "text/plain", body).await;
+    None
+}
+
+/// True for a WebSocket upgrade to `/ws`; anything else (health, metrics,
+/// a plain GET of `/ws`, other paths) is answered here.
+async fn is_upgrade<S>(relay: &Relay, stream: &mut S, request: &http::Request) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/healthz") => http::respond(stream, "200 OK", "text/plain", "ok\n").await,
+        ("GET", "/metrics") => {
+            let body = relay.metrics.render(relay.rooms.count());
+            http::respond(stream, "200 OK", "text/plain; version=0.0.4", &body).await;
+        }
+        (_, "/ws") if request.is_websocket_upgrade() => return true,
+        (_, "/ws") => {
+            http::respond(
+                stream,
+                "426 Upgrade Required",
+                "text/plain",
+                "nexscope relay: connect with a WebSocket to /ws?name=<name>&token=<token>&v=1\n",
+            )
+            .await;
+        }
+        _ => http::respond(stream, "404 Not Found", "text/plain", "not found\n").await,
+    }
+    false
 }
 
 /// Buffers sized for idle chat members, who are most of a big room:
@@ -256,7 +264,7 @@ struct Wanted<'q> {
 
 /// The handshake checks in v1's order (docs/protocol.md §1.2): the token,
 /// the version, the name, then beyond v1 the user's connection cap and
-/// the room.
+/// the room. One function, so the order reads as the document's.
 fn check<'q>(
     relay: &Relay,
     query: &'q http::Query,
@@ -319,6 +327,20 @@ fn check<'q>(
     })
 }
 
+/// Why the room did not take the member: its name is taken, or it is full.
+fn join_refused(code: ErrorCode, name: &str, max: usize) -> Refusal {
+    match code {
+        ErrorCode::NameTaken => {
+            let message = format!("username \"{name}\" already in room");
+            Refusal::with(code, message, close::NAME_TAKEN)
+        }
+        _ => {
+            let message = format!("the room holds at most {max} members");
+            Refusal::with(code, message, close::ROOM_FULL)
+        }
+    }
+}
+
 async fn turn_away<S>(relay: &Relay, ws: &mut Ws<S>, refusal: Refusal)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -348,15 +370,11 @@ async fn session<S>(
     let max = relay.settings.max_users;
     let joined = match relay.rooms.join(room, name, id, outbox, delta, max) {
         Ok(joined) => joined,
-        Err(ErrorCode::NameTaken) => {
-            tracing::info!(event = "name_conflict", name, room, remote = %peer, "refused: name taken");
-            let message = format!("username \"{name}\" already in room");
-            let refusal = Refusal::with(ErrorCode::NameTaken, message, close::NAME_TAKEN);
-            return Box::pin(turn_away(relay, ws, refusal)).await;
-        }
         Err(code) => {
-            let message = format!("the room holds at most {max} members");
-            let refusal = Refusal::with(code, message, close::ROOM_FULL);
+            if code == ErrorCode::NameTaken {
+                tracing::info!(event = "name_conflict", name, room, remote = %peer, "refused: name taken");
+            }
+            let refusal = join_refused(code, name, max);
             return Box::pin(turn_away(relay, ws, refusal)).await;
         }
     };
@@ -645,21 +663,7 @@ impl Member {
                 if matches!(code, ErrorCode::FileTooLarge | ErrorCode::BadFileStart) {
                     self.rejected_stream = true;
                 }
-                let settings = &self.relay.settings;
-                let message = match code {
-                    ErrorCode::FileTooLarge => Some(format!(
-                        "attachment.size exceeds {} bytes",
-                        settings.max_file
-                    )),
-                    ErrorCode::BadFileStart => Some(
-                        "file-start needs attachment.size (a non-negative integer)".to_string(),
-                    ),
-                    ErrorCode::TooManyRecipients => Some(format!(
-                        "to lists more than {} distinct names (the room's member cap)",
-                        settings.max_users
-                    )),
-                    _ => None,
-                };
+                let message = self.explain(code);
                 return self
                     .reject(ws, code, frame::error(code, message.as_deref()))
                     .await;
@@ -702,6 +706,26 @@ impl Member {
             Kind::FileEnd => return self.on_file_end(ws, &incoming, out).await,
         }
         Next::Continue
+    }
+
+    /// What a refused frame's error says beyond its code, where the limit
+    /// it broke is ours to name.
+    fn explain(&self, code: ErrorCode) -> Option<String> {
+        let settings = &self.relay.settings;
+        match code {
+            ErrorCode::FileTooLarge => Some(format!(
+                "attachment.size exceeds {} bytes",
+                settings.max_file
+            )),
+            ErrorCode::BadFileStart => {
+                Some("file-start needs attachment.size (a non-negative integer)".to_string())
+            }
+            ErrorCode::TooManyRecipients => Some(format!(
+                "to lists more than {} distinct names (the room's member cap)",
+                settings.max_users
+            )),
+            _ => None,
+        }
     }
 
     async fn on_file_end<S>(

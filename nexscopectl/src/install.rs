@@ -384,13 +384,9 @@ fn print(out: Output, dry_run: bool, actions: Vec<String>) {
 /// its comments kept, by toml_edit) and the fragment between markers in
 /// ~/.codex/AGENTS.md.
 fn codex(name: &str, uninstall: bool, dry_run: bool, out: Output) -> Result<(), CtlError> {
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        || name.is_empty()
-    {
+    if !nexscope_proto::rules::valid_name(name) {
         return Err(CtlError::Usage(format!(
-            "--name {name:?}: use letters, digits, _ and -"
+            "--name {name:?}: use 1 to 32 letters, digits, _ and -"
         )));
     }
     let dir = cli_config_dir("CODEX_HOME", ".codex")?;
@@ -418,33 +414,7 @@ fn codex(name: &str, uninstall: bool, dry_run: bool, out: Output) -> Result<(), 
             }
         }
     } else {
-        let exe = std::env::current_exe()
-            .map_err(|e| CtlError::Usage(format!("cannot tell where nexscopectl is: {e}")))?;
-        let servers = doc.entry("mcp_servers").or_insert_with(|| {
-            let mut table = toml_edit::Table::new();
-            table.set_implicit(true);
-            toml_edit::Item::Table(table)
-        });
-        let Some(servers) = servers.as_table_mut() else {
-            return Err(CtlError::Usage(format!(
-                "{}: mcp_servers is not a table",
-                config.display()
-            )));
-        };
-        let mut server = toml_edit::Table::new();
-        server["command"] = toml_edit::value(exe.display().to_string());
-        let mut args = toml_edit::Array::new();
-        args.push("mcp");
-        server["args"] = toml_edit::value(args);
-        server["env_vars"] =
-            toml_edit::value(CODEX_ENV_VARS.iter().copied().collect::<toml_edit::Array>());
-        let unchanged = servers
-            .get(name)
-            .and_then(|s| s.as_table())
-            .is_some_and(|s| s.to_string() == server.to_string());
-        if !unchanged {
-            servers.insert(name, toml_edit::Item::Table(server));
-        }
+        add_codex_server(&mut doc, name, &config)?;
     }
     let rendered = doc.to_string();
     match (&text, rendered.trim().is_empty()) {
@@ -459,6 +429,43 @@ fn codex(name: &str, uninstall: bool, dry_run: bool, out: Output) -> Result<(), 
     }
     agents_fragment(&agents, name, uninstall, dry_run, &mut actions)?;
     print(out, dry_run, actions);
+    Ok(())
+}
+
+/// `[mcp_servers.<name>]` running this nexscopectl's `mcp`, unless it is
+/// there already as it would be written.
+fn add_codex_server(
+    doc: &mut toml_edit::DocumentMut,
+    name: &str,
+    config: &Path,
+) -> Result<(), CtlError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CtlError::Usage(format!("cannot tell where nexscopectl is: {e}")))?;
+    let servers = doc.entry("mcp_servers").or_insert_with(|| {
+        let mut table = toml_edit::Table::new();
+        table.set_implicit(true);
+        toml_edit::Item::Table(table)
+    });
+    let Some(servers) = servers.as_table_mut() else {
+        return Err(CtlError::Usage(format!(
+            "{}: mcp_servers is not a table",
+            config.display()
+        )));
+    };
+    let mut server = toml_edit::Table::new();
+    server["command"] = toml_edit::value(exe.display().to_string());
+    let mut args = toml_edit::Array::new();
+    args.push("mcp");
+    server["args"] = toml_edit::value(args);
+    server["env_vars"] =
+        toml_edit::value(CODEX_ENV_VARS.iter().copied().collect::<toml_edit::Array>());
+    let unchanged = servers
+        .get(name)
+        .and_then(|s| s.as_table())
+        .is_some_and(|s| s.to_string() == server.to_string());
+    if !unchanged {
+        servers.insert(name, toml_edit::Item::Table(server));
+    }
     Ok(())
 }
 

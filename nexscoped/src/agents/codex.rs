@@ -89,35 +89,37 @@ impl Codex {
             .process
             .send(&json!({"method": "initialized"}))
             .await?;
+        let result = codex.open_thread(spec).await?;
+        codex.thread = result.get("thread").cloned().unwrap_or(Value::Null);
+        codex.thread_id = str_field(&codex.thread, "id").unwrap_or_default();
+        Ok(codex)
+    }
+
+    /// Starts the session's thread, or resumes it. A thread Codex no longer
+    /// has (its home was wiped) becomes a new one: a new conversation beats
+    /// failing every query.
+    async fn open_thread(&mut self, spec: &SpawnSpec) -> Result<Value, CodexError> {
         let mut params = json!({
             "cwd": spec.cwd,
             "approvalPolicy": "never",
-            "sandbox": codex.sandbox,
+            "sandbox": self.sandbox,
         });
         if let Some(model) = &spec.model {
             params["model"] = json!(model);
         }
-        let result = match &spec.resume {
-            Some(thread) => {
-                let mut resume = params.clone();
-                resume["threadId"] = json!(thread);
-                match codex.request("thread/resume", resume).await {
-                    Ok(result) => result,
-                    // A thread Codex no longer has (its home was wiped):
-                    // a new conversation beats failing every query.
-                    Err(CodexError::Refused { message, .. }) => {
-                        tracing::warn!(agent = %codex.process.label, %thread, %message, "codex cannot resume the thread; starting a new one");
-                        codex.total = Usage::default();
-                        codex.request("thread/start", params).await?
-                    }
-                    Err(other) => return Err(other),
-                }
-            }
-            None => codex.request("thread/start", params).await?,
+        let Some(thread) = &spec.resume else {
+            return self.request("thread/start", params).await;
         };
-        codex.thread = result.get("thread").cloned().unwrap_or(Value::Null);
-        codex.thread_id = str_field(&codex.thread, "id").unwrap_or_default();
-        Ok(codex)
+        let mut resume = params.clone();
+        resume["threadId"] = json!(thread);
+        match self.request("thread/resume", resume).await {
+            Err(CodexError::Refused { message, .. }) => {
+                tracing::warn!(agent = %self.process.label, %thread, %message, "codex cannot resume the thread; starting a new one");
+                self.total = Usage::default();
+                self.request("thread/start", params).await
+            }
+            resumed => resumed,
+        }
     }
 
     /// nx-ce's init fields, as far as a Codex thread has them.

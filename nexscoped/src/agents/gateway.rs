@@ -194,7 +194,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) {
     let (sink, mut incoming) = ws.split();
     let (out, outbox) = mpsc::channel::<Value>(OUTBOX);
-    let mut writer = tokio::spawn(writer(sink, outbox, context.shutdown.clone()));
+    let writer = tokio::spawn(writer(sink, outbox, context.shutdown.clone()));
 
     let _ = out.try_send(json!({
         "type": "connected",
@@ -242,6 +242,16 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     // Turns of this client go on without it; their output is dropped.
     conn.turns.abort_all();
     drop(out);
+    close_client(writer, incoming, ending).await;
+}
+
+/// The client's end, once its outbox is closed: the writer finishes (and
+/// says goodbye at shutdown), then the closing handshake.
+async fn close_client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    mut writer: tokio::task::JoinHandle<Sink<S>>,
+    incoming: futures_util::stream::SplitStream<WebSocketStream<S>>,
+    ending: Option<(u16, &'static str)>,
+) {
     // A writer stuck on a client that does not read is given up.
     let sink = match tokio::time::timeout(WRITER_WAIT, &mut writer).await {
         Ok(Ok(sink)) => sink,

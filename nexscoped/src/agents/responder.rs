@@ -114,51 +114,13 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
          Your final answer is sent back to them on that thread; keep it under 4 KB of plain text.",
         name = room.name
     );
-    let input = QueryIn {
-        target: SessionRef {
-            session: Some(SESSION.into()),
-            cwd: Some(room.project.clone()),
-        },
-        prompt,
-        // Chat text is not the user's instruction: tools that need approval
-        // are refused (nobody is there to approve), never bypassed.
-        permission_mode: Some("default".into()),
-        ..QueryIn::default()
-    };
-    let mut stream = match agents.query(input).await {
-        Ok(stream) => stream,
-        Err(error) => {
-            tracing::warn!(project = %room.project, %thread, %error, "the responder cannot ask its agent");
+    let reply = match ask(agents, room, prompt).await {
+        Ok(reply) => reply,
+        Err(why) => {
+            // The task stays; unanswered, it moves to the inbox when stale.
+            tracing::warn!(project = %room.project, %thread, %why, "the responder has no answer");
             return false;
         }
-    };
-    // The turn's last text is its answer (earlier ones narrate tool use).
-    let mut reply = None;
-    let mut finished = false;
-    while let Some(event) = stream.recv().await {
-        match event {
-            TurnEvent::Text { content, .. } => reply = Some(content),
-            TurnEvent::Done {
-                error: Some(error), ..
-            } => {
-                // The task stays; unanswered, it moves to the inbox when stale.
-                tracing::warn!(project = %room.project, %thread, %error, "the responder's turn failed");
-                return false;
-            }
-            TurnEvent::Done { .. } => {
-                finished = true;
-                break;
-            }
-            _ => {}
-        }
-    }
-    if !finished {
-        tracing::warn!(project = %room.project, %thread, "the responder's turn ended without finishing");
-        return false;
-    }
-    let Some(reply) = reply.filter(|r| !r.trim().is_empty()) else {
-        tracing::warn!(project = %room.project, %thread, "the responder's agent gave no text");
-        return false;
     };
     let said = rooms
         .say(SayIn {
@@ -181,6 +143,41 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
             false
         }
     }
+}
+
+/// One turn of the room's hosted agent on `prompt`: its last text (earlier
+/// ones narrate tool use), or why there is none.
+async fn ask(agents: &Agents, room: &Room, prompt: String) -> Result<String, String> {
+    let input = QueryIn {
+        target: SessionRef {
+            session: Some(SESSION.into()),
+            cwd: Some(room.project.clone()),
+        },
+        prompt,
+        // Chat text is not the user's instruction: tools that need approval
+        // are refused (nobody is there to approve), never bypassed.
+        permission_mode: Some("default".into()),
+        ..QueryIn::default()
+    };
+    let mut stream = agents
+        .query(input)
+        .await
+        .map_err(|error| format!("cannot ask its agent: {error}"))?;
+    let mut reply = None;
+    loop {
+        match stream.recv().await {
+            Some(TurnEvent::Text { content, .. }) => reply = Some(content),
+            Some(TurnEvent::Done {
+                error: Some(error), ..
+            }) => return Err(format!("the turn failed: {error}")),
+            Some(TurnEvent::Done { .. }) => break,
+            Some(_) => {}
+            None => return Err("the turn ended without finishing".into()),
+        }
+    }
+    reply
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| "the agent gave no text".into())
 }
 
 /// At most `limit` bytes, cut at a character boundary.

@@ -512,31 +512,12 @@ impl Session {
         file: Box<files::Outgoing>,
         ack: oneshot::Sender<Result<Ack, ChatError>>,
     ) -> Result<(), Ended> {
-        let deadline = tokio::time::Instant::now() + TRANSFER_WAIT;
-        loop {
-            send(ws, Message::text(file.start_frame().to_string())).await?;
-            send(
-                ws,
-                Message::text(format!(
-                    r#"{{"type":"ping","from":{},"to":[]}}"#,
-                    serde_json::Value::from(self.room.name.as_str())
-                )),
-            )
-            .await?;
-            match self.await_lock(ws, deadline).await? {
-                Lock::Granted => break,
-                Lock::Busy(retry) if tokio::time::Instant::now() + retry < deadline => {
-                    tokio::time::sleep(retry).await
-                }
-                Lock::Busy(_) | Lock::Refused => {
-                    let _ = ack.send(Err(ChatError::JoinFailed {
-                        code: "transfer_busy".into(),
-                        message: "another file transfer held the room for 90 s; try again later"
-                            .into(),
-                    }));
-                    return Ok(());
-                }
-            }
+        if !self.take_lock(ws, &file).await? {
+            let _ = ack.send(Err(ChatError::JoinFailed {
+                code: "transfer_busy".into(),
+                message: "another file transfer held the room for 90 s; try again later".into(),
+            }));
+            return Ok(());
         }
         let mut reader = match tokio::fs::File::open(&file.path).await {
             Ok(reader) => reader,
@@ -581,6 +562,29 @@ impl Session {
         }
         self.waiters.insert(file.msg_id.clone(), Waiter::File(ack));
         send(ws, Message::text(file.end_frame().to_string())).await
+    }
+
+    /// The room's transfer lock for `file`: file-start, then a ping whose
+    /// pong proves the relay gave us the lock (a `transfer_busy` comes before
+    /// the pong otherwise, and we retry after its hint); false when it did
+    /// not come free within `TRANSFER_WAIT`.
+    async fn take_lock(&mut self, ws: &mut Ws, file: &files::Outgoing) -> Result<bool, Ended> {
+        let deadline = tokio::time::Instant::now() + TRANSFER_WAIT;
+        let ping = format!(
+            r#"{{"type":"ping","from":{},"to":[]}}"#,
+            serde_json::Value::from(self.room.name.as_str())
+        );
+        loop {
+            send(ws, Message::text(file.start_frame().to_string())).await?;
+            send(ws, Message::text(ping.clone())).await?;
+            match self.await_lock(ws, deadline).await? {
+                Lock::Granted => return Ok(true),
+                Lock::Busy(retry) if tokio::time::Instant::now() + retry < deadline => {
+                    tokio::time::sleep(retry).await
+                }
+                Lock::Busy(_) | Lock::Refused => return Ok(false),
+            }
+        }
     }
 
     /// Handles the frames that have already arrived, without waiting.

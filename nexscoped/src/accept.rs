@@ -7,10 +7,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use crate::shutdown::{DRAIN_TIMEOUT, wait_for};
+use crate::shutdown::{DRAIN_TIMEOUT, Shutdown};
 
 /// A listening socket: TCP or unix.
 pub trait Listen {
@@ -41,7 +41,7 @@ impl Listen for tokio::net::UnixListener {
 pub struct Loop<'a, L: Listen> {
     pub what: &'static str,
     pub listener: L,
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: Shutdown,
     pub probe: Option<&'a mut mpsc::Receiver<oneshot::Sender<()>>>,
 }
 
@@ -56,7 +56,7 @@ impl<L: Listen> Loop<'_, L> {
             mut probe,
         } = self;
         let mut connections = JoinSet::new();
-        let stop = wait_for(shutdown);
+        let stop = shutdown.wait();
         tokio::pin!(stop);
         loop {
             tokio::select! {

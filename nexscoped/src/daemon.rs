@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::agents::gateway;
 use crate::control::{self, Listener};
 use crate::notify;
-use crate::shutdown::{DRAIN_TIMEOUT, wait_for};
+use crate::shutdown::{DRAIN_TIMEOUT, Shutdown};
 use nexscope_proto::api::service::VERSION;
 
 pub use crate::state::Daemon;
@@ -69,7 +69,7 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
         tokio::spawn(async move { rooms.rejoin(&config).await })
     };
 
-    wait_for(daemon.shutdown_signal()).await;
+    daemon.shutdown_signal().wait().await;
     notify::stopping();
     tracing::info!("shutting down");
     rejoin.abort();
@@ -110,10 +110,10 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
 async fn watchdog(
     interval: Duration,
     probe: mpsc::Sender<oneshot::Sender<()>>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut ticks = tokio::time::interval(interval / 2);
-    let stop = wait_for(shutdown);
+    let stop = shutdown.wait();
     tokio::pin!(stop);
     loop {
         tokio::select! {

@@ -6,7 +6,7 @@
 //! interfaces and types, paths, config, rules, rendering) is the
 //! `nexscope-proto` crate. Public here is only what the `nexscoped` binary,
 //! the man-page generator and the fuzzers use: `cli`, `daemon`, `control`'s
-//! listener, `relay`, `logging`, `notify`, `signals`.
+//! listener, `relay`, `shutdown`, `logging`, `notify`, `signals`.
 
 pub mod cli;
 pub mod control;
@@ -14,13 +14,14 @@ pub mod daemon;
 pub mod logging;
 pub mod notify;
 pub mod relay;
+pub mod shutdown;
 pub mod signals;
 
 pub(crate) mod accept;
 pub(crate) mod admission;
 pub(crate) mod agents;
 pub(crate) mod rooms;
-pub(crate) mod shutdown;
+
 pub(crate) mod state;
 pub(crate) mod store;
 pub(crate) mod websocket;

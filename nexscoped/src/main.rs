@@ -192,14 +192,14 @@ async fn run_relay(
     let address = listener.local_addr()?;
     let scheme = if settings.tls.is_some() { "wss" } else { "ws" };
     let handlers = nexscope::signals::install()?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = nexscope::shutdown::channel();
     let relay = relay::Relay::new(settings, auth, stop_rx);
     let stop_tx = Arc::new(stop_tx);
     let signals = {
         let stop_tx = stop_tx.clone();
         tokio::spawn(handlers.handle(
             move || {
-                stop_tx.send_replace(true);
+                stop_tx.fire();
             },
             || {},
         ))

@@ -16,6 +16,7 @@ use crate::agents::{Agents, gateway};
 use crate::notify;
 use crate::relay::{self, Embedded};
 use crate::rooms::{self, Rooms};
+use crate::shutdown::{Shutdown, Trigger};
 use crate::store::{self, Store, StoreError};
 use nexscope_proto::api::daemon::DaemonStatus;
 use nexscope_proto::api::service::VERSION;
@@ -41,7 +42,7 @@ pub struct Daemon {
     config: RwLock<Arc<Config>>,
     /// Where the control socket is, for Status.
     pub(crate) socket: String,
-    shutdown: watch::Sender<bool>,
+    shutdown: Trigger,
     changes: watch::Sender<u64>,
     /// The relay this daemon runs for projects with no relay_url.
     embedded: Embedded,
@@ -61,7 +62,7 @@ impl Daemon {
         config: Config,
         socket: String,
     ) -> Result<Arc<Daemon>, StartError> {
-        let shutdown = watch::channel(false).0;
+        let shutdown = crate::shutdown::channel().0;
         let (embedded, task) = relay::start_embedded(shutdown.subscribe()).await?;
         let state_dir = paths::state_dir()?;
         paths::ensure_private_dir(&state_dir)?;
@@ -151,11 +152,11 @@ impl Daemon {
     }
 
     pub fn request_shutdown(&self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.fire();
     }
 
     /// Resolves once shutdown has been requested.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+    pub fn shutdown_signal(&self) -> Shutdown {
         self.shutdown.subscribe()
     }
 

@@ -18,7 +18,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -29,6 +29,7 @@ use super::{Agents, Key};
 use crate::admission::{self, Admission};
 use crate::relay::auth::Auth;
 use crate::relay::http;
+use crate::shutdown::Shutdown;
 use crate::websocket;
 use nexscope_proto::api::agent::*;
 use nexscope_proto::time::now_ms;
@@ -58,12 +59,7 @@ pub enum Access {
 }
 
 /// Accepts until shutdown; closes clients with 1001 "server shutting down".
-pub async fn serve(
-    listener: TcpListener,
-    agents: Arc<Agents>,
-    access: Access,
-    shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: TcpListener, agents: Arc<Agents>, access: Access, shutdown: Shutdown) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let context = Arc::new(Context {
         agents,
@@ -109,7 +105,7 @@ struct Context {
     port: u16,
     host: String,
     machine_id: String,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 }
 
 async fn connection(
@@ -204,7 +200,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         "serverTime": now_ms(),
     }));
     let mut conn = Conn::new();
-    let stop = crate::shutdown::wait_for(context.shutdown.clone());
+    let stop = context.shutdown.wait();
     tokio::pin!(stop);
     // Why we end, when we close: the code and reason the client gets.
     let mut ending: Option<(u16, &'static str)> = None;
@@ -280,10 +276,10 @@ type Sink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
 async fn writer<S: AsyncRead + AsyncWrite + Unpin>(
     mut sink: Sink<S>,
     mut outbox: mpsc::Receiver<Value>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) -> Sink<S> {
     let state = shutdown.clone();
-    let stop = crate::shutdown::wait_for(shutdown);
+    let stop = shutdown.wait();
     tokio::pin!(stop);
     loop {
         let sent = tokio::select! {
@@ -303,7 +299,7 @@ async fn writer<S: AsyncRead + AsyncWrite + Unpin>(
                 // shutdown: on a multi-threaded runtime that can happen
                 // between the poll of `stop` above and this one, so the
                 // flag is read again (this race lost the 1001 now and then).
-                None if *state.borrow() => break,
+                None if state.requested() => break,
                 None => return sink,
             },
         };

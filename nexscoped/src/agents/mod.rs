@@ -22,8 +22,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::store::agents::{self as records, AgentRecord};
 use nexscope_proto::api::agent::*;
@@ -104,7 +105,7 @@ pub(crate) struct Shared {
     slots: Arc<Semaphore>,
     max_live: usize,
     sessions: Mutex<HashMap<Key, session::Handle>>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
     next_generation: std::sync::atomic::AtomicU64,
 }
 
@@ -164,11 +165,7 @@ impl Shared {
 }
 
 impl Agents {
-    pub fn new(
-        store: Store,
-        settings: AgentSettings,
-        shutdown: watch::Receiver<bool>,
-    ) -> Arc<Agents> {
+    pub fn new(store: Store, settings: AgentSettings, shutdown: Shutdown) -> Arc<Agents> {
         let max_live = settings.max_live;
         Arc::new(Agents {
             shared: Arc::new(Shared {
@@ -300,7 +297,7 @@ impl Agents {
         backend: Option<Backend>,
         create: bool,
     ) -> Result<session::Handle, AgentError> {
-        if *self.shared.shutdown.borrow() {
+        if self.shared.shutdown.requested() {
             return Err(AgentError::Stopped);
         }
         if let Some(handle) = self.shared.sessions().get(key) {

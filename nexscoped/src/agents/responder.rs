@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
 use super::Agents;
 use crate::rooms::{Room, Rooms};
-use crate::shutdown::wait_for;
+use crate::shutdown::Shutdown;
 use nexscope_proto::api::agent::{QueryIn, SessionRef, TurnEvent};
 use nexscope_proto::api::chat::{MAX_TEXT_BYTES, SayIn};
 use nexscope_proto::config::Responder;
@@ -30,10 +30,10 @@ pub async fn run(
     rooms: Arc<Rooms>,
     agents: Arc<Agents>,
     mut started: broadcast::Receiver<Arc<Room>>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut answering = JoinSet::new();
-    let stop = wait_for(shutdown);
+    let stop = shutdown.wait();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -55,7 +55,8 @@ pub async fn run(
 /// Answers one room's auto tasks until the room stops.
 async fn answer_room(rooms: Arc<Rooms>, agents: Arc<Agents>, room: Arc<Room>) {
     let mut events = room.events.subscribe();
-    let stop = wait_for(room.stop_signal());
+    let room_stop = room.stop_signal();
+    let stop = room_stop.wait();
     tokio::pin!(stop);
     // Mentions whose turn failed: not retried on every new mention (each try
     // costs tokens); unanswered, they move to the inbox when stale.

@@ -292,7 +292,7 @@ impl Session {
                     self.turn_timed_out().await;
                 }
                 slot = wait_slot(&mut self.slot_wait) => self.slot_wait_ended(slot),
-                _ = crate::shutdown::wait_for(shutdown.clone()) => break End::Shutdown,
+                _ = shutdown.wait() => break End::Shutdown,
             }
         };
         self.end(why, commands).await;
@@ -762,7 +762,7 @@ impl Session {
         self.shared.evict_idle(&self.key);
         let waited = tokio::select! {
             waited = tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()) => waited,
-            _ = crate::shutdown::wait_for(self.shared.shutdown.clone()) => {
+            _ = self.shared.shutdown.wait() => {
                 return Err("the daemon is shutting down".into());
             }
         };

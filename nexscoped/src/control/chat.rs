@@ -113,8 +113,8 @@ async fn watch(
     let room = daemon.rooms.get(project)?;
     // Subscribe before reading the state, so nothing falls between them.
     let mut events = room.events.subscribe();
-    let mut stopped = room.stop_signal();
-    let mut shutdown = daemon.shutdown_signal();
+    let stopped = room.stop_signal();
+    let shutdown = daemon.shutdown_signal();
     replies
         .send(
             to_value(WatchOut {
@@ -129,8 +129,8 @@ async fn watch(
     loop {
         let next = tokio::select! {
             next = events.recv() => next,
-            _ = stopped.wait_for(|s| *s) => break,
-            _ = shutdown.wait_for(|s| *s) => break,
+            _ = stopped.wait() => break,
+            _ = shutdown.wait() => break,
         };
         let batch = match next {
             Ok(event) => vec![event],

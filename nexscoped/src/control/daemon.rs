@@ -57,7 +57,7 @@ pub async fn call(
 /// stream with a last reply.
 async fn monitor(daemon: &Arc<Daemon>, replies: &mut Replies<'_>) -> Result<Value, Failure> {
     let mut changes = daemon.subscribe_changes();
-    let mut shutdown = daemon.shutdown_signal();
+    let shutdown = daemon.shutdown_signal();
     loop {
         let status = to_value(StatusOut {
             status: daemon.status(),
@@ -65,7 +65,7 @@ async fn monitor(daemon: &Arc<Daemon>, replies: &mut Replies<'_>) -> Result<Valu
         replies.send(status, true).await?;
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { break },
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            _ = shutdown.wait() => break,
         }
     }
     Ok(to_value(StatusOut {

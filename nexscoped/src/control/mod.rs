@@ -171,12 +171,12 @@ fn peer_allowed(stream: &UnixStream, uid: u32) -> bool {
 async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
     let (mut reader, mut writer) = stream.into_split();
     let mut framer = Framer::new(MAX_MESSAGE);
-    let mut shutdown = daemon.shutdown_signal();
+    let shutdown = daemon.shutdown_signal();
     loop {
         let call = tokio::select! {
             biased;
             call = next_call(&mut reader, &mut writer, &mut framer) => call,
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait() => return,
         };
         let Some(call) = call else { return };
         if !allowed {

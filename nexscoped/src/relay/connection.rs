@@ -466,7 +466,7 @@ impl Member {
             let timer = deadline.into_iter().chain(ack_due).min();
             let next = tokio::select! {
                 biased;
-                _ = crate::shutdown::wait_for(shutdown.clone()) => {
+                _ = shutdown.wait() => {
                     Box::pin(close_with(ws, close::GOING_AWAY, "relay_shutdown")).await;
                     return Some(close::GOING_AWAY);
                 }

@@ -24,10 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::admission::{self, Admission};
+use crate::shutdown::Shutdown;
 
 /// v1's limits (docs/protocol.md §1.11) as defaults.
 pub const DEFAULT_MAX_USERS: usize = 50;
@@ -76,16 +76,12 @@ pub struct Relay {
     pub rooms: room::Rooms,
     pub metrics: metrics::Metrics,
     pub admission: Arc<Admission>,
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: Shutdown,
     next_id: AtomicU64,
 }
 
 impl Relay {
-    pub fn new(
-        settings: Settings,
-        auth: auth::Auth,
-        shutdown: watch::Receiver<bool>,
-    ) -> Arc<Relay> {
+    pub fn new(settings: Settings, auth: auth::Auth, shutdown: Shutdown) -> Arc<Relay> {
         let mut limits = admission::Limits::for_connections(settings.max_connections);
         limits.open_per_address = settings.max_per_address;
         limits.open_per_user = settings.max_per_user;
@@ -123,7 +119,7 @@ const EMBEDDED_MAX_USERS: usize = 1000;
 
 /// Starts it; the task ends after `shutdown` once its members are closed.
 pub async fn start_embedded(
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) -> std::io::Result<(Embedded, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let address = listener.local_addr()?;

@@ -70,7 +70,7 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let (_tx, rx) = tokio::sync::watch::channel(false);
+            let (_tx, rx) = crate::shutdown::channel();
             let relay = Relay::new(
                 super::super::Settings::default(),
                 super::super::auth::Auth::new(Some("t"), None).unwrap(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
@@ -21,6 +21,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::files::{self, Incoming};
 use super::inbound::{self, Snapshot, strings};
 use super::{Ack, Command, Room, Rooms};
+use crate::shutdown::Shutdown;
 use crate::store::StoreError;
 use nexscope_proto::api::chat::{ChatError, Event};
 
@@ -62,7 +63,7 @@ pub async fn run(
     rooms: Arc<Rooms>,
     room: Arc<Room>,
     mut commands: mpsc::Receiver<Command>,
-    mut stop: watch::Receiver<bool>,
+    stop: Shutdown,
     ready: oneshot::Sender<Result<(), ChatError>>,
 ) {
     let mut ready = Some(ready);
@@ -75,11 +76,11 @@ pub async fn run(
         first_presence: true,
     };
     loop {
-        if *stop.borrow() || *rooms.ctx.shutdown.borrow() {
+        if stop.requested() || rooms.ctx.shutdown.requested() {
             return;
         }
         let ended = session
-            .connect_and_serve(&mut commands, &mut stop, &mut ready, &mut backoff)
+            .connect_and_serve(&mut commands, &stop, &mut ready, &mut backoff)
             .await;
         room.live().ready = false;
         if let Some(incoming) = session.receiving.take() {
@@ -89,11 +90,11 @@ pub async fn run(
         if !session.after(ended, &mut ready, backoff).await {
             return;
         }
-        let mut shutdown = rooms.ctx.shutdown.clone();
+        let shutdown = rooms.ctx.shutdown.clone();
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = stop.changed() => return,
-            _ = shutdown.changed() => return,
+            _ = stop.wait() => return,
+            _ = shutdown.wait() => return,
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
@@ -252,7 +253,7 @@ impl Session {
     async fn connect_and_serve(
         &mut self,
         commands: &mut mpsc::Receiver<Command>,
-        stop: &mut watch::Receiver<bool>,
+        stop: &Shutdown,
         ready: &mut Option<oneshot::Sender<Result<(), ChatError>>>,
         backoff: &mut Duration,
     ) -> Ended {
@@ -325,13 +326,13 @@ impl Session {
         &mut self,
         ws: &mut Ws,
         commands: &mut mpsc::Receiver<Command>,
-        stop: &mut watch::Receiver<bool>,
+        stop: &Shutdown,
     ) -> Ended {
-        let mut shutdown = self.rooms.ctx.shutdown.clone();
+        let shutdown = self.rooms.ctx.shutdown.clone();
         loop {
             tokio::select! {
-                _ = stop.changed() => return self.leave(ws).await,
-                _ = shutdown.changed() => return self.leave(ws).await,
+                _ = stop.wait() => return self.leave(ws).await,
+                _ = shutdown.wait() => return self.leave(ws).await,
                 command = commands.recv() => match command {
                     None => return self.leave(ws).await,
                     Some(command) => if let Err(ended) = self.command(ws, command).await {

@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::shutdown::{Shutdown, Trigger};
 use crate::store::{self, Store, StoreError};
 use nexscope_proto::api::chat::{
     AcceptOut, AppendOut, ChatError, Event, InboxItem, InboxOut, MAX_TEXT_BYTES, RejectOut,
@@ -97,7 +98,7 @@ pub struct Room {
     live: Mutex<Live>,
     pub commands: mpsc::Sender<Command>,
     pub events: broadcast::Sender<Event>,
-    stop: watch::Sender<bool>,
+    stop: Trigger,
     /// Set when the connection task has ended (its socket closed).
     finished: watch::Sender<bool>,
 }
@@ -124,7 +125,7 @@ impl Room {
     }
 
     /// Set when the room stops (Stop, a fatal refusal, shutdown).
-    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+    pub fn stop_signal(&self) -> Shutdown {
         self.stop.subscribe()
     }
 
@@ -142,7 +143,7 @@ pub struct Context {
     pub files_root: PathBuf,
     pub embedded_url: String,
     pub embedded_token: String,
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: Shutdown,
 }
 
 pub struct Rooms {
@@ -383,7 +384,7 @@ impl Rooms {
             }),
             commands,
             events: broadcast::channel(EVENT_BUFFER).0,
-            stop: watch::channel(false).0,
+            stop: crate::shutdown::channel().0,
             finished: watch::channel(false).0,
         });
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -451,7 +452,7 @@ impl Rooms {
     }
 
     fn remove(&self, room: &Arc<Room>) {
-        room.stop.send_replace(true);
+        room.stop.fire();
         let mut map = self.map();
         if map.get(&room.project).is_some_and(|r| Arc::ptr_eq(r, room)) {
             map.remove(&room.project);
@@ -516,7 +517,7 @@ impl Rooms {
     /// Waits for every connection task after shutdown was signalled.
     pub async fn join_all(&self) {
         for room in self.list() {
-            room.stop.send_replace(true);
+            room.stop.fire();
         }
         let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         while tasks.join_next().await.is_some() {}

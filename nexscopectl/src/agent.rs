@@ -12,7 +12,7 @@ use nexscope_proto::api::agent::*;
 use serde_json::{Value, json};
 
 use crate::chat::{call, call_within};
-use crate::connect::{Options, Session};
+use crate::connect::{Control, Options};
 use crate::exit::CtlError;
 use crate::output::Output;
 
@@ -270,7 +270,7 @@ fn cancel_on_interrupt(socket: PathBuf, target: SessionIn) -> Arc<AtomicBool> {
 }
 
 fn query(options: &Options, input: QueryIn, out: Output) -> Result<(), CtlError> {
-    drop(Session::open(options)?);
+    drop(Control::open(options)?);
     let target = SessionIn {
         session: input.target.session.clone(),
         cwd: input.target.cwd.clone(),

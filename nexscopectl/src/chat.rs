@@ -11,7 +11,7 @@ use nexscope_proto::time::iso;
 use nexscope_proto::varlink::Request;
 use serde_json::{Value, json};
 
-use crate::connect::{Options, Session};
+use crate::connect::{Control, Options};
 use crate::exit::CtlError;
 use crate::output::Output;
 
@@ -147,9 +147,9 @@ pub(crate) fn call_within<T: serde::de::DeserializeOwned>(
     request: &impl Request,
     timeout: std::time::Duration,
 ) -> Result<T, CtlError> {
-    let mut session = Session::open(options)?;
-    session.connection.set_timeout(Some(timeout))?;
-    Ok(session.connection.request(request)?)
+    let mut control = Control::open(options)?;
+    control.connection.set_timeout(Some(timeout))?;
+    Ok(control.connection.request(request)?)
 }
 
 /// Longer than the daemon's own ack and transfer waits.
@@ -507,7 +507,7 @@ fn render_history(items: &[Value]) -> String {
 fn watch(project: &str, options: &Options, out: Output) -> Result<(), CtlError> {
     // Opened for the start and version check; the watch itself waits as
     // long as it takes, on a connection without a read timeout.
-    drop(Session::open(options)?);
+    drop(Control::open(options)?);
     let mut connection =
         nexscope_proto::varlink::client::Connection::connect(&options.socket, None)?;
     connection.request_more(&Method::Watch(ProjectIn::new(project)), |reply| {

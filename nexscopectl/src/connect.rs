@@ -31,25 +31,25 @@ pub struct Options {
 }
 
 /// A connection whose daemon answered GetInfo.
-pub struct Session {
+pub struct Control {
     pub connection: Connection,
     pub info: Info,
 }
 
-impl Session {
+impl Control {
     /// Connects, starting the daemon if allowed and needed.
-    pub fn open(options: &Options) -> Result<Session, CtlError> {
-        match Session::try_open(&options.socket) {
+    pub fn open(options: &Options) -> Result<Control, CtlError> {
+        match Control::try_open(&options.socket) {
             Err(CtlError::NotRunning { .. }) if options.autostart => {
                 start(&options.socket)?;
-                Session::try_open(&options.socket)
+                Control::try_open(&options.socket)
             }
             other => other,
         }
     }
 
     /// Connects without starting anything.
-    pub fn try_open(socket: &Path) -> Result<Session, CtlError> {
+    pub fn try_open(socket: &Path) -> Result<Control, CtlError> {
         let mut connection = Connection::connect(socket, Some(CALL_TIMEOUT))?;
         let info: Info = connection.request(&Method::GetInfo(Empty {}))?;
         if info.version != VERSION {
@@ -59,7 +59,7 @@ impl Session {
                 info.version
             );
         }
-        Ok(Session { connection, info })
+        Ok(Control { connection, info })
     }
 }
 

@@ -6,7 +6,7 @@ use nexscope_proto::api::Empty;
 use nexscope_proto::api::daemon::{DaemonStatus, Method, StatusOut};
 use serde_json::json;
 
-use crate::connect::{self, Options, Session};
+use crate::connect::{self, Control, Options};
 use crate::exit::CtlError;
 use crate::output::{Output, duration_ms};
 
@@ -27,13 +27,13 @@ pub enum DaemonCommand {
 }
 
 pub fn ping(options: &Options, out: Output) -> Result<(), CtlError> {
-    let mut session = Session::open(options)?;
+    let mut control = Control::open(options)?;
     let started = Instant::now();
-    session
+    control
         .connection
         .request::<serde_json::Value>(&Method::Ping(Empty {}))?;
     let rtt = started.elapsed();
-    let version = session.info.version.clone();
+    let version = control.info.version.clone();
     out.result(
         &json!({ "version": version, "rttUs": rtt.as_micros() as u64 }),
         || {
@@ -47,8 +47,8 @@ pub fn ping(options: &Options, out: Output) -> Result<(), CtlError> {
 }
 
 pub fn status(options: &Options, out: Output) -> Result<(), CtlError> {
-    let mut session = Session::open(options)?;
-    print_status(&fetch_status(&mut session)?, out);
+    let mut control = Control::open(options)?;
+    print_status(&fetch_status(&mut control)?, out);
     Ok(())
 }
 
@@ -61,27 +61,27 @@ pub fn command(command: &DaemonCommand, options: &Options, out: Output) -> Resul
             start(options, out)
         }
         DaemonCommand::Status => {
-            let mut session = Session::try_open(&options.socket)?;
-            print_status(&fetch_status(&mut session)?, out);
+            let mut control = Control::try_open(&options.socket)?;
+            print_status(&fetch_status(&mut control)?, out);
             Ok(())
         }
     }
 }
 
-fn fetch_status(session: &mut Session) -> Result<DaemonStatus, CtlError> {
-    Ok(session
+fn fetch_status(control: &mut Control) -> Result<DaemonStatus, CtlError> {
+    Ok(control
         .connection
         .request::<StatusOut>(&Method::Status(Empty {}))?
         .status)
 }
 
 fn start(options: &Options, out: Output) -> Result<(), CtlError> {
-    let (state, how) = match Session::try_open(&options.socket) {
-        Ok(mut session) => (fetch_status(&mut session)?, None),
+    let (state, how) = match Control::try_open(&options.socket) {
+        Ok(mut control) => (fetch_status(&mut control)?, None),
         Err(CtlError::NotRunning { .. }) => {
             let how = connect::start(&options.socket)?;
-            let mut session = Session::try_open(&options.socket)?;
-            (fetch_status(&mut session)?, Some(how))
+            let mut control = Control::try_open(&options.socket)?;
+            (fetch_status(&mut control)?, Some(how))
         }
         Err(other) => return Err(other),
     };
@@ -99,8 +99,8 @@ fn start(options: &Options, out: Output) -> Result<(), CtlError> {
 }
 
 fn stop(options: &Options, out: Output) -> Result<(), CtlError> {
-    let mut session = match Session::try_open(&options.socket) {
-        Ok(session) => session,
+    let mut control = match Control::try_open(&options.socket) {
+        Ok(control) => control,
         Err(CtlError::NotRunning { .. }) => {
             out.result(&json!({ "stopped": false, "pid": null }), || {
                 "nexscoped is not running".into()
@@ -109,8 +109,8 @@ fn stop(options: &Options, out: Output) -> Result<(), CtlError> {
         }
         Err(other) => return Err(other),
     };
-    let pid = fetch_status(&mut session)?.pid;
-    session
+    let pid = fetch_status(&mut control)?.pid;
+    control
         .connection
         .request::<serde_json::Value>(&Method::Shutdown(Empty {}))?;
     // Wait for the process, not the socket: under systemd the socket outlives

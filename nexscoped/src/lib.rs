@@ -5,12 +5,12 @@
 //! This library is the daemon's; what clients share with it (the varlink
 //! interfaces and types, paths, config, rules, rendering) is the
 //! `nexscope-proto` crate. Public here is only what the `nexscoped` binary,
-//! the man-page generator and the fuzzers use: `cli`, `daemon`, `control`'s
+//! the man-page generator and the fuzzers use: `cli`, `lifecycle`, `control`'s
 //! listener, `relay`, `shutdown`, `logging`, `notify`, `signals`.
 
 pub mod cli;
 pub mod control;
-pub mod daemon;
+pub mod lifecycle;
 pub mod logging;
 pub mod notify;
 pub mod relay;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 use nexscope::cli::{Cli, Command, RelayAction, RelayArgs};
 use nexscope::control::Listener;
-use nexscope::daemon::{self, Daemon};
+use nexscope::lifecycle::{self, Daemon};
 use nexscope::relay::{self, auth::Auth};
 use nexscope::{logging, notify};
 use nexscope_proto::config::Config;
@@ -89,7 +89,7 @@ fn daemon_main(cli: &Cli) -> ExitCode {
         let daemon = Daemon::new(config_path, config, listener.label.clone())
             .await
             .map_err(std::io::Error::other)?;
-        daemon::run(daemon, listener).await
+        lifecycle::run(daemon, listener).await
     });
     match result {
         Ok(()) => {

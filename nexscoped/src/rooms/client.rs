@@ -49,7 +49,7 @@ enum Waiter {
 }
 
 /// What the connection task keeps between frames.
-struct Session {
+struct Client {
     rooms: Arc<Rooms>,
     room: Arc<Room>,
     waiters: HashMap<String, Waiter>,
@@ -68,7 +68,7 @@ pub async fn run(
 ) {
     let mut ready = Some(ready);
     let mut backoff = BACKOFF_START;
-    let mut session = Session {
+    let mut client = Client {
         rooms: rooms.clone(),
         room: room.clone(),
         waiters: HashMap::new(),
@@ -79,15 +79,15 @@ pub async fn run(
         if stop.requested() || rooms.ctx.shutdown.requested() {
             return;
         }
-        let ended = session
+        let ended = client
             .connect_and_serve(&mut commands, &stop, &mut ready, &mut backoff)
             .await;
         room.live().ready = false;
-        if let Some(incoming) = session.receiving.take() {
+        if let Some(incoming) = client.receiving.take() {
             incoming.discard();
         }
-        session.waiters.clear();
-        if !session.after(ended, &mut ready, backoff).await {
+        client.waiters.clear();
+        if !client.after(ended, &mut ready, backoff).await {
             return;
         }
         let shutdown = rooms.ctx.shutdown.clone();
@@ -168,7 +168,7 @@ fn ws_config(room: &Room) -> WebSocketConfig {
     config
 }
 
-impl Session {
+impl Client {
     fn project(&self) -> &str {
         &self.room.project
     }

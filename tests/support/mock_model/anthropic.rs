@@ -1,6 +1,6 @@
-//! The Anthropic Messages personality (spec/agent-clis.md §2.6): reads the
-//! conversation out of `messages[]` and answers as SSE when `stream` is true,
-//! else as one JSON message.
+//! The Anthropic Messages personality (`POST /v1/messages` as the pinned `claude` calls
+//! it): reads the conversation out of `messages[]` and answers as SSE when
+//! `stream` is true, else as one JSON message.
 
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
-//! The OpenAI Responses personality (spec/agent-clis.md §3.4): reads the
-//! conversation out of `input[]` and answers as SSE when `stream` is true,
-//! else as one JSON response. Codex drops text deltas that arrive before
+//! The OpenAI Responses personality (`POST /v1/responses` as the pinned `codex` calls
+//! it): reads the conversation out of `input[]` and answers as SSE when
+//! `stream` is true, else as one JSON response. Codex drops text deltas that arrive before
 //! their message's `response.output_item.added`, so that always comes first.
 
 use serde_json::{Value, json};

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nexscope_tests::relay::Relay;
-use nexscope_tests::rooms::Member;
+use nexscope_tests::rooms::{Member, hook_with};
 use nexscope_tests::{Env, bin};
 use serde_json::{Value, json};
 
@@ -15,35 +15,6 @@ use serde_json::{Value, json};
 fn hook(env: &Env, project: &std::path::Path, which: &str) -> (Option<i32>, String) {
     let input = json!({"session_id": "s1", "hook_event_name": which, "cwd": project});
     hook_with(env, &input, which, &[])
-}
-
-/// Runs a hook with `input` on stdin and `vars` added to its environment.
-fn hook_with(
-    env: &Env,
-    input: &Value,
-    which: &str,
-    vars: &[(&str, &str)],
-) -> (Option<i32>, String) {
-    let mut child = env
-        .command(bin("nexscopectl"))
-        .args(["hook", which])
-        .envs(vars.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
 }
 
 /// A UserPromptSubmit of session `session`: the event lines it was given.

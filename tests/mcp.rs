@@ -1,5 +1,5 @@
 //! `nexscopectl mcp` through the official Python MCP client (not ours), against a live
-//! relay and two daemons: the 14 tools of docs/protocol.md §3 listed, each one called,
+//! relay and two daemons: the 15 tools of docs/protocol.md §3 listed, each one called,
 //! the texts and JSON shapes as v1 gave them. And `install codex`.
 
 use std::io::Write;
@@ -55,7 +55,7 @@ fn json_of(text: &str) -> Value {
 }
 
 #[test]
-fn the_official_mcp_client_lists_the_14_tools_and_calls_each_one() {
+fn the_official_mcp_client_lists_the_15_tools_and_calls_each_one() {
     if !mcp_available() {
         return;
     }
@@ -97,6 +97,7 @@ fn the_official_mcp_client_lists_the_14_tools_and_calls_each_one() {
             "nexscope_inbox",
             "nexscope_mode",
             "nexscope_poll",
+            "nexscope_receipts",
             "nexscope_reject",
             "nexscope_say",
             "nexscope_start",
@@ -163,7 +164,15 @@ fn the_official_mcp_client_lists_the_14_tools_and_calls_each_one() {
             ["nexscope_append", {"threadId": t1, "text": "one more thing"}],
             ["nexscope_mode", {"mode": "auto"}],
             ["nexscope_before_stop", {}],
+            ["nexscope_receipts", {"id": t1}],
         ]),
+    );
+    // alice's appended line on t1 reached bob: at least relayed.
+    assert!(!r[7].0 && r[7].1.starts_with("bob  "), "{:?}", r[7]);
+    assert!(
+        r[7].1.contains(" on ") && r[7].1.contains(&t1),
+        "{:?}",
+        r[7]
     );
     // The inbox comes in pages when asked (a reply stays small whatever
     // is pending): checked on a fresh pair of questions.
@@ -546,7 +555,7 @@ fn every_tool_schema_is_closed_and_unknown_arguments_are_refused_by_name() {
     mcp.send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string());
     let list = mcp.next();
     let tools = list["result"]["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 14);
+    assert_eq!(tools.len(), 15);
     for tool in tools {
         assert_eq!(
             tool["inputSchema"]["additionalProperties"], false,
@@ -572,7 +581,7 @@ fn every_tool_schema_is_closed_and_unknown_arguments_are_refused_by_name() {
         mcp.call_tool(5, "nexscope_say", json!({"to": "bob", "txt": "hi"})),
         (
             true,
-            "[error:bad_args] nexscope_say has no argument \"txt\"; allowed: to, text, role, threadId, filePath".into()
+            "[error:bad_args] nexscope_say has no argument \"txt\"; allowed: to, text, role, threadId, filePath, wait, timeout".into()
         )
     );
 }

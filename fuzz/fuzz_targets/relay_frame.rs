@@ -29,7 +29,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(incoming) = frame::parse(text, "alice", frame::Limits { max_file: 1 << 20, max_to: 1000 }) else {
+    let limits = frame::Limits { max_file: 1 << 20, max_to: 1000, receipts: true };
+    let Ok(incoming) = frame::parse(text, "alice", limits) else {
         return;
     };
     let forwarded = incoming.forward(text, 1234);

@@ -52,6 +52,12 @@ pub enum ChatCommand {
         /// An incoming hop count to carry on (agents replying on their own).
         #[arg(long, hide = true)]
         hop_count: Option<i64>,
+        /// Wait until every recipient reached this receipt state: stored, surfaced or answered.
+        #[arg(long, value_name = "STATE")]
+        wait: Option<String>,
+        /// Seconds to wait at most with --wait (1 to 600).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=600))]
+        timeout: i64,
         #[arg(
             trailing_var_arg = true,
             allow_hyphen_values = true,
@@ -59,13 +65,18 @@ pub enum ChatCommand {
         )]
         words: Vec<String>,
     },
+    /// How far a message (by msgId), or every message of yours on a thread, got at each recipient.
+    Receipts {
+        /// A msgId or a thread id.
+        id: String,
+    },
     /// Who is online.
     Who,
     /// Mentions waiting for you, and the latest handled ones.
     Inbox {
         /// Skip this many pending mentions (the next page).
-        #[arg(long, default_value_t = 0)]
-        offset: u64,
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+        offset: i64,
         /// Pending mentions to show, 1 to 500.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=500))]
         limit: u64,
@@ -187,16 +198,15 @@ pub fn command(
                 format!("left chat room (was \"{}\").\n\nThanks for using nexscope. https://nexscope.ai/agent", stopped.name)
             });
         }
-        ChatCommand::Say {
-            role,
-            thread,
-            file,
-            to,
-            hop_count,
-            words,
-        } => say(
-            project, options, out, role, thread, file, to, *hop_count, words,
-        )?,
+        ChatCommand::Say { .. } => say(project, options, out, command)?,
+        ChatCommand::Receipts { id } => {
+            let input = ReceiptsIn {
+                project: project.into(),
+                id: id.clone(),
+            };
+            let receipts = call::<ReceiptsOut>(options, &Method::Receipts(input))?;
+            out.result(&json!(receipts), || render_receipts(&receipts.receipts));
+        }
         ChatCommand::Who => {
             let who = call::<WhoOut>(options, &Method::Who(ProjectIn::new(project)))?;
             out.result(&json!(who), || render_who(&who));
@@ -204,11 +214,11 @@ pub fn command(
         ChatCommand::Inbox { offset, limit } => {
             let input = InboxIn {
                 project: project.into(),
-                offset: Some(*offset as i64),
+                offset: Some(*offset),
                 limit: Some(*limit as i64),
             };
             let inbox = call::<InboxOut>(options, &Method::Inbox(input))?;
-            out.result(&json!(inbox), || render_inbox(&inbox, *offset));
+            out.result(&json!(inbox), || render_inbox(&inbox, *offset as u64));
         }
         ChatCommand::Accept { thread, extra } => {
             let extra = (!extra.is_empty()).then(|| extra.join(" "));
@@ -284,18 +294,25 @@ pub fn offline(names: &[String]) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn say(
     project: &str,
     options: &Options,
     out: Output,
-    role: &str,
-    thread: &Option<String>,
-    file: &Option<PathBuf>,
-    to: &[String],
-    hop_count: Option<i64>,
-    words: &[String],
+    command: &ChatCommand,
 ) -> Result<(), CtlError> {
+    let ChatCommand::Say {
+        role,
+        thread,
+        file,
+        to,
+        hop_count,
+        wait,
+        timeout,
+        words,
+    } = command
+    else {
+        return Ok(());
+    };
     // Leading @name tokens are mentions; the rest is the text (v1 took an
     // @word anywhere in the text for a mention: docs/protocol.md §2.7).
     let mut targets: Vec<String> = to
@@ -331,17 +348,57 @@ fn say(
         to: Some(targets.clone()),
         role: Some(role.into()),
         thread: thread.clone(),
-        hop_count,
+        hop_count: *hop_count,
         file,
+        wait: wait.clone(),
+        timeout: wait.as_ref().map(|_| *timeout),
     };
-    let timeout = if input.file.is_some() {
+    let mut patience = if input.file.is_some() {
         FILE_TIMEOUT
     } else {
         SAY_TIMEOUT
     };
-    let said = call_within::<SayOut>(options, &Method::Say(input), timeout)?;
-    out.result(&json!(said), || said_text(&said, &targets));
+    if wait.is_some() {
+        patience += std::time::Duration::from_secs(*timeout as u64);
+    }
+    let said = call_within::<SayOut>(options, &Method::Say(input), patience)?;
+    out.result(&json!(said), || {
+        let mut text = said_text(&said, &targets);
+        if let Some(receipts) = &said.receipts {
+            text.push('\n');
+            text.push_str(&render_receipts(receipts));
+        }
+        text
+    });
     Ok(())
+}
+
+/// One line per recipient: `bob  surfaced (hook)  msg … on t-…  at …`.
+pub fn render_receipts(receipts: &[Receipt]) -> String {
+    if receipts.is_empty() {
+        return "(no receipts: nobody got it yet, or the relay does not carry receipts)".into();
+    }
+    receipts
+        .iter()
+        .map(receipt_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn receipt_line(r: &Receipt) -> String {
+    let via = r
+        .via
+        .as_deref()
+        .map(|v| format!(" ({v})"))
+        .unwrap_or_default();
+    format!(
+        "{}  {}{via}  msg {} on {}  at {}",
+        escape_name(&r.recipient),
+        r.state,
+        escape_name(&r.msg_id),
+        escape_name(&r.thread_id),
+        iso(r.ts)
+    )
 }
 
 /// What a Say reports (docs/protocol.md §4, and the MCP shim's nexscope_say).
@@ -528,6 +585,11 @@ fn watch(project: &str, options: &Options, out: Output) -> Result<(), CtlError> 
         }
         if let Some(event) = reply.event {
             out.result(&json!(event), || render(&event.row));
+        }
+        if let Some(receipt) = reply.receipt {
+            out.result(&json!({ "receipt": receipt }), || {
+                format!("[receipt] {}", receipt_line(&receipt))
+            });
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

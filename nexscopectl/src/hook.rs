@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 /// The family of notification queues the hooks drain: each Claude Code
 /// session has its own (`claude-code:<session id>`), shared by its hooks so
 /// each event reaches that session's model once, whatever other sessions do.
-pub const CONSUMER_FAMILY: &str = "claude-code";
+pub const CONSUMER_FAMILY: &str = nexscope_proto::api::chat::HOOK_CONSUMERS;
 /// A hook runs before every prompt: answer within this or not at all.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Hook input is a small JSON object; more is not read.

@@ -42,7 +42,7 @@ use serde_json::{Value, json};
 /// The family of queues MCP clients drain, apart from Claude Code's hooks;
 /// each server process (one per Codex session) has its own queue in it, so
 /// two sessions of one project each see every event.
-const CONSUMER_FAMILY: &str = "codex-mcp";
+const CONSUMER_FAMILY: &str = MCP_CONSUMERS;
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Files wait for their ack up to 90 s (v1: 120 s for the whole call).
 const FILE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -141,6 +141,17 @@ pub struct SayArgs {
     thread_id: Option<String>,
     /// An absolute path of a file to send (text is its caption).
     file_path: Option<String>,
+    /// Wait until every recipient reached this state: stored, surfaced or answered.
+    wait: Option<String>,
+    /// Seconds to wait at most with wait, 1 to 600 (default 60).
+    timeout: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsArgs {
+    /// A msgId, or a thread id (then every message of yours on it).
+    id: String,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -339,14 +350,25 @@ impl Shim {
             thread: args.thread_id,
             hop_count: None,
             file: args.file_path,
+            wait: args.wait,
+            timeout: args.timeout,
         };
-        let timeout = if input.file.is_some() {
+        let mut patience = if input.file.is_some() {
             FILE_TIMEOUT
         } else {
             CALL_TIMEOUT
         };
-        let said = self.call::<SayOut>(Method::Say(input), timeout).await?;
-        Ok(crate::chat::said_text(&said, &to))
+        if input.wait.is_some() {
+            let seconds = input.timeout.unwrap_or(DEFAULT_WAIT).clamp(1, MAX_WAIT);
+            patience += Duration::from_secs(seconds as u64);
+        }
+        let said = self.call::<SayOut>(Method::Say(input), patience).await?;
+        let mut text = crate::chat::said_text(&said, &to);
+        if let Some(receipts) = &said.receipts {
+            text.push('\n');
+            text.push_str(&crate::chat::render_receipts(receipts));
+        }
+        Ok(text)
     }
 
     async fn history(&self, args: HistoryArgs) -> Outcome {
@@ -416,6 +438,24 @@ impl Shim {
     #[tool(description = "Send a message or a file to the room; to omitted or empty: everyone.")]
     async fn nexscope_say(&self, Parameters(args): Parameters<SayArgs>) -> CallToolResult {
         finish(self.say(args).await)
+    }
+
+    #[tool(
+        description = "How far a message (by msgId), or each of your messages on a thread, got at each recipient: relayed, stored, surfaced, answered."
+    )]
+    async fn nexscope_receipts(
+        &self,
+        Parameters(args): Parameters<ReceiptsArgs>,
+    ) -> CallToolResult {
+        let input = ReceiptsIn {
+            project: self.project.clone(),
+            id: args.id,
+        };
+        finish(
+            self.call::<ReceiptsOut>(Method::Receipts(input), CALL_TIMEOUT)
+                .await
+                .map(|r| crate::chat::render_receipts(&r.receipts)),
+        )
     }
 
     #[tool(description = "Who is online.")]

@@ -67,6 +67,9 @@ _nexscopectl() {
             nexscopectl,query)
                 cmd="nexscopectl__subcmd__query"
                 ;;
+            nexscopectl,receipts)
+                cmd="nexscopectl__subcmd__receipts"
+                ;;
             nexscopectl,reject)
                 cmd="nexscopectl__subcmd__reject"
                 ;;
@@ -190,6 +193,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help,query)
                 cmd="nexscopectl__subcmd__help__subcmd__query"
                 ;;
+            nexscopectl__subcmd__help,receipts)
+                cmd="nexscopectl__subcmd__help__subcmd__receipts"
+                ;;
             nexscopectl__subcmd__help,reject)
                 cmd="nexscopectl__subcmd__help__subcmd__reject"
                 ;;
@@ -308,7 +314,7 @@ _nexscopectl() {
 
     case "${cmd}" in
         nexscopectl)
-            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook completions help"
+            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say receipts who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -766,7 +772,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help)
-            opts="ping status daemon start stop say who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook completions help"
+            opts="ping status daemon start stop say receipts who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1158,6 +1164,20 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help__subcmd__query)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__receipts)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1803,6 +1823,28 @@ _nexscopectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nexscopectl__subcmd__receipts)
+            opts="-h --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nexscopectl__subcmd__reject)
             opts="-h --json --socket --no-autostart --project --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1826,7 +1868,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__say)
-            opts="-h --role --thread --file --to --hop-count --json --socket --no-autostart --project --help"
+            opts="-h --role --thread --file --to --hop-count --wait --timeout --json --socket --no-autostart --project --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1849,6 +1891,14 @@ _nexscopectl() {
                     return 0
                     ;;
                 --hop-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

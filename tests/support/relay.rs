@@ -296,6 +296,20 @@ impl Client {
         }
     }
 
+    /// Every frame up to the relay's answer to a ping, which follows
+    /// whatever was already on its way to us.
+    pub fn frames_until_pong(&mut self) -> Vec<Value> {
+        self.send(serde_json::json!({"type": "ping"}));
+        let mut seen = Vec::new();
+        loop {
+            let frame = self.json();
+            if frame["type"] == "pong" {
+                return seen;
+            }
+            seen.push(frame);
+        }
+    }
+
     /// Presence frames until one lists exactly `users`.
     pub fn presence_until(&mut self, users: &[&str]) -> Value {
         loop {

@@ -1,14 +1,15 @@
 //! Room fixtures: members, each a daemon with its own XDG directories and a
 //! project directory, configured for one relay; and the lines a person sees.
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::relay::TOKEN;
-use crate::{Daemon, Env, WAIT, call};
+use crate::{Daemon, Env, WAIT, bin, call};
 
 pub struct Member {
     pub env: Env,
@@ -126,4 +127,33 @@ impl Drop for Member {
             let _ = self.env.ctl(&["--no-autostart", "daemon", "stop"]);
         }
     }
+}
+
+/// Runs a hook with `input` on stdin and `vars` added to its environment.
+pub fn hook_with(
+    env: &Env,
+    input: &Value,
+    which: &str,
+    vars: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let mut child = env
+        .command(bin("nexscopectl"))
+        .args(["hook", which])
+        .envs(vars.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }

@@ -131,7 +131,7 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
             role: Some("userAgent".into()),
             thread: Some(thread.to_string()),
             hop_count: None,
-            file: None,
+            ..SayIn::default()
         })
         .await;
     match said {

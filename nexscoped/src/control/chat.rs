@@ -88,6 +88,9 @@ pub async fn call(
         Method::Tasks(input) => Ok(to_value(TasksOut {
             tasks: rooms.tasks(&input.project).await?,
         })?),
+        Method::Receipts(input) => Ok(to_value(ReceiptsOut {
+            receipts: rooms.receipts(&input.project, &input.id).await?,
+        })?),
         Method::Notifications(input) => {
             let (events, more) = rooms
                 .notifications(&input.project, &input.consumer, input.limit)
@@ -103,8 +106,8 @@ pub async fn call(
     }
 }
 
-/// The room's state, then each event as it is committed, until the room or
-/// the daemon stops.
+/// The room's state, then each event as it is committed and each receipt
+/// of ours as it moves, until the room or the daemon stops.
 async fn watch(
     daemon: &Arc<Daemon>,
     project: &str,
@@ -113,22 +116,27 @@ async fn watch(
     let room = daemon.rooms.get(project)?;
     // Subscribe before reading the state, so nothing falls between them.
     let mut events = room.events.subscribe();
+    let mut receipts = room.receipts.subscribe();
     let stopped = room.stop_signal();
     let shutdown = daemon.shutdown_signal();
-    replies
-        .send(
-            to_value(WatchOut {
-                state: Some(room.state()),
-                event: None,
-            })?,
-            true,
-        )
-        .await?;
+    let state = WatchOut {
+        state: Some(room.state()),
+        ..WatchOut::default()
+    };
+    replies.send(to_value(state)?, true).await?;
     // Only what is committed from now on; a lagging watcher catches up from here.
     let mut last_seq = daemon.rooms.last_event(&room).await?;
     loop {
         let next = tokio::select! {
             next = events.recv() => next,
+            receipt = receipts.recv() => {
+                // A lagging watcher misses receipts; `receipts` has them all.
+                if let Ok(receipt) = receipt {
+                    let out = WatchOut { receipt: Some(receipt), ..WatchOut::default() };
+                    replies.send(to_value(out)?, true).await?;
+                }
+                continue;
+            }
             _ = stopped.wait() => break,
             _ = shutdown.wait() => break,
         };
@@ -143,19 +151,15 @@ async fn watch(
                 continue;
             }
             last_seq = event.seq;
-            replies
-                .send(
-                    to_value(WatchOut {
-                        state: None,
-                        event: Some(event),
-                    })?,
-                    true,
-                )
-                .await?;
+            let out = WatchOut {
+                event: Some(event),
+                ..WatchOut::default()
+            };
+            replies.send(to_value(out)?, true).await?;
         }
     }
     Ok(to_value(WatchOut {
         state: Some(room.state()),
-        event: None,
+        ..WatchOut::default()
     })?)
 }

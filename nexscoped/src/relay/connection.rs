@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::{self, Bytes, Message, Utf8Bytes};
 use super::frame::{self, ErrorCode, Kind, close};
 use super::outbox::{self, Inbox};
 use super::receipt::{self, Receipt, Ticket};
-use super::room::{Room, text};
+use super::room::{Room, Wants, text};
 use super::{Relay, http};
 use crate::admission::{self, Pending};
 use crate::websocket::{self, close_with};
@@ -259,7 +259,7 @@ impl Refusal {
 struct Wanted<'q> {
     name: &'q str,
     room: &'q str,
-    delta: bool,
+    wants: Wants,
 }
 
 /// The handshake checks in v1's order (docs/protocol.md §1.2): the token,
@@ -323,7 +323,10 @@ fn check<'q>(
     Ok(Wanted {
         name,
         room,
-        delta: query.param("presence") == Some("delta"),
+        wants: Wants {
+            delta: query.param("presence") == Some("delta"),
+            receipts: query.param("receipts") == Some("1"),
+        },
     })
 }
 
@@ -360,7 +363,7 @@ async fn session<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let Wanted { name, room, delta } = match check(relay, &query, peer, &mut slot) {
+    let Wanted { name, room, wants } = match check(relay, &query, peer, &mut slot) {
         Ok(wanted) => wanted,
         Err(refusal) => return Box::pin(turn_away(relay, ws, refusal)).await,
     };
@@ -368,7 +371,7 @@ async fn session<S>(
     let id = relay.next_id();
     let (outbox, inbox) = outbox::channel();
     let max = relay.settings.max_users;
-    let joined = match relay.rooms.join(room, name, id, outbox, delta, max) {
+    let joined = match relay.rooms.join(room, name, id, outbox, wants, max) {
         Ok(joined) => joined,
         Err(code) => {
             if code == ErrorCode::NameTaken {
@@ -389,6 +392,7 @@ async fn session<S>(
         transfer_deadline: None,
         rejected_stream: false,
         receipts: VecDeque::new(),
+        receipt_frames: wants.receipts,
     };
     // The token goes with the query: nothing holds it while the member talks.
     drop(query);
@@ -425,6 +429,8 @@ struct Member {
     /// Acks still waiting for recipients, oldest first, with when they are
     /// due regardless (see `receipt`).
     receipts: VecDeque<(Instant, Weak<Receipt>)>,
+    /// Asked for receipt frames (`receipts=1`); these are not the acks above.
+    receipt_frames: bool,
 }
 
 /// What handling one frame asks of the loop.
@@ -641,6 +647,7 @@ impl Member {
         let limits = frame::Limits {
             max_file: self.relay.settings.max_file,
             max_to: self.relay.settings.max_users,
+            receipts: self.receipt_frames,
         };
         if text_frame.len() < OFFLOAD_BYTES {
             return prepared(text_frame, &self.name, limits, ts);
@@ -704,6 +711,7 @@ impl Member {
                 }
             }
             Kind::FileEnd => return self.on_file_end(ws, &incoming, out).await,
+            Kind::Receipt => self.room.route_receipt(&incoming, out),
         }
         Next::Continue
     }

@@ -38,10 +38,11 @@ pub enum ErrorCode {
     SlowConsumer,
     TooManyRecipients,
     TooManyConnections,
+    BadReceipt,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::VersionMismatch,
         ErrorCode::InvalidName,
         ErrorCode::InvalidRoom,
@@ -65,6 +66,7 @@ impl ErrorCode {
         ErrorCode::SlowConsumer,
         ErrorCode::TooManyRecipients,
         ErrorCode::TooManyConnections,
+        ErrorCode::BadReceipt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +94,7 @@ impl ErrorCode {
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::TooManyRecipients => "too_many_recipients",
             ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::BadReceipt => "bad_receipt",
         }
     }
 
@@ -133,7 +136,13 @@ pub enum Kind {
     FileStart,
     FileEnd,
     Ping,
+    /// Beyond v1, for clients that asked for `receipts=1`: how far a message
+    /// got at one recipient, sent back to its sender (docs/protocol.md §1.13).
+    Receipt,
 }
+
+/// The largest receipt frame: a few ids, a state and a usage summary.
+pub const MAX_RECEIPT: usize = 4096;
 
 /// A client text frame that passed the relay's checks.
 #[derive(Debug)]
@@ -198,6 +207,9 @@ pub struct Limits {
     /// Distinct names a `to` may list: the room's member cap, since no more
     /// can be online. Bounds the work and the ack one frame can cost.
     pub max_to: usize,
+    /// The sender asked for receipt frames (`receipts=1`); for anyone else
+    /// `receipt` is an unknown type, as in v1.
+    pub receipts: bool,
 }
 
 /// Parses and checks one client text frame from `me` (the order of checks in
@@ -214,6 +226,7 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
         Some("file-start") => Kind::FileStart,
         Some("file-end") => Kind::FileEnd,
         Some("ping") => Kind::Ping,
+        Some("receipt") if limits.receipts => Kind::Receipt,
         _ => return Err(ErrorCode::UnknownType),
     };
     // A client `ts` means the frame is rebuilt on the way out; one whose
@@ -243,7 +256,7 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
             }
             return Ok(incoming);
         }
-        Kind::Msg | Kind::FileStart => {}
+        Kind::Msg | Kind::FileStart | Kind::Receipt => {}
     }
     match fields.from {
         Some(from) if is_string(from) => {
@@ -267,6 +280,11 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
             }
             incoming.to.push(name.into());
         }
+    }
+    if kind == Kind::Receipt
+        && (text.len() > MAX_RECEIPT || !incoming.msg_id.as_deref().is_some_and(is_string))
+    {
+        return Err(ErrorCode::BadReceipt);
     }
     if kind == Kind::FileStart {
         let size = fields
@@ -403,10 +421,20 @@ pub fn pong(ts: u64) -> String {
 }
 
 /// The full, sorted list (docs/protocol.md §1.6); `count` sizes the buffer.
-pub fn presence<'a>(users: impl Iterator<Item = &'a str>, count: usize, ts: u64) -> String {
-    let mut out = String::with_capacity(48 + count * 12);
+/// `receipts`: the joiner asked for receipt frames and is told they work
+/// here (a v1 relay never says so, and then the client sends none).
+pub fn presence<'a>(
+    users: impl Iterator<Item = &'a str>,
+    count: usize,
+    ts: u64,
+    receipts: bool,
+) -> String {
+    let mut out = String::with_capacity(64 + count * 12);
     out.push_str("{\"type\":\"presence\",\"users\":");
     push_names(&mut out, users);
+    if receipts {
+        out.push_str(",\"receipts\":true");
+    }
     out.push_str(&format!(",\"ts\":{ts}}}"));
     out
 }
@@ -428,6 +456,7 @@ mod tests {
         Limits {
             max_file,
             max_to: 50,
+            receipts: false,
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Member {
     pub id: u64,
     pub outbox: Outbox,
     pub delta: bool,
+    /// Asked for receipt frames (`receipts=1`).
+    pub receipts: bool,
     /// The last presence event this member's view already includes.
     seen: u64,
 }
@@ -116,6 +118,17 @@ impl Room {
             outbox.push_routed(out.clone(), receipt.ticket(index));
         }
         Some(receipt)
+    }
+
+    /// Forwards a receipt frame to the named members that asked for
+    /// receipts; nobody else ever sees one, and nothing is acknowledged.
+    pub fn route_receipt(&self, incoming: &frame::Incoming, out: Message) {
+        let state = self.lock();
+        for name in incoming.to.iter() {
+            if let Some(member) = state.members.get(&**name).filter(|m| m.receipts) {
+                member.outbox.push(out.clone());
+            }
+        }
     }
 
     /// Takes the transfer lock and forwards the file-start
@@ -237,6 +250,15 @@ impl Room {
     }
 }
 
+/// What a member asked for beyond v1 when it connected.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wants {
+    /// `presence=delta`: joins and leaves instead of full lists.
+    pub delta: bool,
+    /// `receipts=1`: receipt frames, sent and received.
+    pub receipts: bool,
+}
+
 /// What a successful join gives the connection.
 pub struct Joined {
     pub room: Arc<Room>,
@@ -268,7 +290,7 @@ impl Rooms {
         name: &str,
         member_id: u64,
         outbox: Outbox,
-        delta: bool,
+        wants: Wants,
         max_users: usize,
     ) -> Result<Joined, ErrorCode> {
         let mut map = self.lock();
@@ -300,7 +322,8 @@ impl Rooms {
             Member {
                 id: member_id,
                 outbox,
-                delta,
+                delta: wants.delta,
+                receipts: wants.receipts,
                 seen: seq,
             },
         );
@@ -308,6 +331,7 @@ impl Rooms {
             state.members.keys().map(String::as_str),
             state.members.len(),
             nexscope_proto::time::now_ms(),
+            wants.receipts,
         );
         schedule_flush(&room, &mut state);
         drop(state);
@@ -375,7 +399,7 @@ fn flush_presence(room: &Room) {
     // The full list only if a v1 member needs it.
     let full = state.members.values().any(|m| !m.delta).then(|| {
         let users = state.members.keys().map(String::as_str);
-        text(frame::presence(users, state.members.len(), ts))
+        text(frame::presence(users, state.members.len(), ts, false))
     });
     // Members who saw nothing of this window share one delta frame.
     let shared_delta = delta_since(&events, first - 1, ts);

@@ -20,10 +20,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::files::{self, Incoming};
 use super::inbound::{self, Snapshot, strings};
+use super::receipts;
 use super::{Ack, Command, Room, Rooms};
 use crate::shutdown::Shutdown;
 use crate::store::StoreError;
-use nexscope_proto::api::chat::{ChatError, Event};
+use nexscope_proto::api::chat::{ChatError, Event, ReceiptState};
 
 type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -57,6 +58,9 @@ struct Client {
     /// True until the membership's first presence: that one is a snapshot,
     /// later ones (after reconnects too) are joins and leaves.
     first_presence: bool,
+    /// This connection's relay carries receipt frames (it said so in its
+    /// first presence; a v1 relay never does).
+    receipts_ok: bool,
 }
 
 pub async fn run(
@@ -74,6 +78,7 @@ pub async fn run(
         waiters: HashMap::new(),
         receiving: None,
         first_presence: true,
+        receipts_ok: false,
     };
     loop {
         if stop.requested() || rooms.ctx.shutdown.requested() {
@@ -107,7 +112,7 @@ fn relay_url(room: &Room) -> String {
         .relay_url
         .split_once('?')
         .unwrap_or((&room.relay_url, ""));
-    let ours = ["name", "token", "v", "presence", "room"];
+    let ours = ["name", "token", "v", "presence", "receipts", "room"];
     let mut pairs: Vec<String> = query
         .split('&')
         .filter(|p| !p.is_empty() && !ours.contains(&p.split('=').next().unwrap_or("")))
@@ -119,6 +124,7 @@ fn relay_url(room: &Room) -> String {
     }
     pairs.push("v=1".into());
     pairs.push("presence=delta".into());
+    pairs.push("receipts=1".into());
     if !room.room_id.is_empty() {
         pairs.push(format!("room={}", encode(&room.room_id)));
     }
@@ -188,11 +194,61 @@ impl Client {
     where
         F: FnOnce(&rusqlite::Connection) -> Result<Vec<Event>, StoreError> + Send + 'static,
     {
+        self.commit_then(job, None).await
+    }
+
+    /// `commit`, and once committed, `receipt` goes to the frame's sender.
+    async fn commit_then<F>(&self, job: F, receipt: Option<String>)
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<Vec<Event>, StoreError> + Send + 'static,
+    {
         let room = self.room.clone();
         let submitted = self.rooms.ctx.store.submit(job, move |result| match result {
-            Ok(events) => room.publish(events),
+            Ok(events) => {
+                room.publish(events);
+                if let Some(receipt) = receipt {
+                    room.send_receipt(receipt);
+                }
+            }
             Err(error) => tracing::error!(project = %room.project, %error, "could not store an inbound frame"),
         });
+        if let Err(error) = submitted.await {
+            tracing::error!(%error, "store unavailable");
+        }
+    }
+
+    /// The `stored` receipt a peer's message gets once committed.
+    fn stored_receipt(&self, frame: &Value) -> Option<String> {
+        let text = |key: &str| frame[key].as_str().filter(|v| !v.is_empty());
+        let (msg_id, from) = (text("msgId")?, text("from")?);
+        let thread = text("threadId").unwrap_or_default();
+        let stored = ReceiptState::Stored;
+        Some(receipts::frame(
+            &self.room.name,
+            from,
+            msg_id,
+            thread,
+            stored,
+            None,
+        ))
+    }
+
+    /// A peer's receipt of one of our messages: recorded, then watchers
+    /// and waiting Says hear of it.
+    async fn on_receipt(&self, frame: Value) {
+        let (room, project) = (self.room.clone(), self.project().to_string());
+        let job = move |c: &rusqlite::Connection| receipts::record(c, &project, &frame);
+        let submitted = self
+            .rooms
+            .ctx
+            .store
+            .submit(job, move |result| match result {
+                Ok(Some(receipt)) => room.receipt_moved(receipt),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(project = %room.project, %error, "could not store a receipt")
+                }
+            });
         if let Err(error) = submitted.await {
             tracing::error!(%error, "store unavailable");
         }
@@ -267,6 +323,7 @@ impl Client {
         };
         self.room.live().error = None;
         *backoff = BACKOFF_START;
+        self.receipts_ok = first["receipts"] == Value::Bool(true);
         self.on_text(first).await;
         self.room.live().ready = true;
         tracing::info!(project = %self.room.project, name = %self.room.name, relay = %self.room.relay_label, "joined the room");
@@ -361,6 +418,8 @@ impl Client {
                 send(ws, Message::text(frame)).await
             }
             Command::File { file, ack } => self.send_file(ws, file, ack).await,
+            Command::Receipt(frame) if self.receipts_ok => send(ws, Message::text(frame)).await,
+            Command::Receipt(_) => Ok(()),
         }
     }
 
@@ -378,9 +437,14 @@ impl Client {
             "presence" => self.on_presence(&frame).await,
             "msg" => {
                 let (project, snap) = (self.project().to_string(), self.snapshot());
-                self.commit(move |c| inbound::message(c, &project, &snap, &frame))
-                    .await;
+                let stored = self.stored_receipt(&frame);
+                self.commit_then(
+                    move |c| inbound::message(c, &project, &snap, &frame),
+                    stored,
+                )
+                .await;
             }
+            "receipt" => self.on_receipt(frame).await,
             "file-start" => self.on_file_start(frame).await,
             "file-end" => self.on_file_end(&frame).await,
             "ack" => {

@@ -3,12 +3,15 @@
 //! `Rooms` holds one `Room` per joined project; each has one connection task
 //! (`client`) that owns its WebSocket, reconnects with backoff, and hands
 //! inbound frames to `inbound`, which commits them to the store before any
-//! watcher hears of them. `files` receives and sends files; how rows are shown is `nexscope_proto::render`.
-//! The methods here are what `io.nexscope.Chat` calls.
+//! watcher hears of them. `files` receives and sends files, `receipts`
+//! follows how far messages got; how rows are shown is
+//! `nexscope_proto::render`. The methods here are what `io.nexscope.Chat`
+//! calls.
 
 pub mod client;
 pub mod files;
 pub mod inbound;
+pub mod receipts;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,8 +24,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::shutdown::{Shutdown, Trigger};
 use crate::store::{self, Store, StoreError};
 use nexscope_proto::api::chat::{
-    AcceptOut, AppendOut, ChatError, Event, InboxItem, InboxOut, MAX_TEXT_BYTES, RejectOut,
-    RoomState, SayIn, SayOut, StartIn,
+    AcceptOut, AppendOut, ChatError, Event, InboxItem, InboxOut, MAX_TEXT_BYTES, Receipt,
+    ReceiptState, RejectOut, RoomState, SayIn, SayOut, StartIn,
 };
 use nexscope_proto::config::{self, Config, Mode, Secret, Settings};
 use nexscope_proto::time::now_ms;
@@ -74,6 +77,9 @@ pub enum Command {
         file: Box<files::Outgoing>,
         ack: oneshot::Sender<Result<Ack, ChatError>>,
     },
+    /// A receipt frame for a peer's message, sent only where the relay
+    /// carries receipts.
+    Receipt(String),
 }
 
 /// What a room is doing now; behind a short-held lock.
@@ -98,6 +104,8 @@ pub struct Room {
     live: Mutex<Live>,
     pub commands: mpsc::Sender<Command>,
     pub events: broadcast::Sender<Event>,
+    /// Our messages' receipts as they move.
+    pub receipts: broadcast::Sender<Receipt>,
     stop: Trigger,
     /// Set when the connection task has ended (its socket closed).
     finished: watch::Sender<bool>,
@@ -384,6 +392,7 @@ impl Rooms {
             }),
             commands,
             events: broadcast::channel(EVENT_BUFFER).0,
+            receipts: broadcast::channel(EVENT_BUFFER).0,
             stop: crate::shutdown::channel().0,
             finished: watch::channel(false).0,
         });
@@ -529,6 +538,7 @@ impl Rooms {
     pub async fn say(&self, input: SayIn) -> Result<SayOut, ChatError> {
         let room = self.get(&input.project)?;
         let role = say_role(input.role.as_deref())?;
+        let wait = input.checked_wait()?;
         let to = check_targets(input.to.unwrap_or_default())?;
         let text = input.text.unwrap_or_default();
         if text.len() > MAX_TEXT_BYTES {
@@ -558,11 +568,27 @@ impl Rooms {
             None => input.hop_count.unwrap_or(0),
         };
         let thread = input.thread.unwrap_or_else(new_thread_id);
+        // Before the message leaves, so no receipt of it is missed.
+        let moves = room.receipts.subscribe();
         let (msg_id, ack) =
             send_text(&room, &self.ctx, &to, role, &thread, hop_count, &text).await?;
         if auto.is_some() {
             self.auto_replied(&room, &thread).await?;
         }
+        let receipts = match wait {
+            Some((state, seconds)) => Some(
+                self.wait_receipts(
+                    &room,
+                    &msg_id,
+                    &ack.delivered,
+                    state,
+                    Duration::from_secs(seconds),
+                    moves,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         Ok(SayOut {
             msg_id,
             thread_id: thread,
@@ -572,6 +598,7 @@ impl Rooms {
             hop_count,
             file_name: None,
             file_size: None,
+            receipts,
         })
     }
 
@@ -792,7 +819,10 @@ impl Rooms {
         Ok(self
             .ctx
             .store
-            .run(move |c| store::messages::history(c, &key, limit))
+            .run(move |c| {
+                let items = store::messages::history(c, &key, limit)?;
+                receipts::with_receipts(c, &key, items)
+            })
             .await?)
     }
 
@@ -844,12 +874,21 @@ impl Rooms {
                 store::events::DRAIN_EVENTS
             )));
         }
+        let via = receipts::via_of(consumer);
         let (key, consumer) = (room.project.clone(), consumer.to_string());
-        Ok(self
+        let (events, more) = self
             .ctx
             .store
             .run(move |c| store::events::drain(c, &key, &consumer, limit))
-            .await?)
+            .await?;
+        // Handed to a hook or an MCP client: in front of the agent now.
+        let messages = events
+            .iter()
+            .filter(|e| e.kind == "msg")
+            .map(|e| e.row.clone());
+        let theirs = receipts::theirs(messages, &room.name);
+        receipts::report(&self.ctx, &room, theirs, ReceiptState::Surfaced, Some(via)).await?;
+        Ok((events, more))
     }
 
     /// The number of the newest event already committed for `room`.
@@ -1030,7 +1069,12 @@ async fn send_text(
         .map_err(|_| ChatError::RelayNotReady)?;
     let ack = tokio::time::timeout(ACK_TIMEOUT, ack_rx).await;
     match ack {
-        Ok(Ok(ack)) => Ok((msg_id, ack)),
+        Ok(Ok(ack)) => {
+            receipts::relayed(ctx, room, &msg_id, thread, &ack.delivered).await?;
+            // Whatever we write on a thread answers what came to us on it.
+            receipts::answered(ctx, room, thread).await?;
+            Ok((msg_id, ack))
+        }
         Ok(Err(_)) => Err(ChatError::RelayNotReady),
         Err(_) => Err(ChatError::AckTimeout {
             seconds: ACK_TIMEOUT.as_secs(),
@@ -1096,5 +1140,6 @@ async fn send_file(
         hop_count: hop_count.unwrap_or(0),
         file_name: Some(name),
         file_size: Some(size),
+        receipts: None,
     })
 }

@@ -13,6 +13,7 @@ pub mod events;
 pub mod inbox;
 pub mod messages;
 pub mod projects;
+pub mod receipts;
 mod recovery;
 mod schema;
 

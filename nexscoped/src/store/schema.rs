@@ -115,6 +115,21 @@ const MIGRATIONS: &[&str] = &[
         cancelled INTEGER NOT NULL
     );
     CREATE INDEX agent_turns_session ON agent_turns (name, cwd, id);",
+    // 3: receipts (issue 14). dir 'out': how far our message got at peer;
+    // 'in': what we told peer about its message. state is the rank of
+    // relayed (0), stored, surfaced, answered (3).
+    "CREATE TABLE receipts (
+        project TEXT NOT NULL,
+        dir TEXT NOT NULL,
+        msg_id TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        via TEXT,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (project, dir, msg_id, peer)
+    );
+    CREATE INDEX receipts_thread ON receipts (project, dir, thread_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -24,6 +24,7 @@ crate::interface! {
         Files(ProjectIn),
         Tasks(ProjectIn),
         Watch(ProjectIn),
+        Receipts(ReceiptsIn),
         Notifications(NotificationsIn),
     }
     errors {
@@ -282,6 +283,104 @@ pub struct SayIn {
     pub hop_count: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// A receipt state to wait for: stored, surfaced or answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<String>,
+    /// Seconds to wait at most (1 to `MAX_WAIT`, default `DEFAULT_WAIT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+}
+
+/// The consumer family (`family:instance`) of Claude Code's hooks, and of
+/// the MCP shim: the daemon tells a receipt's `via` by it.
+pub const HOOK_CONSUMERS: &str = "claude-code";
+pub const MCP_CONSUMERS: &str = "codex-mcp";
+
+/// How long a Say may wait for receipts, by default and at most (seconds).
+pub const DEFAULT_WAIT: i64 = 60;
+pub const MAX_WAIT: i64 = 600;
+
+impl SayIn {
+    /// The state to wait for and for how long, or why not.
+    pub fn checked_wait(&self) -> Result<Option<(ReceiptState, u64)>, ChatError> {
+        let Some(state) = &self.wait else {
+            return Ok(None);
+        };
+        let state = match ReceiptState::parse(state) {
+            Some(s @ (ReceiptState::Stored | ReceiptState::Surfaced | ReceiptState::Answered)) => s,
+            _ => {
+                return Err(ChatError::bad_args(format!(
+                    "wait {state:?} is not a state to wait for; use stored, surfaced or answered"
+                )));
+            }
+        };
+        let timeout = self.timeout.unwrap_or(DEFAULT_WAIT);
+        if !(1..=MAX_WAIT).contains(&timeout) {
+            return Err(ChatError::bad_args(format!(
+                "timeout must be 1 to {MAX_WAIT} seconds (got {timeout})"
+            )));
+        }
+        Ok(Some((state, timeout as u64)))
+    }
+}
+
+/// How far a message got at one recipient; the order is the order states
+/// are reached in, and a receipt never moves back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReceiptState {
+    Relayed,
+    Stored,
+    Surfaced,
+    Answered,
+}
+
+impl ReceiptState {
+    pub const ALL: [ReceiptState; 4] = [
+        ReceiptState::Relayed,
+        ReceiptState::Stored,
+        ReceiptState::Surfaced,
+        ReceiptState::Answered,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptState::Relayed => "relayed",
+            ReceiptState::Stored => "stored",
+            ReceiptState::Surfaced => "surfaced",
+            ReceiptState::Answered => "answered",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReceiptState> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// How far one of our messages got at one recipient.
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub msg_id: String,
+    pub thread_id: String,
+    pub recipient: String,
+    pub state: String,
+    /// For surfaced: hook, mcp or push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    pub ts: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsIn {
+    pub project: String,
+    /// A msgId, or a thread id.
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ReceiptsOut {
+    pub receipts: Vec<Receipt>,
 }
 
 #[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
@@ -297,6 +396,9 @@ pub struct SayOut {
     pub file_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_size: Option<u64>,
+    /// With `wait`: how far the message got at each recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts: Option<Vec<Receipt>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -467,12 +569,14 @@ pub struct NotificationsOut {
     pub more: bool,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, Default)]
 pub struct WatchOut {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<RoomState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<Event>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -417,7 +417,8 @@ fn over_the_connection_limit_a_call_is_told_why_and_served_again_later() {
     });
 }
 
-/// Every `"io.nexscope.…"` name written in the daemon's source.
+/// Every `"io.nexscope.<Capitalized>…"` name (an interface, method or error;
+/// not the launchd label `io.nexscope.nexscoped`) written in the source.
 fn names_in_source(dir: &std::path::Path, found: &mut std::collections::BTreeSet<String>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
@@ -426,7 +427,11 @@ fn names_in_source(dir: &std::path::Path, found: &mut std::collections::BTreeSet
         } else if path.extension().is_some_and(|e| e == "rs") {
             let text = std::fs::read_to_string(&path).unwrap();
             for piece in text.split("\"io.nexscope.").skip(1) {
-                if let Some(name) = piece.split('"').next() {
+                if let Some(name) = piece
+                    .split('"')
+                    .next()
+                    .filter(|n| n.starts_with(|c: char| c.is_ascii_uppercase()))
+                {
                     found.insert(format!("io.nexscope.{name}"));
                 }
             }
@@ -469,7 +474,9 @@ fn every_method_in_the_interface_files_is_served_and_every_name_used_is_declared
         }
     }
     let mut used = std::collections::BTreeSet::new();
-    names_in_source(&root.join("src"), &mut used);
+    for krate in ["proto", "nexscoped", "nexscopectl"] {
+        names_in_source(&root.join("..").join(krate).join("src"), &mut used);
+    }
     let undeclared: Vec<&String> = used.difference(&declared).collect();
     assert!(
         undeclared.is_empty(),

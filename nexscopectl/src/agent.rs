@@ -49,8 +49,7 @@ impl Target {
 
     /// The parameters of Cancel, Status and Skills.
     fn session_in(&self) -> Result<SessionIn, CtlError> {
-        let SessionRef { session, cwd } = self.resolve()?;
-        Ok(SessionIn { session, cwd })
+        Ok(self.resolve()?.into())
     }
 }
 
@@ -127,7 +126,7 @@ pub fn command(command: &AgentCommand, options: &Options, out: Output) -> Result
                 .as_deref()
                 .map(Backend::parse)
                 .transpose()
-                .map_err(|e| CtlError::Remote(e.into()))?;
+                .map_err(|e| CtlError::Usage(format!("--backend: {e}")))?;
             let input = QueryIn {
                 target: target.resolve()?,
                 prompt: prompt.join(" "),
@@ -271,10 +270,7 @@ fn cancel_on_interrupt(socket: PathBuf, target: SessionIn) -> Arc<AtomicBool> {
 
 fn query(options: &Options, input: QueryIn, out: Output) -> Result<(), CtlError> {
     drop(Control::open(options)?);
-    let target = SessionIn {
-        session: input.target.session.clone(),
-        cwd: input.target.cwd.clone(),
-    };
+    let target = SessionIn::from(input.target.clone());
     let interrupted = cancel_on_interrupt(options.socket.clone(), target);
     // A turn takes as long as it takes: no read timeout.
     let mut connection =

@@ -3,7 +3,7 @@
 //! else the current directory) and prints v1's human formats
 //! (docs/protocol.md §4), or JSON with `--json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nexscope_proto::api::chat::*;
 use nexscope_proto::render::{escape_name, escape_text, history_line, render};
@@ -313,8 +313,33 @@ fn say(
     else {
         return Ok(());
     };
-    // Leading @name tokens are mentions; the rest is the text (v1 took an
-    // @word anywhere in the text for a mention: docs/protocol.md §2.7).
+    let (targets, text) = targets_and_text(to, words);
+    let file = file.as_ref().map(|path| absolute(path));
+    let input = SayIn {
+        project: project.into(),
+        text: Some(text),
+        to: Some(targets.clone()),
+        role: Some(role.into()),
+        thread: thread.clone(),
+        hop_count: *hop_count,
+        file,
+        wait: wait.clone(),
+        timeout: wait.as_ref().map(|_| *timeout),
+    };
+    let patience = if input.file.is_some() {
+        FILE_TIMEOUT
+    } else {
+        SAY_TIMEOUT
+    };
+    let patience = patience + std::time::Duration::from_secs(input.wait_seconds());
+    let said = call_within::<SayOut>(options, &Method::Say(input), patience)?;
+    out.result(&json!(said), || said_text(&said, &targets));
+    Ok(())
+}
+
+/// Leading @name tokens are mentions; the rest is the text (v1 took an
+/// @word anywhere in the text for a mention: docs/protocol.md §2.7).
+fn targets_and_text(to: &[String], words: &[String]) -> (Vec<String>, String) {
     let mut targets: Vec<String> = to
         .iter()
         .map(|n| n.trim_start_matches('@').to_string())
@@ -330,47 +355,17 @@ fn say(
             _ => break,
         }
     }
-    let text = rest.cloned().collect::<Vec<_>>().join(" ");
-    let file = match file {
-        Some(path) => {
-            let absolute = if path.is_absolute() {
-                path.clone()
-            } else {
-                std::env::current_dir().unwrap_or_default().join(path)
-            };
-            Some(absolute.to_string_lossy().into_owned())
-        }
-        None => None,
-    };
-    let input = SayIn {
-        project: project.into(),
-        text: Some(text),
-        to: Some(targets.clone()),
-        role: Some(role.into()),
-        thread: thread.clone(),
-        hop_count: *hop_count,
-        file,
-        wait: wait.clone(),
-        timeout: wait.as_ref().map(|_| *timeout),
-    };
-    let mut patience = if input.file.is_some() {
-        FILE_TIMEOUT
+    (targets, rest.cloned().collect::<Vec<_>>().join(" "))
+}
+
+/// A path as the daemon needs it: absolute (it runs elsewhere).
+fn absolute(path: &Path) -> String {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
     } else {
-        SAY_TIMEOUT
+        std::env::current_dir().unwrap_or_default().join(path)
     };
-    if wait.is_some() {
-        patience += std::time::Duration::from_secs(*timeout as u64);
-    }
-    let said = call_within::<SayOut>(options, &Method::Say(input), patience)?;
-    out.result(&json!(said), || {
-        let mut text = said_text(&said, &targets);
-        if let Some(receipts) = &said.receipts {
-            text.push('\n');
-            text.push_str(&render_receipts(receipts));
-        }
-        text
-    });
-    Ok(())
+    absolute.to_string_lossy().into_owned()
 }
 
 /// One line per recipient: `bob  surfaced (hook)  msg … on t-…  at …`.
@@ -402,7 +397,17 @@ pub fn receipt_line(r: &Receipt) -> String {
 }
 
 /// What a Say reports (docs/protocol.md §4, and the MCP shim's nexscope_say).
+/// With `wait`, the receipts follow, one line each.
 pub fn said_text(said: &SayOut, targets: &[String]) -> String {
+    let mut text = said_line(said, targets);
+    if let Some(receipts) = &said.receipts {
+        text.push('\n');
+        text.push_str(&render_receipts(receipts));
+    }
+    text
+}
+
+fn said_line(said: &SayOut, targets: &[String]) -> String {
     let targets = if targets.is_empty() {
         "<broadcast>".to_string()
     } else {

@@ -31,7 +31,8 @@ fn usage(message: String) -> CtlError {
     CtlError::Usage(message)
 }
 
-/// One arm per `config` subcommand (long for their number, each short).
+/// `import-v1`: v1's settings into `[projects."<root>"]`, its token into
+/// a private file.
 pub fn command(command: &ConfigCommand, project: &str, out: Output) -> Result<(), CtlError> {
     let ConfigCommand::ImportV1 { dry_run } = command;
     let source = Path::new(project).join(V1_CONFIG);
@@ -45,66 +46,12 @@ pub fn command(command: &ConfigCommand, project: &str, out: Output) -> Result<()
         .parse()
         .map_err(|e| usage(format!("{} is not valid TOML: {e}", target.display())))?;
 
-    let field = |key: &str| {
-        v1.get(key)
-            .and_then(Value::as_str)
-            .filter(|v| !v.contains("REPLACE_ME"))
-    };
-    let invalid = |key: &str, value: &str, allowed: String| {
-        usage(format!(
-            "{}: key `{key}`: {value:?} is not allowed; {allowed}",
-            source.display()
-        ))
-    };
-    let mut table = toml_edit::Table::new();
-    if let Some(url) = field("relayUrl") {
-        table["relay_url"] = toml_edit::value(
-            config::check_relay_url(url).map_err(|a| invalid("relayUrl", url, a))?,
-        );
-    }
-    if let Some(name) = field("defaultName") {
-        table["name"] = toml_edit::value(
-            config::check_name(name).map_err(|a| invalid("defaultName", name, a))?,
-        );
-    }
-    if let Some(mode) = field("mode") {
-        table["mode"] = toml_edit::value(
-            config::check_mode(mode)
-                .map_err(|a| invalid("mode", mode, a))?
-                .as_str(),
-        );
-    }
-    if let Some(hop) = v1.get("hopLimit") {
-        let n = hop
-            .as_i64()
-            .ok_or_else(|| invalid("hopLimit", &hop.to_string(), "it must be an integer".into()))?;
-        table["hop_limit"] = toml_edit::value(
-            config::check_hop_limit(n).map_err(|a| invalid("hopLimit", &n.to_string(), a))? as i64,
-        );
-    }
-    if let Some(Value::Object(peers)) = v1.get("peerIndexMap") {
-        let mut inline = toml_edit::InlineTable::new();
-        for (name, index) in peers {
-            let index = index
-                .as_i64()
-                .filter(|i| (1..=999).contains(i))
-                .ok_or_else(|| {
-                    invalid(
-                        "peerIndexMap",
-                        name,
-                        "indexes are integers from 1 to 999".into(),
-                    )
-                })?;
-            inline.insert(name, index.into());
-        }
-        if !inline.is_empty() {
-            table["peer_index"] = toml_edit::value(inline);
-        }
-    }
+    let mut table = v1_settings(&v1, &source)?;
     let mut actions = Vec::new();
     let token_file = token_path(&target, project);
-    if let Some(token) = field("token") {
-        let token = config::check_token(token).map_err(|a| invalid("token", "the value", a))?;
+    if let Some(token) = v1_field(&v1, "token") {
+        let token =
+            config::check_token(token).map_err(|a| invalid(&source, "token", "the value", a))?;
         table["token_file"] = toml_edit::value(token_file.display().to_string());
         if std::fs::read_to_string(&token_file).ok().as_deref() != Some(token.expose()) {
             actions.push(format!(
@@ -116,6 +63,32 @@ pub fn command(command: &ConfigCommand, project: &str, out: Output) -> Result<()
             }
         }
     }
+    put_project(&mut doc, &target, project, table, *dry_run, &mut actions)?;
+    out.result(&json!({ "dryRun": dry_run, "actions": actions }), || {
+        if actions.is_empty() {
+            "nothing to do: already imported".into()
+        } else {
+            let prefix = if *dry_run { "would " } else { "" };
+            let mut text = actions.iter().map(|a| format!("{prefix}{a}")).collect::<Vec<_>>().join("\n");
+            if !dry_run {
+                text.push_str("\nthe daemon reads it at its next reload: systemctl --user reload nexscoped, or nexscopectl daemon restart");
+            }
+            text
+        }
+    });
+    Ok(())
+}
+
+/// `[projects."<project>"]` set to `table` in the config file `target`
+/// (unless it is already so), then checked as the daemon would load it.
+fn put_project(
+    doc: &mut toml_edit::DocumentMut,
+    target: &Path,
+    project: &str,
+    table: toml_edit::Table,
+    dry_run: bool,
+    actions: &mut Vec<String>,
+) -> Result<(), CtlError> {
     let projects = doc.entry("projects").or_insert_with(|| {
         let mut t = toml_edit::Table::new();
         t.set_implicit(true);
@@ -138,25 +111,85 @@ pub fn command(command: &ConfigCommand, project: &str, out: Output) -> Result<()
             if let Some(dir) = target.parent() {
                 nexscope_proto::paths::ensure_private_dir(dir).map_err(|e| usage(e.to_string()))?;
             }
-            std::fs::write(&target, doc.to_string())
+            std::fs::write(target, doc.to_string())
                 .map_err(|e| usage(format!("{}: {e}", target.display())))?;
             // The daemon checks what we wrote; a refusal is reported, not hidden.
-            config::Config::load(&target).map_err(|e| usage(e.to_string()))?;
+            config::Config::load(target).map_err(|e| usage(e.to_string()))?;
         }
     }
-    out.result(&json!({ "dryRun": dry_run, "actions": actions }), || {
-        if actions.is_empty() {
-            "nothing to do: already imported".into()
-        } else {
-            let prefix = if *dry_run { "would " } else { "" };
-            let mut text = actions.iter().map(|a| format!("{prefix}{a}")).collect::<Vec<_>>().join("\n");
-            if !dry_run {
-                text.push_str("\nthe daemon reads it at its next reload: systemctl --user reload nexscoped, or nexscopectl daemon restart");
-            }
-            text
-        }
-    });
     Ok(())
+}
+
+/// v1's settings as a `[projects."<root>"]` table, each value checked by
+/// the daemon's own rules; placeholders are left out.
+fn v1_settings(v1: &Value, source: &Path) -> Result<toml_edit::Table, CtlError> {
+    let mut table = toml_edit::Table::new();
+    if let Some(url) = v1_field(v1, "relayUrl") {
+        table["relay_url"] = toml_edit::value(
+            config::check_relay_url(url).map_err(|a| invalid(source, "relayUrl", url, a))?,
+        );
+    }
+    if let Some(name) = v1_field(v1, "defaultName") {
+        table["name"] = toml_edit::value(
+            config::check_name(name).map_err(|a| invalid(source, "defaultName", name, a))?,
+        );
+    }
+    if let Some(mode) = v1_field(v1, "mode") {
+        table["mode"] = toml_edit::value(
+            config::check_mode(mode)
+                .map_err(|a| invalid(source, "mode", mode, a))?
+                .as_str(),
+        );
+    }
+    if let Some(hop) = v1.get("hopLimit") {
+        let n = hop.as_i64().ok_or_else(|| {
+            invalid(
+                source,
+                "hopLimit",
+                &hop.to_string(),
+                "it must be an integer".into(),
+            )
+        })?;
+        table["hop_limit"] = toml_edit::value(
+            config::check_hop_limit(n)
+                .map_err(|a| invalid(source, "hopLimit", &n.to_string(), a))? as i64,
+        );
+    }
+    if let Some(Value::Object(peers)) = v1.get("peerIndexMap") {
+        let mut inline = toml_edit::InlineTable::new();
+        for (name, index) in peers {
+            let index = index
+                .as_i64()
+                .filter(|i| (1..=999).contains(i))
+                .ok_or_else(|| {
+                    invalid(
+                        source,
+                        "peerIndexMap",
+                        name,
+                        "indexes are integers from 1 to 999".into(),
+                    )
+                })?;
+            inline.insert(name, index.into());
+        }
+        if !inline.is_empty() {
+            table["peer_index"] = toml_edit::value(inline);
+        }
+    }
+    Ok(table)
+}
+
+/// A v1 string setting, unless it is still the template's placeholder.
+fn v1_field<'a>(v1: &'a Value, key: &str) -> Option<&'a str> {
+    v1.get(key)
+        .and_then(Value::as_str)
+        .filter(|v| !v.contains("REPLACE_ME"))
+}
+
+fn invalid(source: &Path, key: &str, value: &str, allowed: String) -> CtlError {
+    usage(format!(
+        "{}: key `{key}`: {value:?} is not allowed; {allowed}",
+        source.display()
+    ))
 }
 
 /// One token file per project, named by a hash of its root.

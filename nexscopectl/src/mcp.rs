@@ -353,22 +353,14 @@ impl Shim {
             wait: args.wait,
             timeout: args.timeout,
         };
-        let mut patience = if input.file.is_some() {
+        let patience = if input.file.is_some() {
             FILE_TIMEOUT
         } else {
             CALL_TIMEOUT
         };
-        if input.wait.is_some() {
-            let seconds = input.timeout.unwrap_or(DEFAULT_WAIT).clamp(1, MAX_WAIT);
-            patience += Duration::from_secs(seconds as u64);
-        }
+        let patience = patience + Duration::from_secs(input.wait_seconds());
         let said = self.call::<SayOut>(Method::Say(input), patience).await?;
-        let mut text = crate::chat::said_text(&said, &to);
-        if let Some(receipts) = &said.receipts {
-            text.push('\n');
-            text.push_str(&crate::chat::render_receipts(receipts));
-        }
-        Ok(text)
+        Ok(crate::chat::said_text(&said, &to))
     }
 
     async fn history(&self, args: HistoryArgs) -> Outcome {

@@ -36,6 +36,7 @@ impl Output {
         match error {
             // A refusal names its code, as v1 printed `[<code>] <message>`.
             CtlError::Remote(remote) => eprintln!("nexscopectl: [{}] {error}", remote.code()),
+            CtlError::TurnFailed(_) => eprintln!("nexscopectl: [{}] {error}", error.code()),
             _ => eprintln!("nexscopectl: {error}"),
         }
         error.exit_code()

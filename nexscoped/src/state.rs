@@ -1,5 +1,5 @@
 //! The daemon's shared state: configuration, rooms, agents, the embedded
-//! relay and the agent gateway's socket, built once at start (`Daemon::start`)
+//! relay and the agent gateway's socket, built once at start (`Daemon::new`)
 //! and read by the control handlers.
 //!
 //! State that handlers read is behind short-held locks, never held across an
@@ -46,8 +46,8 @@ pub struct Daemon {
     changes: watch::Sender<u64>,
     /// The relay this daemon runs for projects with no relay_url.
     embedded: Embedded,
-    pub rooms: Arc<Rooms>,
-    pub agents: Arc<Agents>,
+    pub(crate) rooms: Arc<Rooms>,
+    pub(crate) agents: Arc<Agents>,
     /// The nx-ce gateway's socket and who may use it, when enabled.
     pub(crate) gateway: std::sync::Mutex<Option<(tokio::net::TcpListener, gateway::Access)>>,
     /// Where the gateway listens, for Status.
@@ -102,18 +102,18 @@ impl Daemon {
     }
 
     /// The embedded relay's URL and token, for local clients of the user.
-    pub fn embedded_relay(&self) -> (&str, &str) {
+    pub(crate) fn embedded_relay(&self) -> (&str, &str) {
         (&self.embedded.url, &self.embedded.token)
     }
 
-    pub fn config(&self) -> Arc<Config> {
+    pub(crate) fn config(&self) -> Arc<Config> {
         match self.config.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    pub fn status(&self) -> DaemonStatus {
+    pub(crate) fn status(&self) -> DaemonStatus {
         let config = self.config();
         let (agent_sessions, live_agents) = self.agents.counts();
         DaemonStatus {
@@ -133,7 +133,7 @@ impl Daemon {
     }
 
     /// Re-reads the configuration. On error the running one stays.
-    pub fn reload(&self) -> Result<PathBuf, ConfigError> {
+    pub(crate) fn reload(&self) -> Result<PathBuf, ConfigError> {
         notify::reloading();
         let result = Config::load(&self.config_path);
         match &result {
@@ -151,16 +151,16 @@ impl Daemon {
         result.map(|_| self.config_path.clone())
     }
 
-    pub fn request_shutdown(&self) {
+    pub(crate) fn request_shutdown(&self) {
         self.shutdown.fire();
     }
 
     /// Resolves once shutdown has been requested.
-    pub fn shutdown_signal(&self) -> Shutdown {
+    pub(crate) fn shutdown_signal(&self) -> Shutdown {
         self.shutdown.subscribe()
     }
 
-    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+    pub(crate) fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
 

@@ -7,7 +7,8 @@
 //! turn, Codex with the turn itself), in what metadata they know without a
 //! turn, and in which failures to start a turn leave the process usable; the
 //! trait says each of these in the session's terms. A new backend is a
-//! module that implements `Driver` and an arm in `spawn`.
+//! module that implements `Driver`, and its arms in `spawn`, `program`,
+//! `default_model` and `refused_mode` here.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -98,6 +99,14 @@ pub(super) fn program(backend: Backend, settings: &AgentSettings) -> PathBuf {
     match backend {
         Backend::Claude => settings.claude.clone(),
         Backend::Codex => settings.codex.clone(),
+    }
+}
+
+/// The model a new session of a backend starts with, as configured.
+pub(super) fn default_model(backend: Backend, settings: &AgentSettings) -> Option<String> {
+    match backend {
+        Backend::Claude => settings.claude_model.clone(),
+        Backend::Codex => settings.codex_model.clone(),
     }
 }
 

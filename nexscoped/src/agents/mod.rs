@@ -189,10 +189,6 @@ impl Agents {
             .unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
-    pub fn settings(&self) -> AgentSettings {
-        self.shared.settings()
-    }
-
     /// Where a session runs when the caller names no directory.
     pub fn default_cwd(&self) -> PathBuf {
         self.shared
@@ -362,10 +358,7 @@ impl Agents {
             cwd: key.cwd.clone(),
             backend,
             agent_id: None,
-            model: match backend {
-                Backend::Claude => settings.claude_model,
-                Backend::Codex => settings.codex_model,
-            },
+            model: driver::default_model(backend, &settings),
             permission_mode: settings.permission_mode,
             skills: Vec::new(),
             metadata: None,

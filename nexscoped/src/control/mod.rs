@@ -44,7 +44,7 @@ const PARTIAL_TIMEOUT: Duration = Duration::from_secs(30);
 const REFUSALS: usize = 64;
 
 /// Why a handler did not produce a final reply.
-pub enum Failure {
+pub(crate) enum Failure {
     /// Answer with this varlink error.
     Error(VarlinkError),
     /// The client went away (or stopped reading) mid-stream.
@@ -65,7 +65,7 @@ impl From<std::io::Error> for Failure {
 
 /// Writes the replies of one call: nothing for oneway, `continues` only when
 /// the caller asked for more.
-pub struct Replies<'a> {
+pub(crate) struct Replies<'a> {
     writer: &'a mut OwnedWriteHalf,
     oneway: bool,
     more: bool,
@@ -96,7 +96,7 @@ async fn write_reply(writer: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Res
 
 /// Accepts until shutdown, then gives open connections a moment to finish.
 /// `probe` is the watchdog's proof that this loop still turns.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: Listener,
     daemon: Arc<Daemon>,
     mut probe: mpsc::Receiver<oneshot::Sender<()>>,

@@ -576,16 +576,9 @@ impl Rooms {
             self.auto_replied(&room, &thread).await?;
         }
         let receipts = match wait {
-            Some((state, seconds)) => Some(
-                self.wait_receipts(
-                    &room,
-                    &msg_id,
-                    &ack.delivered,
-                    state,
-                    Duration::from_secs(seconds),
-                    moves,
-                )
-                .await?,
+            Some(wait) => Some(
+                self.wait_receipts(&room, &msg_id, &ack.delivered, wait, moves)
+                    .await?,
             ),
             None => None,
         };

@@ -214,18 +214,17 @@ impl Rooms {
     }
 
     /// Waits until every one of `targets` reached `state` for `msg_id`, or
-    /// `timeout` passed; the receipts as they then are. `moves` was
+    /// `seconds` passed; the receipts as they then are. `moves` was
     /// subscribed before the message went out, so no step is missed.
     pub async fn wait_receipts(
         &self,
         room: &Room,
         msg_id: &str,
         targets: &[String],
-        state: ReceiptState,
-        timeout: Duration,
+        (state, seconds): (ReceiptState, u64),
         mut moves: tokio::sync::broadcast::Receiver<Receipt>,
     ) -> Result<Vec<Receipt>, ChatError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
         loop {
             let receipts = self.receipts(&room.project, msg_id).await?;
             let reached: HashSet<&str> = receipts

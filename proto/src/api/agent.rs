@@ -239,6 +239,15 @@ pub struct SessionIn {
     pub cwd: Option<String>,
 }
 
+impl From<SessionRef> for SessionIn {
+    fn from(target: SessionRef) -> Self {
+        SessionIn {
+            session: target.session,
+            cwd: target.cwd,
+        }
+    }
+}
+
 impl SessionIn {
     pub fn target(&self) -> SessionRef {
         SessionRef {
@@ -257,7 +266,7 @@ pub struct CloseIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     /// Also forget the conversation: the next query starts a new one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forget: Option<bool>,
 }
 
@@ -298,7 +307,7 @@ pub struct UsageIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     /// How many of the latest turns to list (0: totals only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turns: Option<u32>,
 }
 

@@ -301,6 +301,15 @@ pub const DEFAULT_WAIT: i64 = 60;
 pub const MAX_WAIT: i64 = 600;
 
 impl SayIn {
+    /// How long the daemon may wait for receipts before it answers, in
+    /// seconds (what a client adds to its own timeout).
+    pub fn wait_seconds(&self) -> u64 {
+        match self.wait {
+            Some(_) => self.timeout.unwrap_or(DEFAULT_WAIT).clamp(1, MAX_WAIT) as u64,
+            None => 0,
+        }
+    }
+
     /// The state to wait for and for how long, or why not.
     pub fn checked_wait(&self) -> Result<Option<(ReceiptState, u64)>, ChatError> {
         let Some(state) = &self.wait else {

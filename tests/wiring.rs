@@ -223,21 +223,19 @@ fn session_status(config_dir: &std::path::Path) -> Option<String> {
         .find_map(|v| v["status"].as_str().map(str::to_owned))
 }
 
-#[test]
-fn an_idle_interactive_claude_is_woken_by_a_mention() {
-    let _serial = serial();
-    let Some(claude) = claude_bin() else { return };
-    let mock = MockModel::start();
-    let relay = Relay::start(&[]);
-    let alice = Member::new("tty-a", &relay.url, "");
-    let mut bob = Member::new("tty-b", &relay.url, "");
-    alice.start("alice");
-    bob.start("bob");
-    bob.wait_line("alice");
-    install_claude(&bob);
-    nexscope_tests::wiring::trust_interactive_claude(&bob.env, &bob.project);
+/// An interactive `claude` for `member` in a tmux pane, as the person
+/// starts it from their shell (plus `args`), once at its prompt: the pane
+/// and Claude Code's config directory.
+fn interactive_claude(
+    member: &Member,
+    mock: &MockModel,
+    claude: &std::path::Path,
+    args: &str,
+) -> Option<(Tmux, std::path::PathBuf)> {
+    install_claude(member);
+    nexscope_tests::wiring::trust_interactive_claude(&member.env, &member.project);
     // The person's shell: the same environment a terminal would give claude.
-    let command = claude_command(&bob.env, &mock, &claude, &bob.project);
+    let command = claude_command(&member.env, mock, claude, &member.project);
     let mut script = String::from("#!/bin/sh\n");
     for (name, value) in command.get_envs() {
         if let Some(value) = value {
@@ -249,33 +247,20 @@ fn an_idle_interactive_claude_is_woken_by_a_mention() {
         }
     }
     script.push_str(&format!(
-        "export TERM=xterm-256color\ncd '{}'\nexec timeout --foreground 120 '{}'\n",
-        bob.project.display(),
+        "export TERM=xterm-256color\ncd '{}'\nexec timeout --foreground 120 '{}' {args}\n",
+        member.project.display(),
         claude.display()
     ));
-    let script_path = bob.env.root.path().join("claude.sh");
+    let script_path = member.env.root.path().join("claude.sh");
     std::fs::write(&script_path, script).unwrap();
     std::fs::set_permissions(
         &script_path,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let Some(tmux) = Tmux::start(bob.env.root.path(), &script_path) else {
-        return;
-    };
-    let config_dir = nexscope_tests::wiring::home(&bob.env).join(".claude");
-    let deadline = Instant::now() + ANSWER_WAIT;
-    let wait = |what: &str, ready: &dyn Fn() -> bool| {
-        while !ready() {
-            assert!(
-                Instant::now() < deadline,
-                "{what} did not happen; the screen:\n{}",
-                tmux.screen()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait("claude reaching its prompt", &|| {
+    let tmux = Tmux::start(member.env.root.path(), &script_path)?;
+    let config_dir = nexscope_tests::wiring::home(&member.env).join(".claude");
+    wait_screen(&tmux, "claude reaching its prompt", &|| {
         config_dir
             .join("sessions")
             .read_dir()
@@ -284,6 +269,37 @@ fn an_idle_interactive_claude_is_woken_by_a_mention() {
     });
     // The banner is drawn before the input box takes keys.
     std::thread::sleep(Duration::from_secs(1));
+    Some((tmux, config_dir))
+}
+
+/// Waits up to ANSWER_WAIT for `ready`, failing with the screen.
+fn wait_screen(tmux: &Tmux, what: &str, ready: &dyn Fn() -> bool) {
+    let deadline = Instant::now() + ANSWER_WAIT;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen; the screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_idle_interactive_claude_is_woken_by_a_mention() {
+    let _serial = serial();
+    let Some(claude) = claude_bin() else { return };
+    let mock = MockModel::start();
+    let relay = Relay::start(&[]);
+    let alice = Member::new("tty-a", &relay.url, "");
+    let mut bob = Member::new("tty-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    bob.wait_line("alice");
+    let Some((tmux, config_dir)) = interactive_claude(&bob, &mock, &claude, "") else {
+        return;
+    };
+    let wait = |what: &str, ready: &dyn Fn() -> bool| wait_screen(&tmux, what, ready);
     // A first prompt typed by the person; it also takes the presence events.
     tmux.send(&["-l", "[[mock:say first answer]]"]);
     tmux.send(&["Enter"]);
@@ -308,4 +324,78 @@ fn an_idle_interactive_claude_is_woken_by_a_mention() {
     wait("the wake on screen", &|| {
         tmux.screen().contains("nexscope: new messages")
     });
+}
+
+#[test]
+fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_thread() {
+    let _serial = serial();
+    let Some(claude) = claude_bin() else { return };
+    let mock = MockModel::start();
+    let relay = Relay::start(&[]);
+    let alice = Member::new("push-a", &relay.url, "");
+    let bob = Member::new("push-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    bob.ok(&["mode", "auto"]);
+    wait_until(|| alice.json(&["who"])["users"].as_array().is_some_and(|u| u.len() == 2));
+    // Tools run without prompts, and the user's settings let peer messages
+    // in (bypassPermissions would hold them otherwise).
+    let settings = nexscope_tests::wiring::home(&bob.env).join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, r#"{"crossSessionInbound": "accept"}"#).unwrap();
+    let Some((tmux, config_dir)) =
+        interactive_claude(&bob, &mock, &claude, "--permission-mode bypassPermissions")
+    else {
+        return;
+    };
+    let wait = |what: &str, ready: &dyn Fn() -> bool| wait_screen(&tmux, what, ready);
+    // The SessionStart hook registered the session with its socket.
+    wait("the session registered as pushable", &|| {
+        let live = bob.chat("Live", json!({}));
+        live["parameters"]["sessions"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["pushable"] == true && s["held"] == false))
+    });
+    wait("claude idle", &|| {
+        session_status(&config_dir).as_deref() == Some("idle")
+    });
+    let requests_before = mock.requests().len();
+    // Nobody types: the mention starts a turn, whose tool answers on the thread.
+    let thread = "t-push-1";
+    let reply = format!(
+        "[[mock:tool nexscopectl say --role userAgent --thread {thread} @alice answered by claude]]"
+    );
+    let said = alice.json(&[
+        "say", "--role", "userAgent", "--thread", thread, "--wait", "surfaced", "--timeout", "30",
+        "@bob", &reply,
+    ]);
+    let msg_id = said["msgId"].as_str().unwrap().to_string();
+    assert_eq!(said["receipts"][0]["state"], "surfaced", "{said}");
+    assert_eq!(said["receipts"][0]["via"], "push", "{said}");
+    wait("the pushed turn", &|| requests_with(&mock, "answered by claude") >= 1);
+    assert!(mock.requests().len() > requests_before);
+    wait("the answer on alice's side", &|| {
+        alice.json(&["history"])["items"].as_array().is_some_and(|items| {
+            items.iter().any(|m| {
+                m["dir"] == "in" && m["threadId"] == thread && m["text"] == "answered by claude"
+            })
+        })
+    });
+    wait("answered", &|| {
+        alice.json(&["receipts", &msg_id])["receipts"][0]["state"] == "answered"
+    });
+    // One push, one turn: the mention did not also come by the Stop hook
+    // or the watcher as a second wake.
+    // The conversation as the model last saw it holds the push once, and
+    // no other wake (the Stop hook's block, the watcher's rewake).
+    std::thread::sleep(SETTLE);
+    let last = mock.requests().last().unwrap().body.to_string();
+    assert_eq!(
+        last.matches("@mentions for you (bob)").count(),
+        1,
+        "woken once; the screen:\n{}",
+        tmux.screen()
+    );
+    assert!(!last.contains("NEXSCOPE AUTO MODE"), "{last}");
+    assert!(!last.contains("new chat-room messages"), "{last}");
 }

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use nexscope_proto::api::Empty;
 use nexscope_proto::api::chat::{
-    Event, Method, NotificationsIn, NotificationsOut, ProjectIn, ProjectsOut, RoomState, TasksOut,
+    Event, LiveOut, Method, NotificationsIn, NotificationsOut, ProjectIn, ProjectsOut, RegisterIn,
+    RoomState, TasksOut,
 };
-use nexscope_proto::render::{escape_name, escape_text, render};
+use nexscope_proto::render::{mention_list, render};
 use nexscope_proto::varlink::client::Connection;
 use serde_json::{Value, json};
 
@@ -27,11 +28,9 @@ const HOOK_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_INPUT: u64 = 1024 * 1024;
 /// An auto task younger than this blocks the Stop (docs/protocol.md §2.9).
 const FRESH_MS: i64 = 5 * 60 * 1000;
-/// The async watcher gives up after this long without an event
-/// (docs/protocol.md §2.12).
+/// The async watcher re-arms its wait this often, and gives up when the
+/// session's process is gone (docs/protocol.md §2.12).
 const WATCH_IDLE: Duration = Duration::from_secs(10 * 60);
-/// Characters of a task's text quoted in the Stop reason.
-const QUOTE: usize = 200;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum HookCommand {
@@ -92,6 +91,8 @@ struct HookInput {
     session_id: Option<String>,
     /// Set when this Stop comes from a turn a Stop hook already continued.
     stop_hook_active: bool,
+    /// The session's permission mode, when Claude Code says (not at start).
+    permission_mode: Option<String>,
 }
 
 impl HookInput {
@@ -127,6 +128,10 @@ impl HookInput {
             cwd,
             session_id,
             stop_hook_active: value["stop_hook_active"].as_bool().unwrap_or(false),
+            permission_mode: value["permission_mode"]
+                .as_str()
+                .filter(|m| m.len() <= 32)
+                .map(str::to_owned),
         }
     }
 
@@ -150,9 +155,85 @@ fn room_for(connection: &mut Connection, cwd: &Path) -> Option<RoomState> {
         .max_by_key(|r| r.project.len())
 }
 
+/// Tells the daemon this Claude Code session is live, with the messaging
+/// socket it gives its hooks, so that a mention can start a turn in it.
+/// Only from inside Claude Code (it sets `CLAUDE_PID`).
+fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) {
+    let (Some(session), Some(pid)) = (
+        &input.session_id,
+        std::env::var("CLAUDE_PID")
+            .ok()
+            .and_then(|p| p.parse().ok()),
+    ) else {
+        return;
+    };
+    let register = RegisterIn {
+        project: room.project.clone(),
+        agent: "claude".into(),
+        session: session.clone(),
+        pid,
+        socket: std::env::var("CLAUDE_CODE_MESSAGING_SOCKET").ok(),
+        token: std::env::var("CLAUDE_CODE_MESSAGING_TOKEN").ok(),
+        permission_mode: input.permission_mode.clone().or_else(|| mode_of(pid)),
+        held: None,
+    };
+    let register = RegisterIn {
+        held: Some(holds_peers(register.permission_mode.as_deref(), pid)),
+        ..register
+    };
+    let _ = connection.request::<LiveOut>(&Method::Register(register));
+}
+
+/// Whether Claude Code holds messages from outside for its person: under
+/// bypassPermissions it does, unless the user's settings (or `--settings`
+/// on its command line) say `"crossSessionInbound": "accept"`; project
+/// settings cannot grant that (docs/live-push-observed.md, Q4).
+fn holds_peers(mode: Option<&str>, pid: u32) -> bool {
+    if mode != Some("bypassPermissions") {
+        return false;
+    }
+    let accepts = |text: &str| {
+        serde_json::from_str::<Value>(text).is_ok_and(|v| v["crossSessionInbound"] == "accept")
+    };
+    let user_settings = std::env::var_os("CLAUDE_CONFIG_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".claude")))
+        .map(|dir| dir.join("settings.json"));
+    if user_settings
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .is_some_and(|text| accepts(&text))
+    {
+        return false;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return true;
+    };
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    !args
+        .windows(2)
+        .any(|pair| pair[0] == "--settings" && accepts(&pair[1]))
+}
+
+/// The permission mode a Claude Code process was started in, from its
+/// command line (SessionStart's input does not say).
+fn mode_of(pid: u32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    if args.iter().any(|a| *a == b"--dangerously-skip-permissions") {
+        return Some("bypassPermissions".into());
+    }
+    let at = args.iter().position(|a| *a == b"--permission-mode")?;
+    args.get(at + 1)
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+}
+
 fn session_start(socket: &Path, input: &HookInput) -> Option<()> {
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
     let room = room_for(&mut connection, &input.cwd)?;
+    register(&mut connection, &room, input);
     let input = NotificationsIn {
         project: room.project,
         consumer: input.consumer(),
@@ -186,6 +267,7 @@ fn lines(events: &[Event]) -> String {
 fn user_prompt_submit(socket: &Path, input: &HookInput) -> Option<String> {
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
     let room = room_for(&mut connection, &input.cwd)?;
+    register(&mut connection, &room, input);
     let events = drain(&mut connection, &room, &input.consumer())?;
     if events.is_empty() {
         return None;
@@ -208,6 +290,7 @@ fn stop(socket: &Path, input: &HookInput) -> Option<String> {
     }
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
     let room = room_for(&mut connection, &input.cwd)?;
+    register(&mut connection, &room, input);
     if room.mode != "auto" {
         return None;
     }
@@ -231,22 +314,7 @@ pub fn stop_reason(me: &str, tasks: &[&Value]) -> String {
     let mut out = format!(
         "[NEXSCOPE AUTO MODE] You have unanswered @mentions in the chat room (mode=auto, current user={me}):\n\n"
     );
-    for task in tasks {
-        let text = task["text"].as_str().unwrap_or_default();
-        let quoted: String = text.chars().take(QUOTE).collect();
-        let ellipsis = if text.chars().count() > QUOTE {
-            "…"
-        } else {
-            ""
-        };
-        out.push_str(&format!(
-            "- thread={} from {}: \"{}{ellipsis}\" (incoming hop={})\n",
-            escape_name(task["threadId"].as_str().unwrap_or_default()),
-            escape_name(task["label"].as_str().unwrap_or_default()),
-            escape_text(&quoted),
-            task["hopCount"].as_i64().unwrap_or(0)
-        ));
-    }
+    out.push_str(&mention_list(tasks));
     out.push_str(
         "\nReply to each with /nexscope:say --thread=<threadId> @<from> <reply>, or switch to /nexscope:mode manual, \
          or stop again to leave them (after 5 minutes they move to the inbox).",
@@ -255,7 +323,8 @@ pub fn stop_reason(me: &str, tasks: &[&Value]) -> String {
 }
 
 /// The async watcher: the first events after now, or None (exit 0) when the
-/// daemon goes away or nothing comes for ten minutes.
+/// daemon goes away or the session ends. In auto mode a session the daemon
+/// can push into needs no watcher: the daemon wakes it for its mentions.
 fn watch(socket: &Path, input: &HookInput) -> Option<String> {
     // Only a person's session at its prompt can be woken; Claude Code waits
     // for this hook before a scripted run (print mode, the SDK) exits.
@@ -265,6 +334,9 @@ fn watch(socket: &Path, input: &HookInput) -> Option<String> {
     let consumer = input.consumer();
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
     let room = room_for(&mut connection, &input.cwd)?;
+    if room.mode == "auto" && pushable(&mut connection, &room, input) {
+        return None;
+    }
     let _slot = claim_slot(&room.project, &consumer);
     let pending = drain(&mut connection, &room, &consumer)?;
     if !pending.is_empty() {
@@ -274,7 +346,41 @@ fn watch(socket: &Path, input: &HookInput) -> Option<String> {
             lines(&pending)
         ));
     }
-    // Wait on the stream (no polling); the read timeout bounds the idle wait.
+    // As long as the session lives: the wait is re-armed every WATCH_IDLE.
+    loop {
+        if let Some(events) = wait_for_events(socket, &mut connection, &room, &consumer) {
+            return Some(format!(
+                "[nexscope inbox-stream] {} new event(s):\n{}",
+                events.len(),
+                lines(&events)
+            ));
+        }
+        if !session_alive() {
+            return None;
+        }
+    }
+}
+
+/// Whether this session is registered (now) as one the daemon can push to.
+fn pushable(connection: &mut Connection, room: &RoomState, input: &HookInput) -> bool {
+    register(connection, room, input);
+    let Ok(live) = connection.request::<LiveOut>(&Method::Live(ProjectIn::new(&room.project)))
+    else {
+        return false;
+    };
+    live.sessions
+        .iter()
+        .any(|s| Some(&s.session) == input.session_id.as_ref() && s.pushable)
+}
+
+/// Events that arrive within WATCH_IDLE (no polling: the Watch stream);
+/// None when none did, or the daemon went away.
+fn wait_for_events(
+    socket: &Path,
+    connection: &mut Connection,
+    room: &RoomState,
+    consumer: &str,
+) -> Option<Vec<Event>> {
     let mut stream = Connection::connect(socket, Some(WATCH_IDLE)).ok()?;
     let started = Instant::now();
     let mut woke = false;
@@ -287,7 +393,7 @@ fn watch(socket: &Path, input: &HookInput) -> Option<String> {
         // The stream is set up: what came between the first drain and now
         // is not on it, so look once more.
         if reply.get("state").is_some_and(|s| !s.is_null()) {
-            caught = drain(&mut connection, &room, &consumer).unwrap_or_default();
+            caught = drain(connection, room, consumer).unwrap_or_default();
             if !caught.is_empty() {
                 return false;
             }
@@ -295,17 +401,21 @@ fn watch(socket: &Path, input: &HookInput) -> Option<String> {
         started.elapsed() < WATCH_IDLE
     });
     let events = if caught.is_empty() && woke {
-        drain(&mut connection, &room, &consumer)?
+        drain(connection, room, consumer)?
     } else {
         caught
     };
-    (!events.is_empty()).then(|| {
-        format!(
-            "[nexscope inbox-stream] {} new event(s):\n{}",
-            events.len(),
-            lines(&events)
-        )
-    })
+    (!events.is_empty()).then_some(events)
+}
+
+/// The Claude Code process this hook belongs to still runs (unknown: no).
+fn session_alive() -> bool {
+    std::env::var("CLAUDE_PID")
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+        .is_some_and(|pid| {
+            pid > 1 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        })
 }
 
 /// Whether the Claude Code running this hook has a person at its prompt.

@@ -222,6 +222,33 @@ pub fn render_mcp(row: &Value) -> String {
     }
 }
 
+/// Characters of a mention's text quoted in a list of mentions.
+const QUOTE: usize = 200;
+
+/// Auto tasks (pending @mentions) as the agent is asked to answer them, one
+/// line each: `- thread=<t> from <label>: "<text>" (incoming hop=<n>)`.
+/// The Stop hook's reason and the daemon's push share it.
+pub fn mention_list(tasks: &[&Value]) -> String {
+    let mut out = String::new();
+    for task in tasks {
+        let text = task["text"].as_str().unwrap_or_default();
+        let quoted: String = text.chars().take(QUOTE).collect();
+        let ellipsis = if text.chars().count() > QUOTE {
+            "…"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "- thread={} from {}: \"{}{ellipsis}\" (incoming hop={})\n",
+            escape_name(task["threadId"].as_str().unwrap_or_default()),
+            escape_name(task["label"].as_str().unwrap_or_default()),
+            escape_text(&quoted),
+            task["hopCount"].as_i64().unwrap_or(0)
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

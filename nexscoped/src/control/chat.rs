@@ -88,6 +88,15 @@ pub async fn call(
         Method::Tasks(input) => Ok(to_value(TasksOut {
             tasks: rooms.tasks(&input.project).await?,
         })?),
+        Method::Register(input) => {
+            let room = rooms.get(&input.project)?;
+            Ok(to_value(LiveOut {
+                sessions: room.leases.register(input)?,
+            })?)
+        }
+        Method::Live(input) => Ok(to_value(LiveOut {
+            sessions: rooms.get(&input.project)?.leases.live(),
+        })?),
         Method::Receipts(input) => Ok(to_value(ReceiptsOut {
             receipts: rooms.receipts(&input.project, &input.id).await?,
         })?),

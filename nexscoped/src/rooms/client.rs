@@ -438,11 +438,15 @@ impl Client {
             "msg" => {
                 let (project, snap) = (self.project().to_string(), self.snapshot());
                 let stored = self.stored_receipt(&frame);
+                let mentions_me = strings(&frame["to"]).contains(&self.room.name);
                 self.commit_then(
                     move |c| inbound::message(c, &project, &snap, &frame),
                     stored,
                 )
                 .await;
+                if mentions_me {
+                    self.rooms.wake_soon(&self.room);
+                }
             }
             "receipt" => self.on_receipt(frame).await,
             "file-start" => self.on_file_start(frame).await,

@@ -11,6 +11,7 @@
 pub mod client;
 pub mod files;
 pub mod inbound;
+pub mod live;
 pub mod receipts;
 
 use std::collections::{BTreeSet, HashMap};
@@ -106,6 +107,8 @@ pub struct Room {
     pub events: broadcast::Sender<Event>,
     /// Our messages' receipts as they move.
     pub receipts: broadcast::Sender<Receipt>,
+    /// The live agent sessions working in the project.
+    pub leases: live::Leases,
     stop: Trigger,
     /// Set when the connection task has ended (its socket closed).
     finished: watch::Sender<bool>,
@@ -393,6 +396,7 @@ impl Rooms {
             commands,
             events: broadcast::channel(EVENT_BUFFER).0,
             receipts: broadcast::channel(EVENT_BUFFER).0,
+            leases: live::Leases::default(),
             stop: crate::shutdown::channel().0,
             finished: watch::channel(false).0,
         });
@@ -706,7 +710,11 @@ impl Rooms {
         thread: &str,
         extra: Option<String>,
     ) -> Result<AcceptOut, ChatError> {
-        let (_, items) = self.resolve(project, thread, "accepted").await?;
+        let (room, items) = self.resolve(project, thread, "accepted").await?;
+        // The accepted request goes to the live session, if there is one.
+        let rows: Vec<Value> = items.iter().map(|i| json!(i)).collect();
+        self.push_accepted(&room, thread, &rows, extra.as_deref())
+            .await?;
         Ok(AcceptOut { items, extra })
     }
 

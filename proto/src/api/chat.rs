@@ -25,6 +25,8 @@ crate::interface! {
         Tasks(ProjectIn),
         Watch(ProjectIn),
         Receipts(ReceiptsIn),
+        Register(RegisterIn),
+        Live(ProjectIn),
         Notifications(NotificationsIn),
     }
     errors {
@@ -377,6 +379,44 @@ pub struct Receipt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
     pub ts: i64,
+}
+
+/// A live agent session working in a project, as its hooks registered it.
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveSession {
+    pub agent: String,
+    pub session: String,
+    pub pid: u32,
+    pub pushable: bool,
+    pub held: bool,
+    pub since: i64,
+    pub seen: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegisterIn {
+    pub project: String,
+    /// claude or codex.
+    pub agent: String,
+    pub session: String,
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
+    /// The session holds messages pushed into it for its person (Claude
+    /// Code under bypassPermissions, unless its settings accept peers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct LiveOut {
+    pub sessions: Vec<LiveSession>,
 }
 
 #[derive(Debug, Deserialize, Serialize, Default)]

@@ -1,0 +1,379 @@
+//! Live agent sessions and waking them (docs/protocol.md §2.15).
+//!
+//! A Claude Code session with nexscope's hooks registers at its start and on
+//! every prompt: its id, its process, and its messaging socket (the path
+//! and token Claude Code gives its hooks). The registration is a lease: it
+//! holds only while that process lives and the socket exists, checked each
+//! time it is used, so a dead session is never shown or pushed to.
+//!
+//! In auto mode a fresh @mention to us makes the daemon write one user turn
+//! into the newest live session's socket, naming the threads to answer; the
+//! mentions of a short window go in one push (`COALESCE`), and each mention
+//! is pushed once. Claude Code answers nothing on the socket, so the push
+//! counts as `surfaced` when the write succeeded and the session's mode
+//! lets peer messages in; under bypassPermissions it holds them for its
+//! person, and the room is told so instead. Without a live session the
+//! async watcher and the next prompt's hook remain the ways in.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use super::receipts::{self, Theirs};
+use super::{Room, Rooms, inbound};
+use nexscope_proto::api::chat::{ChatError, LiveSession, ReceiptState, RegisterIn};
+use nexscope_proto::config::{Mode, Secret};
+use nexscope_proto::render::mention_list;
+use nexscope_proto::time::now_ms;
+
+/// Mentions arriving within this window of the first wake together.
+pub const COALESCE: Duration = Duration::from_millis(300);
+/// Connecting and writing to a session's socket, at most.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Live sessions one project keeps at most (one per terminal, in practice).
+const MAX_LEASES: usize = 32;
+
+/// One registered session.
+#[derive(Clone)]
+struct Lease {
+    agent: String,
+    session: String,
+    pid: u32,
+    socket: Option<PathBuf>,
+    token: Option<Secret>,
+    mode: Option<String>,
+    holds: bool,
+    since: i64,
+    seen: i64,
+}
+
+impl Lease {
+    fn alive(&self) -> bool {
+        process_alive(self.pid) && self.socket.as_deref().is_none_or(Path::exists)
+    }
+
+    /// Pushed messages wait for its person's approval.
+    fn held(&self) -> bool {
+        self.holds
+    }
+
+    fn pushable(&self) -> bool {
+        self.agent == "claude" && self.socket.is_some()
+    }
+
+    fn view(&self) -> LiveSession {
+        LiveSession {
+            agent: self.agent.clone(),
+            session: self.session.clone(),
+            pid: self.pid,
+            pushable: self.pushable(),
+            held: self.held(),
+            since: self.since,
+            seen: self.seen,
+        }
+    }
+}
+
+/// Whether `pid` is a live process of ours (a process of another user, or
+/// none, is not).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    pid > 1 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+/// A project's live sessions, and what was already pushed to them.
+#[derive(Default)]
+pub struct Leases {
+    map: Mutex<HashMap<String, Lease>>,
+    /// Mentions (msgIds) already pushed: each is pushed once.
+    pushed: Mutex<HashSet<String>>,
+    /// A wake is scheduled (the coalescing window is open).
+    waking: Mutex<bool>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Leases {
+    /// Records (or refreshes) a session's lease; the live ones after it.
+    pub fn register(&self, input: RegisterIn) -> Result<Vec<LiveSession>, ChatError> {
+        let lease = checked(input)?;
+        let mut map = lock(&self.map);
+        map.retain(|_, l| l.alive());
+        // A refresh keeps when it began, and the mode when it does not say.
+        let (since, mode) = match map.get(&lease.session) {
+            Some(old) => (old.since, lease.mode.clone().or(old.mode.clone())),
+            None => (lease.since, lease.mode.clone()),
+        };
+        if !map.contains_key(&lease.session) && map.len() >= MAX_LEASES {
+            return Err(ChatError::bad_args(format!(
+                "{MAX_LEASES} live sessions are registered for this project already"
+            )));
+        }
+        map.insert(
+            lease.session.clone(),
+            Lease {
+                since,
+                mode,
+                ..lease
+            },
+        );
+        Ok(views(&map))
+    }
+
+    /// The live sessions; dead ones are dropped here.
+    pub fn live(&self) -> Vec<LiveSession> {
+        let mut map = lock(&self.map);
+        map.retain(|_, l| l.alive());
+        views(&map)
+    }
+
+    /// The session a push goes to: the most recently seen pushable one.
+    fn target(&self) -> Option<Lease> {
+        let mut map = lock(&self.map);
+        map.retain(|_, l| l.alive());
+        map.values()
+            .filter(|l| l.pushable())
+            .max_by_key(|l| l.seen)
+            .cloned()
+    }
+}
+
+fn views(map: &HashMap<String, Lease>) -> Vec<LiveSession> {
+    let mut all: Vec<LiveSession> = map.values().map(Lease::view).collect();
+    all.sort_by(|a, b| (a.since, &a.session).cmp(&(b.since, &b.session)));
+    all
+}
+
+/// A registration as a lease, or why it cannot be one.
+fn checked(input: RegisterIn) -> Result<Lease, ChatError> {
+    if !matches!(input.agent.as_str(), "claude" | "codex") {
+        return Err(ChatError::bad_args(format!(
+            "agent {:?} is not one we know; use claude or codex",
+            input.agent
+        )));
+    }
+    let id_ok = (1..=64).contains(&input.session.len())
+        && input
+            .session
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok {
+        return Err(ChatError::bad_args(
+            "session must be 1 to 64 letters, digits, - and _",
+        ));
+    }
+    if !process_alive(input.pid) {
+        return Err(ChatError::bad_args(format!(
+            "pid {} is not a live process of yours",
+            input.pid
+        )));
+    }
+    let socket = match input.socket {
+        Some(path) => Some(checked_socket(&path)?),
+        None => None,
+    };
+    if input.token.as_ref().is_some_and(|t| t.len() > 256) {
+        return Err(ChatError::bad_args("token must be at most 256 characters"));
+    }
+    let now = now_ms() as i64;
+    Ok(Lease {
+        agent: input.agent,
+        session: input.session,
+        pid: input.pid,
+        socket,
+        token: input.token.map(Secret::new),
+        mode: input.permission_mode.filter(|m| m.len() <= 32),
+        holds: input.held.unwrap_or(false),
+        since: now,
+        seen: now,
+    })
+}
+
+/// A messaging socket we may write to: an absolute path to a unix socket
+/// that belongs to us (never somewhere a peer's text could make us write).
+fn checked_socket(path: &str) -> Result<PathBuf, ChatError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let path = PathBuf::from(path);
+    let bad = |why: &str| ChatError::bad_args(format!("socket {}: {why}", path.display()));
+    if !path.is_absolute() || path.as_os_str().len() > 512 {
+        return Err(bad("give an absolute path"));
+    }
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| bad(&e.to_string()))?;
+    if !meta.file_type().is_socket() {
+        return Err(bad("not a unix socket"));
+    }
+    if meta.uid() != nexscope_proto::paths::uid() {
+        return Err(bad("belongs to another user"));
+    }
+    Ok(path)
+}
+
+/// Writes one user turn into a session's messaging socket: an optional
+/// auth line, then the message, then close (Claude Code answers nothing).
+async fn push(lease: &Lease, text: &str) -> std::io::Result<()> {
+    let Some(socket) = &lease.socket else {
+        return Err(std::io::ErrorKind::NotFound.into());
+    };
+    let mut lines = String::new();
+    if let Some(token) = &lease.token {
+        lines.push_str(&json!({"type": "auth", "token": token.expose()}).to_string());
+        lines.push('\n');
+    }
+    let message = json!({
+        "type": "user", "session_id": lease.session, "from": "nexscope",
+        "message": {"role": "user", "content": text},
+    });
+    lines.push_str(&message.to_string());
+    lines.push('\n');
+    let write = async {
+        let mut stream = tokio::net::UnixStream::connect(socket).await?;
+        stream.write_all(lines.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    tokio::time::timeout(PUSH_TIMEOUT, write)
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+}
+
+/// The turn a wake pushes: the mentions, and how to answer them.
+fn wake_text(me: &str, tasks: &[&Value]) -> String {
+    format!(
+        "[nexscope] @mentions for you ({me}) in the chat room (auto mode):\n{}\n\
+         Reply to each on its thread: /nexscope:say --thread <threadId> @<from> <reply> \
+         (or the MCP tool nexscope_say with threadId).",
+        mention_list(tasks)
+    )
+}
+
+/// The turn an accepted thread pushes.
+fn accepted_text(me: &str, thread: &str, items: &[&Value], extra: Option<&str>) -> String {
+    let extra = extra
+        .map(|e| format!("\nThe user adds: {e}\n"))
+        .unwrap_or_default();
+    format!(
+        "[nexscope] the user ({me}) accepted thread {thread} as a request:\n{}{extra}\n\
+         When done, reply on the thread: /nexscope:say --thread {thread} @<from> <reply>.",
+        mention_list(items)
+    )
+}
+
+impl Rooms {
+    /// A mention to us arrived: wake the live session after the
+    /// coalescing window, once for everything that came in it.
+    pub fn wake_soon(self: &Arc<Self>, room: &Arc<Room>) {
+        if room.live().mode != Mode::Auto {
+            return;
+        }
+        {
+            let mut waking = lock(&room.leases.waking);
+            if *waking {
+                return;
+            }
+            *waking = true;
+        }
+        let (rooms, room) = (self.clone(), room.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(COALESCE).await;
+            *lock(&room.leases.waking) = false;
+            if let Err(error) = rooms.wake(&room).await {
+                tracing::warn!(project = %room.project, %error, "could not wake the live session");
+            }
+        });
+    }
+
+    /// Pushes the fresh, not yet pushed auto tasks to the live session.
+    async fn wake(&self, room: &Room) -> Result<(), ChatError> {
+        let Some(lease) = room.leases.target() else {
+            return Ok(()); // the watcher or the next prompt's hook
+        };
+        let tasks = self.tasks(&room.project).await?;
+        let fresh: Vec<&Value> = {
+            let pushed = lock(&room.leases.pushed);
+            tasks
+                .iter()
+                .filter(|t| t["msgId"].as_str().is_some_and(|id| !pushed.contains(id)))
+                .collect()
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let text = wake_text(&room.name, &fresh);
+        self.deliver(room, &lease, &text, fresh).await
+    }
+
+    /// In manual mode, an accepted thread goes to the live session.
+    pub async fn push_accepted(
+        &self,
+        room: &Room,
+        thread: &str,
+        items: &[Value],
+        extra: Option<&str>,
+    ) -> Result<(), ChatError> {
+        let Some(lease) = room.leases.target() else {
+            return Ok(());
+        };
+        let items: Vec<&Value> = items.iter().collect();
+        let text = accepted_text(&room.name, thread, &items, extra);
+        self.deliver(room, &lease, &text, items).await
+    }
+
+    /// Writes `text` into the session; the mentions in `about` are pushed
+    /// (once), and surfaced unless the session holds them.
+    async fn deliver(
+        &self,
+        room: &Room,
+        lease: &Lease,
+        text: &str,
+        about: Vec<&Value>,
+    ) -> Result<(), ChatError> {
+        if let Err(error) = push(lease, text).await {
+            tracing::info!(project = %room.project, session = %lease.session, %error, "push failed; the hooks will show the mentions");
+            return Ok(());
+        }
+        let theirs: Vec<Theirs> = about
+            .iter()
+            .filter_map(|t| {
+                let text = |k: &str| t[k].as_str().map(str::to_string);
+                Some((text("msgId")?, text("threadId")?, text("from")?))
+            })
+            .collect();
+        lock(&room.leases.pushed).extend(theirs.iter().map(|(id, _, _)| id.clone()));
+        tracing::info!(project = %room.project, session = %lease.session, mentions = theirs.len(), held = lease.held(), "pushed into the live session");
+        if lease.held() {
+            return self.tell(room, &format!(
+                "[nexscope] {} mention(s) pushed to Claude Code session {} are held for approval (bypassPermissions): deliver them there",
+                theirs.len(),
+                lease.session
+            ))
+            .await;
+        }
+        receipts::report(
+            &self.ctx,
+            room,
+            theirs,
+            ReceiptState::Surfaced,
+            Some("push"),
+        )
+        .await
+    }
+
+    /// A line for the room's watchers and hooks.
+    async fn tell(&self, room: &Room, text: &str) -> Result<(), ChatError> {
+        let (project, text) = (room.project.clone(), text.to_string());
+        let event = self
+            .ctx
+            .store
+            .run(move |c| inbound::system(c, &project, &text))
+            .await?;
+        room.publish(vec![event]);
+        Ok(())
+    }
+}

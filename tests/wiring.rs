@@ -337,7 +337,11 @@ fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_th
     alice.start("alice");
     bob.start("bob");
     bob.ok(&["mode", "auto"]);
-    wait_until(|| alice.json(&["who"])["users"].as_array().is_some_and(|u| u.len() == 2));
+    wait_until(|| {
+        alice.json(&["who"])["users"]
+            .as_array()
+            .is_some_and(|u| u.len() == 2)
+    });
     // Tools run without prompts, and the user's settings let peer messages
     // in (bypassPermissions would hold them otherwise).
     let settings = nexscope_tests::wiring::home(&bob.env).join(".claude/settings.json");
@@ -352,9 +356,10 @@ fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_th
     // The SessionStart hook registered the session with its socket.
     wait("the session registered as pushable", &|| {
         let live = bob.chat("Live", json!({}));
-        live["parameters"]["sessions"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["pushable"] == true && s["held"] == false))
+        live["parameters"]["sessions"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["pushable"] == true && s["held"] == false)
+        })
     });
     wait("claude idle", &|| {
         session_status(&config_dir).as_deref() == Some("idle")
@@ -366,20 +371,33 @@ fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_th
         "[[mock:tool nexscopectl say --role userAgent --thread {thread} @alice answered by claude]]"
     );
     let said = alice.json(&[
-        "say", "--role", "userAgent", "--thread", thread, "--wait", "surfaced", "--timeout", "30",
-        "@bob", &reply,
+        "say",
+        "--role",
+        "userAgent",
+        "--thread",
+        thread,
+        "--wait",
+        "surfaced",
+        "--timeout",
+        "30",
+        "@bob",
+        &reply,
     ]);
     let msg_id = said["msgId"].as_str().unwrap().to_string();
     assert_eq!(said["receipts"][0]["state"], "surfaced", "{said}");
     assert_eq!(said["receipts"][0]["via"], "push", "{said}");
-    wait("the pushed turn", &|| requests_with(&mock, "answered by claude") >= 1);
+    wait("the pushed turn", &|| {
+        requests_with(&mock, "answered by claude") >= 1
+    });
     assert!(mock.requests().len() > requests_before);
     wait("the answer on alice's side", &|| {
-        alice.json(&["history"])["items"].as_array().is_some_and(|items| {
-            items.iter().any(|m| {
-                m["dir"] == "in" && m["threadId"] == thread && m["text"] == "answered by claude"
+        alice.json(&["history"])["items"]
+            .as_array()
+            .is_some_and(|items| {
+                items.iter().any(|m| {
+                    m["dir"] == "in" && m["threadId"] == thread && m["text"] == "answered by claude"
+                })
             })
-        })
     });
     wait("answered", &|| {
         alice.json(&["receipts", &msg_id])["receipts"][0]["state"] == "answered"

@@ -230,6 +230,20 @@ fn the_relay_carries_receipts_only_between_clients_that_asked() {
     assert_eq!(first["receipts"], true, "{first}");
     let mut eve = relay.join_with("eve", TOKEN, "&receipts=1");
     eve.until("presence");
+    // eve learns what is behind the names known so far: nothing yet.
+    assert_eq!(eve.until("status")["agents"], json!({}));
+    // dan says a claude session is behind his name: eve (who asked) hears it.
+    dan.send(json!({"type": "status", "from": "dan", "agent": "claude"}));
+    let status = eve.until("status");
+    assert_eq!(
+        (status["from"].clone(), status["agent"].clone()),
+        (json!("dan"), json!("claude"))
+    );
+    let mut gus = relay.join_with("gus", TOKEN, "&receipts=1");
+    gus.until("presence");
+    assert_eq!(gus.until("status")["agents"], json!({"dan": "claude"}));
+    dan.send(json!({"type": "status", "from": "dan", "agent": "robot"}));
+    assert_eq!(dan.until("error")["code"], "bad_status");
     let mut fay = relay.join("fay");
     let fay_first = fay.until("presence");
     assert!(fay_first.get("receipts").is_none(), "{fay_first}");
@@ -247,6 +261,8 @@ fn the_relay_carries_receipts_only_between_clients_that_asked() {
     let at_fay = fay.frames_until_pong();
     assert!(at_fay.iter().all(|f| f["type"] == "presence"), "{at_fay:?}");
     fay.send(receipt("fay", "dan"));
+    assert_eq!(fay.until("error")["code"], "unknown_type");
+    fay.send(json!({"type": "status", "from": "fay", "agent": "person"}));
     assert_eq!(fay.until("error")["code"], "unknown_type");
     // A receipt without a msgId, or too large, is refused by name.
     dan.send(json!({"type": "receipt", "from": "dan", "to": ["eve"], "state": "stored"}));

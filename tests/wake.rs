@@ -206,6 +206,30 @@ fn in_manual_mode_nothing_is_pushed_until_accept() {
 }
 
 #[test]
+fn who_says_a_claude_session_is_behind_the_name_while_it_lives() {
+    let relay = Relay::start(&[]);
+    let (alice, bob) = pair(&relay, "manual");
+    let behind = |who: &Member| who.json(&["who"])["agents"].clone();
+    wait_until(|| behind(&alice) == json!({"alice": "daemon", "bob": "daemon"}));
+    let socket = FakeSession::start();
+    let mut agent = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    register(&bob, "s1", agent.id(), &socket, false);
+    wait_until(|| behind(&alice)["bob"] == "claude");
+    assert_eq!(behind(&bob)["bob"], "claude");
+    let text = alice.ok(&["who"]);
+    assert!(
+        text.ends_with("behind the names: alice daemon only, bob claude\n"),
+        "{text}"
+    );
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    wait_until(|| behind(&alice)["bob"] == "daemon");
+}
+
+#[test]
 fn a_session_that_is_gone_is_not_listed_nor_pushed_to() {
     let relay = Relay::start(&[]);
     let (alice, bob) = pair(&relay, "auto");

@@ -455,9 +455,27 @@ fn render_who(who: &WhoOut) -> String {
             join_names(&who.users, ", ")
         )
     };
-    match who.ready {
+    let list = match who.ready {
         Some(false) => format!("(not connected to the relay, reconnecting; as last seen) {list}"),
         _ => list,
+    };
+    // v1's line first; then what is behind the names, where known.
+    match who.agents.as_ref().filter(|a| !a.is_empty()) {
+        Some(agents) => {
+            let behind: Vec<String> = agents
+                .iter()
+                .map(|(name, agent)| {
+                    let agent = if agent == "daemon" {
+                        "daemon only"
+                    } else {
+                        agent
+                    };
+                    format!("{} {}", escape_name(name), escape_name(agent))
+                })
+                .collect();
+            format!("{list}\nbehind the names: {}", behind.join(", "))
+        }
+        None => list,
     }
 }
 

@@ -43,10 +43,15 @@ pub async fn call(
         })?),
         Method::Say(input) => Ok(to_value(rooms.say(input).await?)?),
         Method::Who(input) => {
-            let state = rooms.get(&input.project)?.state();
+            let room = rooms.get(&input.project)?;
+            let state = room.state();
+            let mut agents = room.live().agents.clone();
+            agents.insert(room.name.clone(), room.leases.kind().to_string());
+            agents.retain(|name, _| state.users.contains(name));
             Ok(to_value(WhoOut {
                 users: state.users,
                 ready: Some(state.ready),
+                agents: Some(agents),
             })?)
         }
         Method::Inbox(input) => {

@@ -396,7 +396,11 @@ async fn session<S>(
     };
     // The token goes with the query: nothing holds it while the member talks.
     drop(query);
-    let code = if Box::pin(send_text(relay, ws, joined.presence)).await {
+    let mut first = Box::pin(send_text(relay, ws, joined.presence)).await;
+    if let (true, Some(statuses)) = (first, joined.statuses) {
+        first = Box::pin(send_text(relay, ws, statuses)).await;
+    }
+    let code = if first {
         member.run(ws, inbox).await
     } else {
         None
@@ -712,6 +716,11 @@ impl Member {
             }
             Kind::FileEnd => return self.on_file_end(ws, &incoming, out).await,
             Kind::Receipt => self.room.route_receipt(&incoming, out),
+            Kind::Status => {
+                if let Some(agent) = incoming.agent {
+                    self.room.set_status(&self.name, agent, out);
+                }
+            }
         }
         Next::Continue
     }

@@ -39,10 +39,11 @@ pub enum ErrorCode {
     TooManyRecipients,
     TooManyConnections,
     BadReceipt,
+    BadStatus,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::VersionMismatch,
         ErrorCode::InvalidName,
         ErrorCode::InvalidRoom,
@@ -67,6 +68,7 @@ impl ErrorCode {
         ErrorCode::TooManyRecipients,
         ErrorCode::TooManyConnections,
         ErrorCode::BadReceipt,
+        ErrorCode::BadStatus,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +97,7 @@ impl ErrorCode {
             ErrorCode::TooManyRecipients => "too_many_recipients",
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::BadReceipt => "bad_receipt",
+            ErrorCode::BadStatus => "bad_status",
         }
     }
 
@@ -139,7 +142,13 @@ pub enum Kind {
     /// Beyond v1, for clients that asked for `receipts=1`: how far a message
     /// got at one recipient, sent back to its sender (docs/protocol.md §1.13).
     Receipt,
+    /// Beyond v1, for the same clients: what is behind the sender's name
+    /// (docs/protocol.md §1.14).
+    Status,
 }
+
+/// What a member can say is behind its name.
+pub const AGENTS: [&str; 4] = ["claude", "codex", "person", "daemon"];
 
 /// The largest receipt frame: a few ids, a state and a usage summary.
 pub const MAX_RECEIPT: usize = 4096;
@@ -156,6 +165,8 @@ pub struct Incoming {
     pub thread_id: Option<Box<RawValue>>,
     /// file-start only: the declared size.
     pub size: Option<u64>,
+    /// status only: what is behind the sender's name, one of `AGENTS`.
+    pub agent: Option<&'static str>,
     /// The client's own `ts`: when present the frame is rebuilt, not spliced.
     has_ts: bool,
 }
@@ -177,6 +188,8 @@ struct Fields<'a> {
     attachment: Option<&'a RawValue>,
     #[serde(borrow)]
     ts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    agent: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +240,7 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
         Some("file-end") => Kind::FileEnd,
         Some("ping") => Kind::Ping,
         Some("receipt") if limits.receipts => Kind::Receipt,
+        Some("status") if limits.receipts => Kind::Status,
         _ => return Err(ErrorCode::UnknownType),
     };
     // A client `ts` means the frame is rebuilt on the way out; one whose
@@ -242,6 +256,7 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
         msg_id: fields.msg_id.map(RawValue::to_owned),
         thread_id: fields.thread_id.map(RawValue::to_owned),
         size: None,
+        agent: None,
         has_ts: fields.ts.is_some(),
     };
     match kind {
@@ -256,7 +271,7 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
             }
             return Ok(incoming);
         }
-        Kind::Msg | Kind::FileStart | Kind::Receipt => {}
+        Kind::Msg | Kind::FileStart | Kind::Receipt | Kind::Status => {}
     }
     match fields.from {
         Some(from) if is_string(from) => {
@@ -265,6 +280,14 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
             }
         }
         _ => return Err(ErrorCode::MissingFrom),
+    }
+    if kind == Kind::Status {
+        let agent = fields.agent.and_then(as_str);
+        incoming.agent = AGENTS.into_iter().find(|a| Some(*a) == agent);
+        if incoming.agent.is_none() || text.len() > MAX_RECEIPT {
+            return Err(ErrorCode::BadStatus);
+        }
+        return Ok(incoming);
     }
     let to: Vec<&RawValue> = match fields.to {
         Some(raw) if raw.get().starts_with('[') => {
@@ -437,6 +460,15 @@ pub fn presence<'a>(
     }
     out.push_str(&format!(",\"ts\":{ts}}}"));
     out
+}
+
+/// What is behind each named member, for a client that asked for receipts
+/// as it joins: `{"type":"status","agents":{"bob":"claude"},"ts":…}`.
+pub fn status_snapshot<'a>(agents: impl Iterator<Item = (&'a str, &'a str)>, ts: u64) -> String {
+    let agents: serde_json::Map<String, serde_json::Value> = agents
+        .map(|(name, agent)| (name.to_string(), agent.into()))
+        .collect();
+    serde_json::json!({"type": "status", "agents": agents, "ts": ts}).to_string()
 }
 
 /// The change since the last presence a `presence=delta` client got.

@@ -33,6 +33,8 @@ pub struct Member {
     pub delta: bool,
     /// Asked for receipt frames (`receipts=1`).
     pub receipts: bool,
+    /// What the member said is behind its name (status frames).
+    pub agent: Option<&'static str>,
     /// The last presence event this member's view already includes.
     seen: u64,
 }
@@ -126,6 +128,20 @@ impl Room {
         let state = self.lock();
         for name in incoming.to.iter() {
             if let Some(member) = state.members.get(&**name).filter(|m| m.receipts) {
+                member.outbox.push(out.clone());
+            }
+        }
+    }
+
+    /// Records what is behind `sender`'s name and tells the other members
+    /// that asked for receipts.
+    pub fn set_status(&self, sender: &str, agent: &'static str, out: Message) {
+        let mut state = self.lock();
+        if let Some(member) = state.members.get_mut(sender) {
+            member.agent = Some(agent);
+        }
+        for (name, member) in &state.members {
+            if name != sender && member.receipts {
                 member.outbox.push(out.clone());
             }
         }
@@ -264,6 +280,8 @@ pub struct Joined {
     pub room: Arc<Room>,
     /// The full list, to be sent as the connection's first frame.
     pub presence: String,
+    /// For a receipts client: what is behind each member, sent next.
+    pub statuses: Option<String>,
 }
 
 /// Every room of a relay, created on first join and dropped when empty.
@@ -324,6 +342,7 @@ impl Rooms {
                 outbox,
                 delta: wants.delta,
                 receipts: wants.receipts,
+                agent: None,
                 seen: seq,
             },
         );
@@ -333,9 +352,21 @@ impl Rooms {
             nexscope_proto::time::now_ms(),
             wants.receipts,
         );
+        // What is known of the others, for a client that can read it.
+        let statuses = wants.receipts.then(|| {
+            let known = state
+                .members
+                .iter()
+                .filter_map(|(n, m)| Some((n.as_str(), m.agent?)));
+            frame::status_snapshot(known, nexscope_proto::time::now_ms())
+        });
         schedule_flush(&room, &mut state);
         drop(state);
-        Ok(Joined { room, presence })
+        Ok(Joined {
+            room,
+            presence,
+            statuses,
+        })
     }
 
     /// Removes the member if it is still `member_id` (a newer connection may

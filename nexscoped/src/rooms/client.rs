@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -61,6 +61,8 @@ struct Client {
     /// This connection's relay carries receipt frames (it said so in its
     /// first presence; a v1 relay never does).
     receipts_ok: bool,
+    /// The status last sent on this connection.
+    status_sent: Option<&'static str>,
 }
 
 pub async fn run(
@@ -79,6 +81,7 @@ pub async fn run(
         receiving: None,
         first_presence: true,
         receipts_ok: false,
+        status_sent: None,
     };
     loop {
         if stop.requested() || rooms.ctx.shutdown.requested() {
@@ -104,6 +107,9 @@ pub async fn run(
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
+
+/// How often the connection looks whether what is behind our name changed.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
 
 /// The relay URL with our name, token, `v=1`, `presence=delta` and room set
 /// (replacing any already there, as v1's client does).
@@ -233,6 +239,33 @@ impl Client {
         ))
     }
 
+    /// Tells the room what is behind our name when that changed (a live
+    /// session registered or ended), where the relay carries it.
+    async fn send_status(&mut self, ws: &mut Ws) -> Result<(), Ended> {
+        let kind = self.room.leases.kind();
+        if !self.receipts_ok || self.status_sent == Some(kind) {
+            return Ok(());
+        }
+        self.status_sent = Some(kind);
+        let frame = json!({"type": "status", "from": self.room.name, "agent": kind});
+        send(ws, Message::text(frame.to_string())).await
+    }
+
+    /// What the relay says is behind other members' names: one member's
+    /// change, or everyone's as we join.
+    fn on_status(&self, frame: &Value) {
+        let mut live = self.room.live();
+        if let Some(all) = frame["agents"].as_object() {
+            live.agents = all
+                .iter()
+                .filter_map(|(name, agent)| Some((name.clone(), agent.as_str()?.to_string())))
+                .collect();
+        }
+        if let (Some(from), Some(agent)) = (frame["from"].as_str(), frame["agent"].as_str()) {
+            live.agents.insert(from.to_string(), agent.to_string());
+        }
+    }
+
     /// A peer's receipt of one of our messages: recorded, then watchers
     /// and waiting Says hear of it.
     async fn on_receipt(&self, frame: Value) {
@@ -324,6 +357,7 @@ impl Client {
         self.room.live().error = None;
         *backoff = BACKOFF_START;
         self.receipts_ok = first["receipts"] == Value::Bool(true);
+        self.status_sent = None;
         self.on_text(first).await;
         self.room.live().ready = true;
         tracing::info!(project = %self.room.project, name = %self.room.name, relay = %self.room.relay_label, "joined the room");
@@ -386,8 +420,12 @@ impl Client {
         stop: &Shutdown,
     ) -> Ended {
         let shutdown = self.rooms.ctx.shutdown.clone();
+        let mut status = tokio::time::interval(STATUS_EVERY);
         loop {
             tokio::select! {
+                _ = status.tick() => if let Err(ended) = self.send_status(ws).await {
+                    return ended;
+                },
                 _ = stop.wait() => return self.leave(ws).await,
                 _ = shutdown.wait() => return self.leave(ws).await,
                 command = commands.recv() => match command {
@@ -418,8 +456,8 @@ impl Client {
                 send(ws, Message::text(frame)).await
             }
             Command::File { file, ack } => self.send_file(ws, file, ack).await,
-            Command::Receipt(frame) if self.receipts_ok => send(ws, Message::text(frame)).await,
-            Command::Receipt(_) => Ok(()),
+            Command::Extension(frame) if self.receipts_ok => send(ws, Message::text(frame)).await,
+            Command::Extension(_) => Ok(()),
         }
     }
 
@@ -449,6 +487,7 @@ impl Client {
                 }
             }
             "receipt" => self.on_receipt(frame).await,
+            "status" => self.on_status(&frame),
             "file-start" => self.on_file_start(frame).await,
             "file-end" => self.on_file_end(&frame).await,
             "ack" => {
@@ -514,6 +553,9 @@ impl Client {
             let joined: Vec<String> = now.difference(&before).cloned().collect();
             let left: Vec<String> = before.difference(&now).cloned().collect();
             live.users = now.clone();
+            for name in &left {
+                live.agents.remove(name);
+            }
             (joined, left, now.into_iter().collect::<Vec<String>>())
         };
         let first = std::mem::replace(&mut self.first_presence, false);

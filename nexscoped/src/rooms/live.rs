@@ -135,6 +135,20 @@ impl Leases {
         views(&map)
     }
 
+    /// What is behind our name now: the live agent session's kind (claude
+    /// before codex), else the daemon alone.
+    pub fn kind(&self) -> &'static str {
+        let mut map = lock(&self.map);
+        map.retain(|_, l| l.alive());
+        if map.values().any(|l| l.agent == "claude") {
+            "claude"
+        } else if map.values().any(|l| l.agent == "codex") {
+            "codex"
+        } else {
+            "daemon"
+        }
+    }
+
     /// The session a push goes to: the most recently seen pushable one.
     fn target(&self) -> Option<Lease> {
         let mut map = lock(&self.map);

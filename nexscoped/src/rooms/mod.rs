@@ -14,7 +14,7 @@ pub mod inbound;
 pub mod live;
 pub mod receipts;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -78,9 +78,9 @@ pub enum Command {
         file: Box<files::Outgoing>,
         ack: oneshot::Sender<Result<Ack, ChatError>>,
     },
-    /// A receipt frame for a peer's message, sent only where the relay
-    /// carries receipts.
-    Receipt(String),
+    /// A frame beyond v1 (a receipt, our status), sent only where the
+    /// relay said it carries them.
+    Extension(String),
 }
 
 /// What a room is doing now; behind a short-held lock.
@@ -90,6 +90,9 @@ pub struct Live {
     pub users: BTreeSet<String>,
     pub mode: Mode,
     pub error: Option<String>,
+    /// What each member's daemon says is behind its name (claude, codex,
+    /// person, daemon); only over a relay that carries status frames.
+    pub agents: BTreeMap<String, String>,
 }
 
 pub struct Room {
@@ -392,6 +395,7 @@ impl Rooms {
                 users: BTreeSet::new(),
                 mode,
                 error: None,
+                agents: BTreeMap::new(),
             }),
             commands,
             events: broadcast::channel(EVENT_BUFFER).0,

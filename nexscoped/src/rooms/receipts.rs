@@ -101,7 +101,7 @@ impl Room {
     /// Hands a receipt frame to the connection; dropped when its queue is
     /// full (receipts never hold up messages).
     pub fn send_receipt(&self, frame: String) {
-        let _ = self.commands.try_send(super::Command::Receipt(frame));
+        let _ = self.commands.try_send(super::Command::Extension(frame));
     }
 
     /// Tells watchers and waiting Says that one of our receipts moved.

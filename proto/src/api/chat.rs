@@ -458,6 +458,9 @@ pub struct WhoOut {
     /// then who was online when the connection was lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready: Option<bool>,
+    /// Per member, what is behind the name: claude, codex, person, daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize, Default)]

@@ -519,6 +519,34 @@ fn the_headless_responder_answers_mentions_until_the_hop_limit() {
     ]);
     let usage: Value = serde_json::from_str(&agent).unwrap();
     assert_eq!(usage["session"]["turns"], 2);
+
+    // What the conversation cost, on both sides: each answer's receipt
+    // carried its turn's tokens (INPUT_TOKENS/OUTPUT_TOKENS, one model call).
+    let first_id = first["msgId"].as_str().unwrap();
+    wait_until(|| {
+        let receipts = bob.json(&["receipts", first_id]);
+        receipts["receipts"][0]["usage"]["outputTokens"] == OUTPUT_TOKENS
+    });
+    let costs = |member: &Member| -> Value {
+        let out = member.env.ctl_ok(&[
+            "--json",
+            "usage",
+            "--room",
+            "--cwd",
+            member.project.to_str().unwrap(),
+        ]);
+        serde_json::from_str(&out).unwrap()
+    };
+    wait_until(|| costs(&bob)["theirs"]["inputTokens"] == 2 * INPUT_TOKENS);
+    let at_bob = costs(&bob);
+    assert_eq!(at_bob["theirs"]["outputTokens"], 2 * OUTPUT_TOKENS, "{at_bob}");
+    assert_eq!(at_bob["threads"][0]["threadId"], thread.as_str(), "{at_bob}");
+    assert_eq!(at_bob["threads"][0]["answers"], 2, "{at_bob}");
+    let at_alice = costs(&alice);
+    assert_eq!(at_alice["ours"]["inputTokens"], 2 * INPUT_TOKENS, "{at_alice}");
+    assert_eq!(at_alice["theirs"]["inputTokens"], 0, "{at_alice}");
+    let text = bob.env.ctl_ok(&["usage", "--room", "--cwd", bob.project.to_str().unwrap()]);
+    assert!(text.contains(&format!("{thread}  answers: 2")), "{text}");
 }
 
 #[test]

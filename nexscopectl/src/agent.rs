@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nexscope_proto::api::Empty;
 use nexscope_proto::api::agent::*;
+use nexscope_proto::api::chat;
 use serde_json::{Value, json};
 
 use crate::chat::{call, call_within};
@@ -95,13 +96,17 @@ pub enum AgentCommand {
         #[arg(long)]
         forget: bool,
     },
-    /// Token usage of a session, in total and per turn.
+    /// Token usage of a session, in total and per turn; with --room, what the
+    /// room's conversations between agents cost, per thread.
     Usage {
         #[command(flatten)]
         target: Target,
         /// List this many of the latest turns.
         #[arg(long, default_value_t = 10)]
         turns: u32,
+        /// The project's room instead of a session (the project: --cwd, or here).
+        #[arg(long)]
+        room: bool,
     },
     /// The session's skills, tools, slash commands and model.
     Skills {
@@ -183,7 +188,16 @@ pub fn command(command: &AgentCommand, options: &Options, out: Output) -> Result
             });
             Ok(())
         }
-        AgentCommand::Usage { target, turns } => {
+        AgentCommand::Usage {
+            target, room: true, ..
+        } => {
+            let project = crate::chat::project(target.cwd.as_ref())?;
+            let input = chat::Method::Costs(chat::ProjectIn::new(project));
+            let reply: chat::CostsOut = call(options, &input)?;
+            out.result(&json!(reply), || costs_text(&reply));
+            Ok(())
+        }
+        AgentCommand::Usage { target, turns, .. } => {
             let SessionRef { session, cwd } = target.resolve()?;
             let input = UsageIn {
                 session,
@@ -365,6 +379,40 @@ fn sessions_table(sessions: &[SessionInfo]) -> String {
             s.cwd
         ));
     }
+    lines.join("\n")
+}
+
+/// One line per thread, newest first, then the totals.
+fn costs_text(reply: &chat::CostsOut) -> String {
+    let cost = |u: &Usage| {
+        format!(
+            "{} in / {} out tokens, ${:.6}",
+            u.input_tokens, u.output_tokens, u.cost_usd
+        )
+    };
+    let mut lines: Vec<String> = reply
+        .threads
+        .iter()
+        .map(|t| {
+            format!(
+                "{}  answers: {}  ours: {}  theirs: {}",
+                nexscope_proto::render::escape_name(&t.thread_id),
+                t.answers,
+                cost(&t.ours),
+                cost(&t.theirs)
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(
+            "(no answer with a known cost yet: costs come with hosted agents' answers)".into(),
+        );
+    }
+    lines.push(format!(
+        "total  ours: {}  theirs: {}",
+        cost(&reply.ours),
+        cost(&reply.theirs)
+    ));
     lines.join("\n")
 }
 

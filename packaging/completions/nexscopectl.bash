@@ -2060,7 +2060,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__usage)
-            opts="-s -h --session --cwd --turns --json --socket --no-autostart --project --help"
+            opts="-s -h --session --cwd --turns --room --json --socket --no-autostart --project --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

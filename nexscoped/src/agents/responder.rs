@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use super::Agents;
 use crate::rooms::{Room, Rooms};
 use crate::shutdown::Shutdown;
-use nexscope_proto::api::agent::{QueryIn, SessionRef, TurnEvent};
+use nexscope_proto::api::agent::{QueryIn, SessionRef, TurnEvent, Usage};
 use nexscope_proto::api::chat::{MAX_TEXT_BYTES, SayIn};
 use nexscope_proto::config::Responder;
 
@@ -115,8 +115,8 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
          Your final answer is sent back to them on that thread; keep it under 4 KB of plain text.",
         name = room.name
     );
-    let reply = match ask(agents, room, prompt).await {
-        Ok(reply) => reply,
+    let (reply, usage) = match ask(agents, room, prompt).await {
+        Ok(answer) => answer,
         Err(why) => {
             // The task stays; unanswered, it moves to the inbox when stale.
             tracing::warn!(project = %room.project, %thread, %why, "the responder has no answer");
@@ -137,6 +137,10 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
     match said {
         Ok(out) => {
             tracing::info!(project = %room.project, %thread, hop = out.hop_count, "the responder answered");
+            // The asker's receipt says what the answer cost.
+            if let Err(error) = rooms.answer_cost(&room.project, thread, usage).await {
+                tracing::warn!(project = %room.project, %thread, %error, "the answer's cost was not recorded");
+            }
             true
         }
         Err(error) => {
@@ -147,8 +151,8 @@ async fn answer(rooms: &Rooms, agents: &Agents, room: &Room, thread: &str, task:
 }
 
 /// One turn of the room's hosted agent on `prompt`: its last text (earlier
-/// ones narrate tool use), or why there is none.
-async fn ask(agents: &Agents, room: &Room, prompt: String) -> Result<String, String> {
+/// ones narrate tool use) and what the turn cost, or why there is none.
+async fn ask(agents: &Agents, room: &Room, prompt: String) -> Result<(String, Usage), String> {
     let input = QueryIn {
         target: SessionRef {
             session: Some(SESSION.into()),
@@ -165,20 +169,21 @@ async fn ask(agents: &Agents, room: &Room, prompt: String) -> Result<String, Str
         .await
         .map_err(|error| format!("cannot ask its agent: {error}"))?;
     let mut reply = None;
-    loop {
+    let usage = loop {
         match stream.recv().await {
             Some(TurnEvent::Text { content, .. }) => reply = Some(content),
             Some(TurnEvent::Done {
                 error: Some(error), ..
             }) => return Err(format!("the turn failed: {error}")),
-            Some(TurnEvent::Done { .. }) => break,
+            Some(TurnEvent::Done { usage, .. }) => break usage,
             Some(_) => {}
             None => return Err("the turn ended without finishing".into()),
         }
-    }
-    reply
+    };
+    let reply = reply
         .filter(|r| !r.trim().is_empty())
-        .ok_or_else(|| "the agent gave no text".into())
+        .ok_or_else(|| "the agent gave no text".to_string())?;
+    Ok((reply, usage))
 }
 
 /// At most `limit` bytes, cut at a character boundary.

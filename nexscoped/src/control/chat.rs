@@ -9,6 +9,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::service::to_value;
 use super::{Failure, Replies};
 use crate::state::Daemon;
+use nexscope_proto::api::agent::Usage;
 use nexscope_proto::api::chat::*;
 use nexscope_proto::varlink::{Call, VarlinkError};
 
@@ -93,6 +94,19 @@ pub async fn call(
         Method::Tasks(input) => Ok(to_value(TasksOut {
             tasks: rooms.tasks(&input.project).await?,
         })?),
+        Method::Costs(input) => {
+            let threads = rooms.costs(&input.project).await?;
+            let (mut ours, mut theirs) = (Usage::default(), Usage::default());
+            for thread in &threads {
+                ours.add(&thread.ours);
+                theirs.add(&thread.theirs);
+            }
+            Ok(to_value(CostsOut {
+                threads,
+                ours,
+                theirs,
+            })?)
+        }
         Method::Register(input) => {
             let room = rooms.get(&input.project)?;
             Ok(to_value(LiveOut {

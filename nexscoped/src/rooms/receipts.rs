@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use super::{Context, Room, Rooms};
 use crate::store::StoreError;
 use crate::store::receipts::{self as table, Dir, Step};
-use nexscope_proto::api::chat::{ChatError, MCP_CONSUMERS, Receipt, ReceiptState};
+use nexscope_proto::api::agent::Usage;
+use nexscope_proto::api::chat::{ChatError, MCP_CONSUMERS, Receipt, ReceiptState, ThreadCost};
 use nexscope_proto::time::now_ms;
 
 /// A receipt frame from `me` about `msg_id` (sent by `to`).
@@ -29,12 +30,28 @@ pub fn frame(
     state: ReceiptState,
     via: Option<&str>,
 ) -> String {
+    with_usage(me, to, msg_id, thread, state, via, None)
+}
+
+/// `frame`, with what the answer cost when a hosted agent wrote it.
+fn with_usage(
+    me: &str,
+    to: &str,
+    msg_id: &str,
+    thread: &str,
+    state: ReceiptState,
+    via: Option<&str>,
+    usage: Option<&Usage>,
+) -> String {
     let mut frame = json!({
         "type": "receipt", "from": me, "to": [to], "msgId": msg_id, "threadId": thread,
         "state": state.as_str(),
     });
     if let Some(via) = via {
         frame["via"] = json!(via);
+    }
+    if let Some(usage) = usage {
+        frame["usage"] = json!(usage);
     }
     frame.to_string()
 }
@@ -72,6 +89,12 @@ pub fn record(
     let via = (state == ReceiptState::Surfaced)
         .then(|| text("via"))
         .filter(|v| matches!(*v, "hook" | "mcp" | "push"));
+    // Only an answer has a cost; figures a person could not have meant
+    // (negative, not numbers) make it none.
+    let usage = (state == ReceiptState::Answered)
+        .then(|| serde_json::from_value::<Usage>(frame["usage"].clone()).ok())
+        .flatten()
+        .filter(|u| u.cost_usd.is_finite() && u.cost_usd >= 0.0);
     let step = Step {
         dir: Dir::Out,
         msg_id,
@@ -80,6 +103,7 @@ pub fn record(
         state,
         via,
         ts: now_ms() as i64,
+        usage: usage.as_ref(),
     };
     table::advance(conn, project, &step)
 }
@@ -136,6 +160,7 @@ pub async fn report(
                     state,
                     via,
                     ts,
+                    usage: None,
                 };
                 if table::advance(c, &project, &step)?.is_some() {
                     moved.push((msg_id, thread, from));
@@ -164,6 +189,52 @@ pub async fn answered(ctx: &Context, room: &Room, thread: &str) -> Result<(), Ch
     report(ctx, room, messages, ReceiptState::Answered, None).await
 }
 
+/// Our hosted agent answered on `thread` at this cost: it goes with the
+/// answered receipt of the newest message to us there (once; the others
+/// answered by the same turn carry none, so nothing is counted twice).
+pub async fn answered_cost(
+    ctx: &Context,
+    room: &Room,
+    thread: &str,
+    usage: Usage,
+) -> Result<(), ChatError> {
+    let (project, key) = (room.project.clone(), thread.to_string());
+    let ts = now_ms() as i64;
+    let moved = ctx
+        .store
+        .run(move |c| {
+            let Some((msg_id, from)) = table::newest_in(c, &project, &key)? else {
+                return Ok(None);
+            };
+            let step = Step {
+                dir: Dir::In,
+                msg_id: &msg_id,
+                thread_id: &key,
+                peer: &from,
+                state: ReceiptState::Answered,
+                via: None,
+                ts,
+                usage: Some(&usage),
+            };
+            Ok(table::advance(c, &project, &step)?.map(|_| (msg_id, from, usage)))
+        })
+        .await?;
+    if let Some((msg_id, from, usage)) = moved {
+        let answered = ReceiptState::Answered;
+        let frame = with_usage(
+            &room.name,
+            &from,
+            &msg_id,
+            thread,
+            answered,
+            None,
+            Some(&usage),
+        );
+        room.send_receipt(frame);
+    }
+    Ok(())
+}
+
 /// The relay wrote our message to `delivered`.
 pub async fn relayed(
     ctx: &Context,
@@ -188,6 +259,7 @@ pub async fn relayed(
                     state: ReceiptState::Relayed,
                     via: None,
                     ts,
+                    usage: None,
                 };
                 moved.extend(table::advance(c, &project, &step)?);
             }
@@ -201,6 +273,24 @@ pub async fn relayed(
 }
 
 impl Rooms {
+    /// What the room's conversations between agents cost.
+    pub async fn costs(&self, project: &str) -> Result<Vec<ThreadCost>, ChatError> {
+        let room = self.get(project)?;
+        let key = room.project.clone();
+        Ok(self.ctx.store.run(move |c| table::costs(c, &key)).await?)
+    }
+
+    /// Our hosted agent's answer on `thread` cost `usage`.
+    pub async fn answer_cost(
+        &self,
+        project: &str,
+        thread: &str,
+        usage: Usage,
+    ) -> Result<(), ChatError> {
+        let room = self.get(project)?;
+        answered_cost(&self.ctx, &room, thread, usage).await
+    }
+
     /// The receipts of our message `id`, or of our messages on thread `id`.
     pub async fn receipts(&self, project: &str, id: &str) -> Result<Vec<Receipt>, ChatError> {
         let room = self.get(project)?;

@@ -5,7 +5,8 @@
 use rusqlite::{Connection, params};
 
 use super::StoreError;
-use nexscope_proto::api::chat::{Receipt, ReceiptState};
+use nexscope_proto::api::agent::Usage;
+use nexscope_proto::api::chat::{Receipt, ReceiptState, ThreadCost};
 
 /// Whose message a receipt is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +36,13 @@ pub struct Step<'a> {
     pub state: ReceiptState,
     pub via: Option<&'a str>,
     pub ts: i64,
+    /// On answered: what the answering turn cost, when a hosted agent wrote it.
+    pub usage: Option<&'a Usage>,
 }
 
-/// Records `step` if it moves the receipt forward; the receipt as it now
-/// is when it did, None when it was there already.
+/// Records `step` if it moves the receipt forward (or adds the cost of an
+/// answer already recorded); the receipt as it now is when it did, None
+/// when it was there already.
 pub fn advance(
     conn: &Connection,
     project: &str,
@@ -46,11 +50,14 @@ pub fn advance(
 ) -> Result<Option<Receipt>, StoreError> {
     let changed = conn
         .prepare_cached(
-            "INSERT INTO receipts (project, dir, msg_id, peer, thread_id, state, via, ts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO receipts (project, dir, msg_id, peer, thread_id, state, via, ts, usage)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (project, dir, msg_id, peer) DO UPDATE
-             SET state = excluded.state, via = excluded.via, ts = excluded.ts
-             WHERE excluded.state > receipts.state",
+             SET state = excluded.state, via = excluded.via, ts = excluded.ts,
+                 usage = COALESCE(excluded.usage, receipts.usage)
+             WHERE excluded.state > receipts.state
+                OR (excluded.state = receipts.state AND receipts.usage IS NULL
+                    AND excluded.usage IS NOT NULL)",
         )?
         .execute(params![
             project,
@@ -60,7 +67,8 @@ pub fn advance(
             step.thread_id,
             rank(step.state),
             step.via,
-            step.ts
+            step.ts,
+            step.usage.and_then(|u| serde_json::to_string(u).ok())
         ])?;
     Ok((changed == 1).then(|| Receipt {
         msg_id: step.msg_id.into(),
@@ -69,6 +77,7 @@ pub fn advance(
         state: step.state.as_str().into(),
         via: step.via.map(str::to_string),
         ts: step.ts,
+        usage: step.usage.copied(),
     }))
 }
 
@@ -76,7 +85,7 @@ pub fn advance(
 /// oldest first.
 pub fn of(conn: &Connection, project: &str, id: &str) -> Result<Vec<Receipt>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT msg_id, thread_id, peer, state, via, ts FROM receipts
+        "SELECT msg_id, thread_id, peer, state, via, ts, usage FROM receipts
          WHERE project = ?1 AND dir = 'out' AND (msg_id = ?2 OR thread_id = ?2)
          ORDER BY ts, msg_id, peer LIMIT ?3",
     )?;
@@ -89,6 +98,7 @@ pub fn of(conn: &Connection, project: &str, id: &str) -> Result<Vec<Receipt>, St
                 state: state_of(r.get(3)?).as_str().into(),
                 via: r.get(4)?,
                 ts: r.get(5)?,
+                usage: usage_of(r.get(6)?),
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -112,6 +122,23 @@ pub fn our_thread(
         )?
         .query_row(params![project, msg_id], |r| r.get(0))
         .optional()?)
+}
+
+/// The newest message to us on `thread`: (msgId, sender).
+pub fn newest_in(
+    conn: &Connection,
+    project: &str,
+    thread: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    use rusqlite::OptionalExtension;
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT msg_id, json_extract(frame, '$.from') FROM messages
+             WHERE project = ?1 AND dir = 'in' AND thread_id = ?2 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![project, thread], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(msg, from)| Some((msg, from?))))
 }
 
 /// Messages to us on `thread` not yet reported answered: (msgId, sender).
@@ -138,6 +165,46 @@ pub fn unanswered(
         .into_iter()
         .filter_map(|(msg, from)| Some((msg, from?)))
         .collect())
+}
+
+/// What the answers on each thread cost, newest thread first: ours (dir
+/// `in`: our answers to others) and theirs (dir `out`: answers to us).
+pub fn costs(conn: &Connection, project: &str) -> Result<Vec<ThreadCost>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT thread_id, dir, usage, ts FROM receipts
+         WHERE project = ?1 AND usage IS NOT NULL ORDER BY ts",
+    )?;
+    let rows: Vec<(String, String, Option<String>)> = stmt
+        .query_map(params![project], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut threads: Vec<ThreadCost> = Vec::new();
+    for (thread, dir, usage) in rows {
+        let Some(usage) = usage_of(usage) else {
+            continue;
+        };
+        let at = match threads.iter().position(|t| t.thread_id == thread) {
+            Some(at) => at,
+            None => {
+                threads.push(ThreadCost {
+                    thread_id: thread,
+                    ..ThreadCost::default()
+                });
+                threads.len() - 1
+            }
+        };
+        let cost = &mut threads[at];
+        cost.answers += 1;
+        match dir.as_str() {
+            "in" => cost.ours.add(&usage),
+            _ => cost.theirs.add(&usage),
+        }
+    }
+    threads.reverse();
+    Ok(threads)
+}
+
+fn usage_of(text: Option<String>) -> Option<Usage> {
+    serde_json::from_str(&text?).ok()
 }
 
 fn rank(state: ReceiptState) -> i64 {
@@ -167,6 +234,7 @@ mod tests {
             state,
             via: None,
             ts: 1,
+            usage: None,
         }
     }
 

@@ -130,6 +130,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (project, dir, msg_id, peer)
     );
     CREATE INDEX receipts_thread ON receipts (project, dir, thread_id);",
+    // 4: what an answer cost (issue 14): JSON usage on answered receipts.
+    "ALTER TABLE receipts ADD COLUMN usage TEXT;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Empty;
+use super::agent::Usage;
 use crate::varlink::VarlinkError;
 
 crate::interface! {
@@ -24,6 +25,7 @@ crate::interface! {
         Files(ProjectIn),
         Tasks(ProjectIn),
         Watch(ProjectIn),
+        Costs(ProjectIn),
         Receipts(ReceiptsIn),
         Register(RegisterIn),
         Live(ProjectIn),
@@ -379,6 +381,28 @@ pub struct Receipt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
     pub ts: i64,
+    /// On answered by a hosted agent session: its turn's tokens and cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// What the answers on one thread cost.
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadCost {
+    pub thread_id: String,
+    /// Our hosted agent's answers to others.
+    pub ours: Usage,
+    /// Others' agents' answers to our messages.
+    pub theirs: Usage,
+    pub answers: u64,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CostsOut {
+    pub threads: Vec<ThreadCost>,
+    pub ours: Usage,
+    pub theirs: Usage,
 }
 
 /// A live agent session working in a project, as its hooks registered it.

@@ -539,13 +539,27 @@ fn the_headless_responder_answers_mentions_until_the_hop_limit() {
     };
     wait_until(|| costs(&bob)["theirs"]["inputTokens"] == 2 * INPUT_TOKENS);
     let at_bob = costs(&bob);
-    assert_eq!(at_bob["theirs"]["outputTokens"], 2 * OUTPUT_TOKENS, "{at_bob}");
-    assert_eq!(at_bob["threads"][0]["threadId"], thread.as_str(), "{at_bob}");
+    assert_eq!(
+        at_bob["theirs"]["outputTokens"],
+        2 * OUTPUT_TOKENS,
+        "{at_bob}"
+    );
+    assert_eq!(
+        at_bob["threads"][0]["threadId"],
+        thread.as_str(),
+        "{at_bob}"
+    );
     assert_eq!(at_bob["threads"][0]["answers"], 2, "{at_bob}");
     let at_alice = costs(&alice);
-    assert_eq!(at_alice["ours"]["inputTokens"], 2 * INPUT_TOKENS, "{at_alice}");
+    assert_eq!(
+        at_alice["ours"]["inputTokens"],
+        2 * INPUT_TOKENS,
+        "{at_alice}"
+    );
     assert_eq!(at_alice["theirs"]["inputTokens"], 0, "{at_alice}");
-    let text = bob.env.ctl_ok(&["usage", "--room", "--cwd", bob.project.to_str().unwrap()]);
+    let text = bob
+        .env
+        .ctl_ok(&["usage", "--room", "--cwd", bob.project.to_str().unwrap()]);
     assert!(text.contains(&format!("{thread}  answers: 2")), "{text}");
 }
 

@@ -278,3 +278,45 @@ fn the_relay_carries_receipts_only_between_clients_that_asked() {
     let at_eve = eve.frames_until_pong();
     assert!(at_eve.iter().all(|f| f["type"] == "presence"), "{at_eve:?}");
 }
+
+#[test]
+fn across_the_v1_reference_relay_receipts_stop_at_relayed_and_nothing_breaks() {
+    let Some(relay) = Relay::start_v1() else {
+        return;
+    };
+    let (alice, mut bob) = alice_and_bob(&relay);
+    let said = alice.json(&[
+        "say",
+        "--wait",
+        "stored",
+        "--timeout",
+        "2",
+        "@bob",
+        "over",
+        "a",
+        "v1",
+        "relay",
+    ]);
+    let thread = said["threadId"].as_str().unwrap().to_string();
+    assert_eq!(said["delivered"], json!(["bob"]), "{said}");
+    let states = said["receipts"].as_array().unwrap();
+    assert_eq!(states.len(), 1, "{said}");
+    assert_eq!(states[0]["state"], "relayed", "{said}");
+    bob.wait_line("over a v1 relay");
+    bob.ok(&["say", "--thread", &thread, "@alice", "reply"]);
+    wait_until(|| {
+        alice.json(&["history"])["items"]
+            .to_string()
+            .contains("\"reply\"")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(receipts(&alice, &thread)[0]["state"], "relayed");
+    // No frame of ours reached the v1 relay as an unknown type.
+    assert!(
+        !bob.lines.iter().any(|l| l.contains("relay error")),
+        "{:?}",
+        bob.lines
+    );
+    let who = alice.json(&["who"]);
+    assert_eq!(who["agents"], json!({"alice": "daemon"}), "{who}");
+}

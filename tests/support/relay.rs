@@ -89,6 +89,50 @@ impl Relay {
         self.child.id() as i32
     }
 
+    /// The v1 reference relay (Node + ws, `tests/support/v1-relay`, which
+    /// scripts/test installs into target/v1-relay), with the shared TOKEN;
+    /// None when its group is skipped on request.
+    pub fn start_v1() -> Option<Relay> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/v1-relay");
+        if !crate::prereq::program("v1relay", "node", "nodejs")
+            || !crate::prereq::require(
+                "v1relay",
+                dir.join("node_modules/ws").is_dir(),
+                "the v1 reference relay is not installed in target/v1-relay (scripts/test installs it: npm install there)",
+            )
+        {
+            return None;
+        }
+        let mut child = Command::new("node")
+            .arg(dir.join("relay.js"))
+            .env("NEXSCOPE_TOKEN", TOKEN)
+            .env("PORT", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn node relay.js");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader
+            .read_line(&mut line)
+            .expect("the v1 relay logs where it listens");
+        // It logs a line per connection: read them all (until it exits), or
+        // a closed pipe would end it.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        let port = event["port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Some(Relay {
+            child,
+            url: format!("ws://127.0.0.1:{port}/ws"),
+            port,
+        })
+    }
+
     /// `name` joins with the shared token and v=1, plus `extra` query text.
     pub fn join(&self, name: &str) -> Client {
         self.join_with(name, TOKEN, "")

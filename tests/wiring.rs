@@ -11,7 +11,10 @@ use nexscope_tests::mock_model::MockModel;
 use nexscope_tests::relay::Relay;
 use nexscope_tests::rooms::Member;
 use nexscope_tests::wait_until;
-use nexscope_tests::wiring::{claude_command, codex_command, codex_vars, daemon_claude_env};
+use nexscope_tests::wiring::{
+    claude_command, codex_command, codex_vars, daemon_claude_env, interactive_claude,
+    session_status, wait_screen,
+};
 use serde_json::json;
 
 /// Longest a scripted run may take from spawn to its answer.
@@ -157,132 +160,6 @@ fn a_responder_beside_the_users_plugin_answers_once_and_leaves_the_users_queue_a
         .filter(|r| r.body.to_string().contains("[[mock:say seen]]"))
         .any(|r| r.body.to_string().contains("hello all, no reply needed"));
     assert!(with_context, "the user's prompt carried the broadcast");
-}
-
-/// A tmux session of its own (its own server socket), killed when dropped.
-struct Tmux {
-    socket: std::path::PathBuf,
-}
-
-impl Tmux {
-    /// Starts `script` in a 200x50 pane; fails with the install hint when
-    /// tmux is missing.
-    fn start(dir: &std::path::Path, script: &std::path::Path) -> Option<Tmux> {
-        if !nexscope_tests::prereq::program("agents", "tmux", "tmux") {
-            return None;
-        }
-        let tmux = Tmux {
-            socket: dir.join("tmux.sock"),
-        };
-        let status = tmux
-            .command()
-            .args(["new-session", "-d", "-x", "200", "-y", "50"])
-            .arg(script)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run tmux ({e}); install it: apt-get install tmux"));
-        assert!(status.success(), "tmux new-session failed");
-        Some(tmux)
-    }
-
-    fn command(&self) -> std::process::Command {
-        let mut command = std::process::Command::new("tmux");
-        command.arg("-S").arg(&self.socket);
-        command
-    }
-
-    fn send(&self, keys: &[&str]) {
-        let status = self.command().arg("send-keys").args(keys).status().unwrap();
-        assert!(status.success(), "tmux send-keys failed");
-    }
-
-    fn screen(&self) -> String {
-        let output = self
-            .command()
-            .args(["capture-pane", "-p"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").status();
-    }
-}
-
-/// The status Claude Code keeps for its running session
-/// (`$CLAUDE_CONFIG_DIR/sessions/<pid>.json`): "idle" at its prompt.
-fn session_status(config_dir: &std::path::Path) -> Option<String> {
-    let entries = std::fs::read_dir(config_dir.join("sessions")).ok()?;
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .filter_map(|e| std::fs::read(e.path()).ok())
-        .filter_map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .find_map(|v| v["status"].as_str().map(str::to_owned))
-}
-
-/// An interactive `claude` for `member` in a tmux pane, as the person
-/// starts it from their shell (plus `args`), once at its prompt: the pane
-/// and Claude Code's config directory.
-fn interactive_claude(
-    member: &Member,
-    mock: &MockModel,
-    claude: &std::path::Path,
-    args: &str,
-) -> Option<(Tmux, std::path::PathBuf)> {
-    install_claude(member);
-    nexscope_tests::wiring::trust_interactive_claude(&member.env, &member.project);
-    // The person's shell: the same environment a terminal would give claude.
-    let command = claude_command(&member.env, mock, claude, &member.project);
-    let mut script = String::from("#!/bin/sh\n");
-    for (name, value) in command.get_envs() {
-        if let Some(value) = value {
-            script.push_str(&format!(
-                "export {}='{}'\n",
-                name.to_string_lossy(),
-                value.to_string_lossy()
-            ));
-        }
-    }
-    script.push_str(&format!(
-        "export TERM=xterm-256color\ncd '{}'\nexec timeout --foreground 120 '{}' {args}\n",
-        member.project.display(),
-        claude.display()
-    ));
-    let script_path = member.env.root.path().join("claude.sh");
-    std::fs::write(&script_path, script).unwrap();
-    std::fs::set_permissions(
-        &script_path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let tmux = Tmux::start(member.env.root.path(), &script_path)?;
-    let config_dir = nexscope_tests::wiring::home(&member.env).join(".claude");
-    wait_screen(&tmux, "claude reaching its prompt", &|| {
-        config_dir
-            .join("sessions")
-            .read_dir()
-            .is_ok_and(|mut d| d.next().is_some())
-            && tmux.screen().contains("Claude Code v")
-    });
-    // The banner is drawn before the input box takes keys.
-    std::thread::sleep(Duration::from_secs(1));
-    Some((tmux, config_dir))
-}
-
-/// Waits up to ANSWER_WAIT for `ready`, failing with the screen.
-fn wait_screen(tmux: &Tmux, what: &str, ready: &dyn Fn() -> bool) {
-    let deadline = Instant::now() + ANSWER_WAIT;
-    while !ready() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen; the screen:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nexscope_tests::agent_clis::{Cli, STREAM_JSON_ARGS, claude_bin, claude_env, cli_command};
 use nexscope_tests::agents::{AgentWorld, TURN_WAIT, children_of};
-use nexscope_tests::{Raw, percentile, rss_kib, wait_until};
+use nexscope_tests::{Raw, cpu_time, percentile, rss_kib, wait_until};
 use serde_json::{Value, json};
 
 /// Turns per session after a warm-up turn.
@@ -105,26 +105,6 @@ fn added(label: &str, direct: (Duration, Duration), daemon: (Duration, Duration)
         ms(daemon.0) - ms(direct.0),
         ms(daemon.1) - ms(direct.1)
     );
-}
-
-/// Same turns straight to agent processes and through the daemon, with 1
-/// and with 20 sessions; prints both and the difference.
-/// CPU time (user + system) a process has used.
-fn cpu_time(pid: i32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_micros(ticks * 1_000_000 / hz)
 }
 
 /// Runs `turn` for every item on its own thread, `rounds` times, all

@@ -36,6 +36,11 @@ pub const COALESCE: Duration = Duration::from_millis(300);
 const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Live sessions one project keeps at most (one per terminal, in practice).
 const MAX_LEASES: usize = 32;
+/// Claude Code drops messages from a sender past 30 in a burst, refilled at
+/// one per 2 s, without a word (docs/live-push-observed.md, Q2); we stay
+/// under it, and mentions wait for the next push instead of being lost.
+const PUSH_BURST: f64 = 20.0;
+const PUSH_REFILL: Duration = Duration::from_secs(2);
 
 /// One registered session.
 #[derive(Clone)]
@@ -95,6 +100,8 @@ pub struct Leases {
     pushed: Mutex<HashSet<String>>,
     /// A wake is scheduled (the coalescing window is open).
     waking: Mutex<bool>,
+    /// Per session: pushes allowed now, and when that was counted.
+    buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -147,6 +154,24 @@ impl Leases {
         } else {
             "daemon"
         }
+    }
+
+    /// Takes one push from `session`'s allowance, or says how long until
+    /// one is there.
+    fn take_push(&self, session: &str) -> Result<(), Duration> {
+        let now = std::time::Instant::now();
+        let mut buckets = lock(&self.buckets);
+        let (tokens, at) = buckets
+            .entry(session.to_string())
+            .or_insert((PUSH_BURST, now));
+        let refilled = now.duration_since(*at).as_secs_f64() / PUSH_REFILL.as_secs_f64();
+        *tokens = (*tokens + refilled).min(PUSH_BURST);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        Err(PUSH_REFILL.mul_f64(1.0 - *tokens))
     }
 
     /// The session a push goes to: the most recently seen pushable one.
@@ -296,17 +321,30 @@ impl Rooms {
         let (rooms, room) = (self.clone(), room.clone());
         tokio::spawn(async move {
             tokio::time::sleep(COALESCE).await;
-            *lock(&room.leases.waking) = false;
-            if let Err(error) = rooms.wake(&room).await {
-                tracing::warn!(project = %room.project, %error, "could not wake the live session");
+            loop {
+                *lock(&room.leases.waking) = false;
+                match rooms.wake(&room).await {
+                    // Past the session's allowance: what came meanwhile
+                    // goes in the next push, once one is allowed.
+                    Ok(Some(wait)) => {
+                        *lock(&room.leases.waking) = true;
+                        tokio::time::sleep(wait).await;
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(project = %room.project, %error, "could not wake the live session");
+                        break;
+                    }
+                }
             }
         });
     }
 
-    /// Pushes the fresh, not yet pushed auto tasks to the live session.
-    async fn wake(&self, room: &Room) -> Result<(), ChatError> {
+    /// Pushes the fresh, not yet pushed auto tasks to the live session;
+    /// Some(wait) when the session's allowance is used up for now.
+    async fn wake(&self, room: &Room) -> Result<Option<Duration>, ChatError> {
         let Some(lease) = room.leases.target() else {
-            return Ok(()); // the watcher or the next prompt's hook
+            return Ok(None); // the watcher or the next prompt's hook
         };
         let tasks = self.tasks(&room.project).await?;
         let fresh: Vec<&Value> = {
@@ -317,10 +355,14 @@ impl Rooms {
                 .collect()
         };
         if fresh.is_empty() {
-            return Ok(());
+            return Ok(None);
+        }
+        if let Err(wait) = room.leases.take_push(&lease.session) {
+            return Ok(Some(wait));
         }
         let text = wake_text(&room.name, &fresh);
-        self.deliver(room, &lease, &text, fresh).await
+        self.deliver(room, &lease, &text, fresh).await?;
+        Ok(None)
     }
 
     /// In manual mode, an accepted thread goes to the live session.
@@ -334,6 +376,10 @@ impl Rooms {
         let Some(lease) = room.leases.target() else {
             return Ok(());
         };
+        // A person's accept is worth a short wait for the allowance.
+        while let Err(wait) = room.leases.take_push(&lease.session) {
+            tokio::time::sleep(wait).await;
+        }
         let items: Vec<&Value> = items.iter().collect();
         let text = accepted_text(&room.name, thread, &items, extra);
         self.deliver(room, &lease, &text, items).await
@@ -389,5 +435,22 @@ impl Rooms {
             .await?;
         room.publish(vec![event]);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushes_stay_within_claude_codes_allowance() {
+        let leases = Leases::default();
+        for _ in 0..PUSH_BURST as usize {
+            assert!(leases.take_push("s1").is_ok());
+        }
+        let wait = leases.take_push("s1").unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= PUSH_REFILL, "{wait:?}");
+        // Another session has its own.
+        assert!(leases.take_push("s2").is_ok());
     }
 }

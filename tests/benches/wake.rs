@@ -94,7 +94,7 @@ fn wake_latency() {
     println!("| figure | p50 | p99 | max |");
     println!("|---|---|---|---|");
     println!(
-        "| say returns on A → model request from B's claude | {:.0} ms | {:.0} ms | {:.0} ms |",
+        "| `nexscopectl say` started on A → B's claude asks the model | {:.0} ms | {:.0} ms | {:.0} ms |",
         ms(percentile(&samples, 0.5)),
         ms(percentile(&samples, 0.99)),
         ms(*samples.last().unwrap())

@@ -203,14 +203,13 @@ fn an_idle_interactive_claude_is_woken_by_a_mention() {
     });
 }
 
-#[test]
-fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_thread() {
-    let _serial = serial();
-    let Some(claude) = claude_bin() else { return };
-    let mock = MockModel::start();
+/// alice, and bob in auto mode with an interactive claude that takes
+/// pushes (bypassPermissions, `crossSessionInbound: accept` in the user's
+/// settings, so tools run without prompts), registered and idle.
+fn pushable_claude(tag: &str, mock: &MockModel, claude: &std::path::Path) -> Option<Pushable> {
     let relay = Relay::start(&[]);
-    let alice = Member::new("push-a", &relay.url, "");
-    let bob = Member::new("push-b", &relay.url, "");
+    let alice = Member::new(&format!("{tag}-a"), &relay.url, "");
+    let bob = Member::new(&format!("{tag}-b"), &relay.url, "");
     alice.start("alice");
     bob.start("bob");
     bob.ok(&["mode", "auto"]);
@@ -219,28 +218,56 @@ fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_th
             .as_array()
             .is_some_and(|u| u.len() == 2)
     });
-    // Tools run without prompts, and the user's settings let peer messages
-    // in (bypassPermissions would hold them otherwise).
     let settings = nexscope_tests::wiring::home(&bob.env).join(".claude/settings.json");
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
     std::fs::write(&settings, r#"{"crossSessionInbound": "accept"}"#).unwrap();
-    let Some((tmux, config_dir)) =
-        interactive_claude(&bob, &mock, &claude, "--permission-mode bypassPermissions")
-    else {
-        return;
-    };
-    let wait = |what: &str, ready: &dyn Fn() -> bool| wait_screen(&tmux, what, ready);
+    let (tmux, config_dir) =
+        interactive_claude(&bob, mock, claude, "--permission-mode bypassPermissions")?;
     // The SessionStart hook registered the session with its socket.
-    wait("the session registered as pushable", &|| {
+    wait_screen(&tmux, "the session registered as pushable", &|| {
         let live = bob.chat("Live", json!({}));
         live["parameters"]["sessions"].as_array().is_some_and(|s| {
             s.iter()
                 .any(|s| s["pushable"] == true && s["held"] == false)
         })
     });
-    wait("claude idle", &|| {
+    wait_screen(&tmux, "claude idle", &|| {
         session_status(&config_dir).as_deref() == Some("idle")
     });
+    Some(Pushable {
+        _relay: relay,
+        alice,
+        bob,
+        tmux,
+        config_dir,
+    })
+}
+
+/// What `pushable_claude` sets up; the relay lives as long as the rest.
+struct Pushable {
+    _relay: Relay,
+    alice: Member,
+    bob: Member,
+    tmux: nexscope_tests::wiring::Tmux,
+    config_dir: std::path::PathBuf,
+}
+
+#[test]
+fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_thread() {
+    let _serial = serial();
+    let Some(claude) = claude_bin() else { return };
+    let mock = MockModel::start();
+    let Some(Pushable {
+        _relay,
+        alice,
+        bob: _bob,
+        tmux,
+        ..
+    }) = pushable_claude("push", &mock, &claude)
+    else {
+        return;
+    };
+    let wait = |what: &str, ready: &dyn Fn() -> bool| wait_screen(&tmux, what, ready);
     let requests_before = mock.requests().len();
     // Nobody types: the mention starts a turn, whose tool answers on the thread.
     let thread = "t-push-1";
@@ -293,4 +320,76 @@ fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_th
     );
     assert!(!last.contains("NEXSCOPE AUTO MODE"), "{last}");
     assert!(!last.contains("new chat-room messages"), "{last}");
+}
+
+#[test]
+fn a_mention_to_a_busy_session_runs_after_its_turn_and_nothing_is_lost() {
+    let _serial = serial();
+    let Some(claude) = claude_bin() else { return };
+    let mock = MockModel::start();
+    let Some(Pushable {
+        _relay,
+        alice,
+        bob: _bob,
+        tmux,
+        config_dir,
+    }) = pushable_claude("busy", &mock, &claude)
+    else {
+        return;
+    };
+    let wait = |what: &str, ready: &dyn Fn() -> bool| wait_screen(&tmux, what, ready);
+    // The person starts a long turn (20 deltas, 200 ms apart).
+    tmux.send(&["-l", "[[mock:slow 200 20]] a long one"]);
+    tmux.send(&["Enter"]);
+    wait("the long turn", &|| requests_with(&mock, "a long one") >= 1);
+    wait("claude busy", &|| {
+        session_status(&config_dir).as_deref() == Some("busy")
+    });
+    let said = alice.json(&[
+        "say",
+        "--role",
+        "userAgent",
+        "@bob",
+        "[[mock:say after the long one]]",
+    ]);
+    let thread = said["threadId"].as_str().unwrap().to_string();
+    // Pushed at once (surfaced by push), run after the turn: Claude Code
+    // queues a message that arrives mid-stream.
+    wait("the push", &|| {
+        alice.json(&["receipts", &thread])["receipts"][0]["via"] == "push"
+    });
+    wait("the mention's turn", &|| {
+        requests_with(&mock, "[[mock:say after the long one]]") >= 1
+    });
+    let requests = mock.requests();
+    let first_with_mention = requests
+        .iter()
+        .position(|r| {
+            r.body
+                .to_string()
+                .contains("[[mock:say after the long one]]")
+        })
+        .unwrap();
+    let long_turns_after = requests[first_with_mention..]
+        .iter()
+        .filter(|r| {
+            let body = r.body.to_string();
+            body.contains("a long one") && !body.contains("after the long one")
+        })
+        .count();
+    assert_eq!(
+        long_turns_after, 0,
+        "the mention came after the long turn, in its own"
+    );
+    wait("claude idle", &|| {
+        session_status(&config_dir).as_deref() == Some("idle")
+    });
+    std::thread::sleep(SETTLE);
+    let last = mock.requests().last().unwrap().body.to_string();
+    assert_eq!(
+        last.matches("@mentions for you (bob)").count(),
+        1,
+        "one wake; the screen:\n{}",
+        tmux.screen()
+    );
 }

@@ -224,6 +224,9 @@ pub fn command(
             let extra = (!extra.is_empty()).then(|| extra.join(" "));
             let input = ThreadIn {
                 extra,
+                // From inside Claude Code (/nexscope:accept): that session
+                // gets the request from this command's output.
+                session: std::env::var("CLAUDE_CODE_SESSION_ID").ok(),
                 ..ThreadIn::new(project, thread)
             };
             let accepted = call::<AcceptOut>(options, &Method::Accept(input))?;

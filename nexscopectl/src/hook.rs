@@ -159,6 +159,10 @@ fn room_for(connection: &mut Connection, cwd: &Path) -> Option<RoomState> {
 /// socket it gives its hooks, so that a mention can start a turn in it.
 /// Only from inside Claude Code (it sets `CLAUDE_PID`).
 fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) {
+    // A scripted run (print mode, an SDK) is nobody's session to push into.
+    if !interactive() {
+        return;
+    }
     let (Some(session), Some(pid)) = (
         &input.session_id,
         std::env::var("CLAUDE_PID")
@@ -174,11 +178,14 @@ fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) {
         pid,
         socket: std::env::var("CLAUDE_CODE_MESSAGING_SOCKET").ok(),
         token: std::env::var("CLAUDE_CODE_MESSAGING_TOKEN").ok(),
-        permission_mode: input.permission_mode.clone().or_else(|| mode_of(pid)),
+        permission_mode: None,
         held: None,
     };
+    let args = cmdline(pid);
+    let mode = input.permission_mode.clone().or_else(|| mode_of(&args));
     let register = RegisterIn {
-        held: Some(holds_peers(register.permission_mode.as_deref(), pid)),
+        held: Some(holds_peers(mode.as_deref(), &args)),
+        permission_mode: mode,
         ..register
     };
     let _ = connection.request::<LiveOut>(&Method::Register(register));
@@ -188,7 +195,7 @@ fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) {
 /// bypassPermissions it does, unless the user's settings (or `--settings`
 /// on its command line) say `"crossSessionInbound": "accept"`; project
 /// settings cannot grant that (docs/live-push-observed.md, Q4).
-fn holds_peers(mode: Option<&str>, pid: u32) -> bool {
+fn holds_peers(mode: Option<&str>, args: &[String]) -> bool {
     if mode != Some("bypassPermissions") {
         return false;
     }
@@ -205,29 +212,36 @@ fn holds_peers(mode: Option<&str>, pid: u32) -> bool {
     {
         return false;
     }
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return true;
-    };
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
     !args
         .windows(2)
         .any(|pair| pair[0] == "--settings" && accepts(&pair[1]))
 }
 
+/// A process's command line (none when it cannot be read).
+fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|bytes| {
+            bytes
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The permission mode a Claude Code process was started in, from its
 /// command line (SessionStart's input does not say).
-fn mode_of(pid: u32) -> Option<String> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    if args.iter().any(|a| *a == b"--dangerously-skip-permissions") {
+fn mode_of(args: &[String]) -> Option<String> {
+    if args.iter().any(|a| a == "--dangerously-skip-permissions") {
         return Some("bypassPermissions".into());
     }
-    let at = args.iter().position(|a| *a == b"--permission-mode")?;
-    args.get(at + 1)
-        .map(|m| String::from_utf8_lossy(m).into_owned())
+    args.iter()
+        .enumerate()
+        .find_map(|(at, arg)| match arg.strip_prefix("--permission-mode") {
+            Some("") => args.get(at + 1).cloned(),
+            Some(rest) => rest.strip_prefix('=').map(str::to_string),
+            None => None,
+        })
 }
 
 fn session_start(socket: &Path, input: &HookInput) -> Option<()> {
@@ -412,10 +426,8 @@ fn wait_for_events(
 fn session_alive() -> bool {
     std::env::var("CLAUDE_PID")
         .ok()
-        .and_then(|p| p.parse::<i32>().ok())
-        .is_some_and(|pid| {
-            pid > 1 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        })
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(nexscope_proto::paths::process_alive)
 }
 
 /// Whether the Claude Code running this hook has a person at its prompt.

@@ -53,6 +53,15 @@ pub fn uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
+/// Whether `pid` is a live process of ours (one of another user, or none,
+/// is not): the liveness of an agent session, whichever side asks.
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    pid > 1 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
 /// The directory of the control socket.
 pub fn runtime_dir() -> PathBuf {
     if let Some(dir) = systemd_dir("RUNTIME_DIRECTORY") {

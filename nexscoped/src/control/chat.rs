@@ -61,7 +61,7 @@ pub async fn call(
         }
         Method::Accept(input) => Ok(to_value(
             rooms
-                .accept(&input.project, &input.thread, input.extra)
+                .accept(&input.project, &input.thread, input.extra, input.session)
                 .await?,
         )?),
         Method::Reject(input) => Ok(to_value(

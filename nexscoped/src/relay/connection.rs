@@ -846,8 +846,10 @@ fn prepared(
     ts: u64,
 ) -> Result<Prepared, ErrorCode> {
     let incoming = frame::parse(text_frame, me, limits)?;
-    let out = match incoming.kind {
-        Kind::Ping => Message::Text(Utf8Bytes::default()),
+    let out = match (incoming.kind, incoming.agent) {
+        (Kind::Ping, _) => Message::Text(Utf8Bytes::default()),
+        // Rebuilt from what was checked: a member speaks only for itself.
+        (Kind::Status, Some(agent)) => text(frame::status(me, agent, ts)),
         _ => text(incoming.forward(text_frame, ts)),
     };
     Ok((incoming, out))

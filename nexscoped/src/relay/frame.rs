@@ -462,6 +462,11 @@ pub fn presence<'a>(
     out
 }
 
+/// One member's status as the others get it: only what the relay checked.
+pub fn status(from: &str, agent: &str, ts: u64) -> String {
+    serde_json::json!({"type": "status", "from": from, "agent": agent, "ts": ts}).to_string()
+}
+
 /// What is behind each named member, for a client that asked for receipts
 /// as it joins: `{"type":"status","agents":{"bob":"claude"},"ts":…}`.
 pub fn status_snapshot<'a>(agents: impl Iterator<Item = (&'a str, &'a str)>, ts: u64) -> String {

@@ -108,6 +108,10 @@ pub async fn run(
     }
 }
 
+/// Statuses kept at most: a room's member cap is far lower; this bounds
+/// what a hostile relay could make us hold.
+const MAX_AGENTS: usize = 4096;
+
 /// How often the connection looks whether what is behind our name changed.
 const STATUS_EVERY: Duration = Duration::from_secs(2);
 
@@ -252,17 +256,31 @@ impl Client {
     }
 
     /// What the relay says is behind other members' names: one member's
-    /// change, or everyone's as we join.
+    /// change (`from`), or everyone's as we join (`agents`, no `from`).
+    /// Only members online, and only the kinds there are.
     fn on_status(&self, frame: &Value) {
+        let known = |agent: &str| matches!(agent, "claude" | "codex" | "person" | "daemon");
         let mut live = self.room.live();
-        if let Some(all) = frame["agents"].as_object() {
-            live.agents = all
-                .iter()
-                .filter_map(|(name, agent)| Some((name.clone(), agent.as_str()?.to_string())))
-                .collect();
-        }
-        if let (Some(from), Some(agent)) = (frame["from"].as_str(), frame["agent"].as_str()) {
-            live.agents.insert(from.to_string(), agent.to_string());
+        let live = &mut *live;
+        match (frame["from"].as_str(), frame["agent"].as_str()) {
+            // A joiner's status can come before the presence that lists it
+            // (presence is batched): kept, and shown once it is online.
+            (Some(from), Some(agent)) if known(agent) && live.agents.len() < MAX_AGENTS => {
+                live.agents.insert(from.to_string(), agent.to_string());
+            }
+            (Some(from), Some(agent)) if known(agent) && live.agents.contains_key(from) => {
+                live.agents.insert(from.to_string(), agent.to_string());
+            }
+            (None, _) => {
+                let all = frame["agents"].as_object().into_iter().flatten();
+                live.agents = all
+                    .filter(|(name, _)| live.users.contains(*name))
+                    .filter_map(|(name, agent)| Some((name.clone(), agent.as_str()?)))
+                    .filter(|(_, agent)| known(agent))
+                    .map(|(name, agent)| (name, agent.to_string()))
+                    .collect();
+            }
+            _ => {}
         }
     }
 
@@ -358,6 +376,11 @@ impl Client {
         *backoff = BACKOFF_START;
         self.receipts_ok = first["receipts"] == Value::Bool(true);
         self.status_sent = None;
+        {
+            let mut live = self.room.live();
+            live.agents.clear();
+            live.receipts = self.receipts_ok;
+        }
         self.on_text(first).await;
         self.room.live().ready = true;
         tracing::info!(project = %self.room.project, name = %self.room.name, relay = %self.room.relay_label, "joined the room");
@@ -486,8 +509,10 @@ impl Client {
                     self.rooms.wake_soon(&self.room);
                 }
             }
-            "receipt" => self.on_receipt(frame).await,
-            "status" => self.on_status(&frame),
+            // Only where the relay said it carries them: anything else
+            // claiming to be one is not from a relay of ours.
+            "receipt" if self.receipts_ok => self.on_receipt(frame).await,
+            "status" if self.receipts_ok => self.on_status(&frame),
             "file-start" => self.on_file_start(frame).await,
             "file-end" => self.on_file_end(&frame).await,
             "ack" => {

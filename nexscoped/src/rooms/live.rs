@@ -36,6 +36,9 @@ pub const COALESCE: Duration = Duration::from_millis(300);
 const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Live sessions one project keeps at most (one per terminal, in practice).
 const MAX_LEASES: usize = 32;
+/// Mentions one push carries at most, so that it stays far below Claude
+/// Code's line limit (1 MiB; each is quoted in at most 200 characters).
+const PUSH_MENTIONS: usize = 50;
 /// Claude Code drops messages from a sender past 30 in a burst, refilled at
 /// one per 2 s, without a word (docs/live-push-observed.md, Q2); we stay
 /// under it, and mentions wait for the next push instead of being lost.
@@ -58,7 +61,8 @@ struct Lease {
 
 impl Lease {
     fn alive(&self) -> bool {
-        process_alive(self.pid) && self.socket.as_deref().is_none_or(Path::exists)
+        nexscope_proto::paths::process_alive(self.pid)
+            && self.socket.as_deref().is_none_or(Path::exists)
     }
 
     /// Pushed messages wait for its person's approval.
@@ -81,15 +85,6 @@ impl Lease {
             seen: self.seen,
         }
     }
-}
-
-/// Whether `pid` is a live process of ours (a process of another user, or
-/// none, is not).
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    pid > 1 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
 /// A project's live sessions, and what was already pushed to them.
@@ -156,6 +151,33 @@ impl Leases {
         }
     }
 
+    /// The tasks not pushed yet (at most `PUSH_MENTIONS`), marked pushed
+    /// now; what is remembered as pushed is what is still a task.
+    fn claim<'t>(&self, tasks: &'t [Value]) -> Vec<&'t Value> {
+        let mut pushed = lock(&self.pushed);
+        let current: HashSet<&str> = tasks.iter().filter_map(|t| t["msgId"].as_str()).collect();
+        pushed.retain(|id| current.contains(id.as_str()));
+        let fresh: Vec<&Value> = tasks
+            .iter()
+            .filter(|t| t["msgId"].as_str().is_some_and(|id| !pushed.contains(id)))
+            .take(PUSH_MENTIONS)
+            .collect();
+        pushed.extend(
+            fresh
+                .iter()
+                .filter_map(|t| t["msgId"].as_str().map(str::to_string)),
+        );
+        fresh
+    }
+
+    /// A push that failed: its mentions may go in the next one.
+    fn unclaim(&self, tasks: &[&Value]) {
+        let mut pushed = lock(&self.pushed);
+        for id in tasks.iter().filter_map(|t| t["msgId"].as_str()) {
+            pushed.remove(id);
+        }
+    }
+
     /// Takes one push from `session`'s allowance, or says how long until
     /// one is there.
     fn take_push(&self, session: &str) -> Result<(), Duration> {
@@ -209,7 +231,7 @@ fn checked(input: RegisterIn) -> Result<Lease, ChatError> {
             "session must be 1 to 64 letters, digits, - and _",
         ));
     }
-    if !process_alive(input.pid) {
+    if !nexscope_proto::paths::process_alive(input.pid) {
         return Err(ChatError::bad_args(format!(
             "pid {} is not a live process of yours",
             input.pid
@@ -347,22 +369,22 @@ impl Rooms {
             return Ok(None); // the watcher or the next prompt's hook
         };
         let tasks = self.tasks(&room.project).await?;
-        let fresh: Vec<&Value> = {
-            let pushed = lock(&room.leases.pushed);
-            tasks
-                .iter()
-                .filter(|t| t["msgId"].as_str().is_some_and(|id| !pushed.contains(id)))
-                .collect()
-        };
+        // Claimed before the push, so that a wake running beside this one
+        // (a mention that came meanwhile) never pushes them again.
+        let fresh = room.leases.claim(&tasks);
         if fresh.is_empty() {
             return Ok(None);
         }
         if let Err(wait) = room.leases.take_push(&lease.session) {
+            room.leases.unclaim(&fresh);
             return Ok(Some(wait));
         }
         let text = wake_text(&room.name, &fresh);
-        self.deliver(room, &lease, &text, fresh).await?;
-        Ok(None)
+        if !self.deliver(room, &lease, &text, &fresh).await? {
+            room.leases.unclaim(&fresh);
+        }
+        // More than one push holds: the rest go next.
+        Ok((fresh.len() == PUSH_MENTIONS).then_some(Duration::ZERO))
     }
 
     /// In manual mode, an accepted thread goes to the live session.
@@ -372,31 +394,35 @@ impl Rooms {
         thread: &str,
         items: &[Value],
         extra: Option<&str>,
+        asking: Option<&str>,
     ) -> Result<(), ChatError> {
         let Some(lease) = room.leases.target() else {
             return Ok(());
         };
+        if Some(lease.session.as_str()) == asking {
+            return Ok(()); // it has the request already
+        }
         // A person's accept is worth a short wait for the allowance.
         while let Err(wait) = room.leases.take_push(&lease.session) {
             tokio::time::sleep(wait).await;
         }
-        let items: Vec<&Value> = items.iter().collect();
+        let items: Vec<&Value> = items.iter().take(PUSH_MENTIONS).collect();
         let text = accepted_text(&room.name, thread, &items, extra);
-        self.deliver(room, &lease, &text, items).await
+        self.deliver(room, &lease, &text, &items).await.map(drop)
     }
 
-    /// Writes `text` into the session; the mentions in `about` are pushed
-    /// (once), and surfaced unless the session holds them.
+    /// Writes `text` into the session; the mentions in `about` are
+    /// surfaced unless the session holds them. False when the write failed.
     async fn deliver(
         &self,
         room: &Room,
         lease: &Lease,
         text: &str,
-        about: Vec<&Value>,
-    ) -> Result<(), ChatError> {
+        about: &[&Value],
+    ) -> Result<bool, ChatError> {
         if let Err(error) = push(lease, text).await {
             tracing::info!(project = %room.project, session = %lease.session, %error, "push failed; the hooks will show the mentions");
-            return Ok(());
+            return Ok(false);
         }
         let theirs: Vec<Theirs> = about
             .iter()
@@ -405,15 +431,15 @@ impl Rooms {
                 Some((text("msgId")?, text("threadId")?, text("from")?))
             })
             .collect();
-        lock(&room.leases.pushed).extend(theirs.iter().map(|(id, _, _)| id.clone()));
         tracing::info!(project = %room.project, session = %lease.session, mentions = theirs.len(), held = lease.held(), "pushed into the live session");
         if lease.held() {
-            return self.tell(room, &format!(
+            self.tell(room, &format!(
                 "[nexscope] {} mention(s) pushed to Claude Code session {} are held for approval (bypassPermissions): deliver them there",
                 theirs.len(),
                 lease.session
             ))
-            .await;
+            .await?;
+            return Ok(true);
         }
         receipts::report(
             &self.ctx,
@@ -422,7 +448,8 @@ impl Rooms {
             ReceiptState::Surfaced,
             Some("push"),
         )
-        .await
+        .await?;
+        Ok(true)
     }
 
     /// A line for the room's watchers and hooks.

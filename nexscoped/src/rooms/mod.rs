@@ -93,6 +93,8 @@ pub struct Live {
     /// What each member's daemon says is behind its name (claude, codex,
     /// person, daemon); only over a relay that carries status frames.
     pub agents: BTreeMap<String, String>,
+    /// The relay connection carries receipts (and status frames).
+    pub receipts: bool,
 }
 
 pub struct Room {
@@ -396,6 +398,7 @@ impl Rooms {
                 mode,
                 error: None,
                 agents: BTreeMap::new(),
+                receipts: false,
             }),
             commands,
             events: broadcast::channel(EVENT_BUFFER).0,
@@ -713,12 +716,16 @@ impl Rooms {
         project: &str,
         thread: &str,
         extra: Option<String>,
+        asking: Option<String>,
     ) -> Result<AcceptOut, ChatError> {
         let (room, items) = self.resolve(project, thread, "accepted").await?;
-        // The accepted request goes to the live session, if there is one.
-        let rows: Vec<Value> = items.iter().map(|i| json!(i)).collect();
-        self.push_accepted(&room, thread, &rows, extra.as_deref())
-            .await?;
+        // In manual mode the accepted request goes to the live session, if
+        // there is one and it is not the one accepting.
+        if room.live().mode == Mode::Manual {
+            let rows: Vec<Value> = items.iter().map(|i| json!(i)).collect();
+            self.push_accepted(&room, thread, &rows, extra.as_deref(), asking.as_deref())
+                .await?;
+        }
         Ok(AcceptOut { items, extra })
     }
 
@@ -892,7 +899,12 @@ impl Rooms {
             .filter(|e| e.kind == "msg")
             .map(|e| e.row.clone());
         let theirs = receipts::theirs(messages, &room.name);
-        receipts::report(&self.ctx, &room, theirs, ReceiptState::Surfaced, Some(via)).await?;
+        // The events are drained (committed): a receipt failing must not lose them.
+        if let Err(error) =
+            receipts::report(&self.ctx, &room, theirs, ReceiptState::Surfaced, Some(via)).await
+        {
+            tracing::warn!(project = %room.project, %error, "surfaced receipts not sent");
+        }
         Ok((events, more))
     }
 
@@ -1075,9 +1087,7 @@ async fn send_text(
     let ack = tokio::time::timeout(ACK_TIMEOUT, ack_rx).await;
     match ack {
         Ok(Ok(ack)) => {
-            receipts::relayed(ctx, room, &msg_id, thread, &ack.delivered).await?;
-            // Whatever we write on a thread answers what came to us on it.
-            receipts::answered(ctx, room, thread).await?;
+            receipts::sent(ctx, room, &msg_id, thread, &ack.delivered).await;
             Ok((msg_id, ack))
         }
         Ok(Err(_)) => Err(ChatError::RelayNotReady),
@@ -1136,6 +1146,7 @@ async fn send_file(
             });
         }
     };
+    receipts::sent(ctx, room, &msg_id, &thread_id, &ack.delivered).await;
     Ok(SayOut {
         msg_id,
         thread_id,

@@ -6,7 +6,8 @@
 //!
 //! Frames go out through the room's connection, which sends them only when
 //! the relay said it carries receipts (a v1 relay never does); a receipt
-//! due while the connection is down is not sent later.
+//! due while the connection is down waits in the room's queue, and is
+//! dropped when that queue is full.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -235,6 +236,18 @@ pub async fn answered_cost(
     Ok(())
 }
 
+/// Our message (text or file) is out: relayed to `delivered`, and what
+/// came to us on its thread is answered. It was sent, so a receipt that
+/// cannot be kept is logged, never reported as a failed send.
+pub async fn sent(ctx: &Context, room: &Room, msg_id: &str, thread: &str, delivered: &[String]) {
+    if let Err(error) = relayed(ctx, room, msg_id, thread, delivered).await {
+        tracing::warn!(project = %room.project, %error, "relayed receipts not recorded");
+    }
+    if let Err(error) = answered(ctx, room, thread).await {
+        tracing::warn!(project = %room.project, %error, "answered receipts not sent");
+    }
+}
+
 /// The relay wrote our message to `delivered`.
 pub async fn relayed(
     ctx: &Context,
@@ -315,6 +328,8 @@ impl Rooms {
         mut moves: tokio::sync::broadcast::Receiver<Receipt>,
     ) -> Result<Vec<Receipt>, ChatError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        // Across a relay without receipts nothing will come: say so at once.
+        let carried = room.live().receipts;
         loop {
             let receipts = self.receipts(&room.project, msg_id).await?;
             let reached: HashSet<&str> = receipts
@@ -322,7 +337,7 @@ impl Rooms {
                 .filter(|r| ReceiptState::parse(&r.state).is_some_and(|s| s >= state))
                 .map(|r| r.recipient.as_str())
                 .collect();
-            if targets.iter().all(|t| reached.contains(t.as_str())) {
+            if !carried || targets.iter().all(|t| reached.contains(t.as_str())) {
                 return Ok(receipts);
             }
             // Any move (or a lagging receiver) is a reason to look again.

@@ -418,7 +418,8 @@ pub struct LiveSession {
     pub seen: i64,
 }
 
-#[derive(Debug, Deserialize, Serialize, Default, Clone)]
+/// `Debug` leaves the token out: it must never reach a log.
+#[derive(Deserialize, Serialize, Default, Clone)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegisterIn {
     pub project: String,
@@ -436,6 +437,21 @@ pub struct RegisterIn {
     /// Code under bypassPermissions, unless its settings accept peers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<bool>,
+}
+
+impl std::fmt::Debug for RegisterIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterIn")
+            .field("project", &self.project)
+            .field("agent", &self.agent)
+            .field("session", &self.session)
+            .field("pid", &self.pid)
+            .field("socket", &self.socket)
+            .field("token", &self.token.as_ref().map(|_| "(set)"))
+            .field("permission_mode", &self.permission_mode)
+            .field("held", &self.held)
+            .finish()
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -540,6 +556,9 @@ pub struct ThreadIn {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Accept only: the live session accepting (nothing is pushed back to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 impl ThreadIn {

@@ -232,13 +232,17 @@ fn the_relay_carries_receipts_only_between_clients_that_asked() {
     eve.until("presence");
     // eve learns what is behind the names known so far: nothing yet.
     assert_eq!(eve.until("status")["agents"], json!({}));
-    // dan says a claude session is behind his name: eve (who asked) hears it.
-    dan.send(json!({"type": "status", "from": "dan", "agent": "claude"}));
+    // dan says a claude session is behind his name: eve (who asked) hears it,
+    // and only that (a member speaks for itself, never for others).
+    dan.send(
+        json!({"type": "status", "from": "dan", "agent": "claude", "agents": {"eve": "person"}}),
+    );
     let status = eve.until("status");
     assert_eq!(
         (status["from"].clone(), status["agent"].clone()),
         (json!("dan"), json!("claude"))
     );
+    assert!(status.get("agents").is_none(), "{status}");
     let mut gus = relay.join_with("gus", TOKEN, "&receipts=1");
     gus.until("presence");
     assert_eq!(gus.until("status")["agents"], json!({"dan": "claude"}));

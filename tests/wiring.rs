@@ -393,3 +393,60 @@ fn a_mention_to_a_busy_session_runs_after_its_turn_and_nothing_is_lost() {
         tmux.screen()
     );
 }
+
+#[test]
+fn a_live_codex_tui_is_woken_by_a_mention_through_codex_queue() {
+    let _serial = serial();
+    let Some(codex) = codex_bin() else { return };
+    let mock = MockModel::start();
+    let relay = Relay::start(&[]);
+    let alice = Member::new("cxtui-a", &relay.url, "");
+    let bob = Member::new("cxtui-b", &relay.url, "");
+    alice.start("alice");
+    bob.start("bob");
+    bob.ok(&["mode", "auto"]);
+    wait_until(|| {
+        alice.json(&["who"])["users"]
+            .as_array()
+            .is_some_and(|u| u.len() == 2)
+    });
+    let Some(tmux) = nexscope_tests::wiring::interactive_codex(&bob, &mock, &codex) else {
+        return;
+    };
+    let wait = |what: &str, ready: &dyn Fn() -> bool| wait_screen(&tmux, what, ready);
+    // The person's first prompt starts the thread; its hook registers it.
+    nexscope_tests::wiring::type_prompt(&tmux, "[[mock:say first codex answer]]");
+    wait("the first turn", &|| {
+        requests_with(&mock, "[[mock:say first codex answer]]") >= 1
+    });
+    wait("the TUI registered as pushable", &|| {
+        bob.chat("Live", json!({}))["parameters"]["sessions"]
+            .as_array()
+            .is_some_and(|s| {
+                s.iter()
+                    .any(|s| s["agent"] == "codex" && s["pushable"] == true)
+            })
+    });
+    wait("who says codex", &|| {
+        alice.json(&["who"])["agents"]["bob"] == "codex"
+    });
+    // Nobody types: the mention is queued into the thread and the idle TUI runs it.
+    let said = alice.json(&[
+        "say",
+        "--role",
+        "userAgent",
+        "--wait",
+        "surfaced",
+        "--timeout",
+        "40",
+        "@bob",
+        "[[mock:say codex woken]]",
+    ]);
+    assert_eq!(said["receipts"][0]["via"], "push", "{said}");
+    wait("the pushed turn", &|| {
+        requests_with(&mock, "[[mock:say codex woken]]") >= 1
+    });
+    wait("the answer on screen", &|| {
+        tmux.screen().contains("codex woken")
+    });
+}

@@ -43,6 +43,9 @@ pub enum HookCommand {
     Stop,
     /// Stop (async, rewake): wait for the next room event and wake Claude with it.
     Watch,
+    /// Codex's SessionStart and UserPromptSubmit: the live Codex TUI
+    /// registers, so that a mention can start a turn in it (`codex queue`).
+    Codex,
 }
 
 pub fn run(command: &HookCommand, socket: &Path) -> ExitCode {
@@ -70,6 +73,11 @@ pub fn run(command: &HookCommand, socket: &Path) -> ExitCode {
         }
         HookCommand::Stop => {
             println!("{}", stop(socket, &input).unwrap_or_else(|| "{}".into()));
+            ExitCode::SUCCESS
+        }
+        HookCommand::Codex => {
+            codex(socket, &input);
+            println!("{{}}");
             ExitCode::SUCCESS
         }
         HookCommand::Watch => match watch(socket, &input) {
@@ -178,8 +186,7 @@ fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) {
         pid,
         socket: std::env::var("CLAUDE_CODE_MESSAGING_SOCKET").ok(),
         token: std::env::var("CLAUDE_CODE_MESSAGING_TOKEN").ok(),
-        permission_mode: None,
-        held: None,
+        ..RegisterIn::default()
     };
     let args = cmdline(pid);
     let mode = input.permission_mode.clone().or_else(|| mode_of(&args));
@@ -189,6 +196,41 @@ fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) {
         ..register
     };
     let _ = connection.request::<LiveOut>(&Method::Register(register));
+}
+
+/// Registers the Codex TUI running this hook: its thread (Codex's
+/// `session_id`), its process and its CODEX_HOME. Only a TUI run with
+/// `--no-daemon` runs hooks itself; under the shared app-server daemon the
+/// hook's parent is the daemon, which outlives every TUI, so nothing could
+/// tell whether a person still watches the thread, and nothing registers
+/// (docs/codex-hooks-observed.md, Q2).
+fn codex(socket: &Path, input: &HookInput) -> Option<()> {
+    let session = input.session_id.clone()?;
+    let pid = nix::unistd::getppid().as_raw() as u32;
+    let args = cmdline(pid);
+    let program = args.first()?;
+    let is_tui = Path::new(program).file_name()? == "codex"
+        && !args.iter().any(|a| a == "app-server")
+        && args.iter().any(|a| a == "--no-daemon");
+    if !is_tui {
+        return None;
+    }
+    let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
+    let room = room_for(&mut connection, &input.cwd)?;
+    let register = RegisterIn {
+        project: room.project.clone(),
+        agent: "codex".into(),
+        session,
+        pid,
+        permission_mode: input.permission_mode.clone(),
+        held: Some(false),
+        home: std::env::var("CODEX_HOME").ok(),
+        ..RegisterIn::default()
+    };
+    connection
+        .request::<LiveOut>(&Method::Register(register))
+        .ok()
+        .map(drop)
 }
 
 /// Whether Claude Code holds messages from outside for its person: under

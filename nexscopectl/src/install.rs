@@ -416,6 +416,7 @@ fn codex(name: &str, uninstall: bool, dry_run: bool, out: Output) -> Result<(), 
     } else {
         add_codex_server(&mut doc, name, &config)?;
     }
+    codex_hooks(&dir, &mut doc, uninstall, dry_run, &mut actions)?;
     let rendered = doc.to_string();
     match (&text, rendered.trim().is_empty()) {
         (Some(_), true) if uninstall => {
@@ -430,6 +431,159 @@ fn codex(name: &str, uninstall: bool, dry_run: bool, out: Output) -> Result<(), 
     agents_fragment(&agents, name, uninstall, dry_run, &mut actions)?;
     print(out, dry_run, actions);
     Ok(())
+}
+
+/// The Codex hook events that register a live TUI, and their names in
+/// Codex's trust keys.
+const CODEX_HOOKS: [(&str, &str); 2] = [
+    ("SessionStart", "session_start"),
+    ("UserPromptSubmit", "user_prompt_submit"),
+];
+/// Seconds Codex gives each of them.
+const CODEX_HOOK_TIMEOUT: u64 = 5;
+
+/// Our hooks in `$CODEX_HOME/hooks.json` (after the user's own), and in
+/// config.toml the trust entries Codex needs before it runs them, computed
+/// as Codex 0.169 does (docs/codex-hooks-observed.md, Q1).
+fn codex_hooks(
+    dir: &Path,
+    doc: &mut toml_edit::DocumentMut,
+    uninstall: bool,
+    dry_run: bool,
+    actions: &mut Vec<String>,
+) -> Result<(), CtlError> {
+    let file = dir.join("hooks.json");
+    let command = codex_hook_command()?;
+    let original = std::fs::read_to_string(&file).ok();
+    let mut hooks: Value = match &original {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| CtlError::Usage(format!("{} is not valid JSON: {e}", file.display())))?,
+        None => json!({}),
+    };
+    if !hooks["hooks"].is_object() {
+        hooks["hooks"] = json!({});
+    }
+    // Codex keys trust by the file's real path.
+    let real = std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .join("hooks.json");
+    for (event, snake) in CODEX_HOOKS {
+        if !hooks["hooks"][event].is_array() {
+            hooks["hooks"][event] = json!([]);
+        }
+        let Some(groups) = hooks["hooks"][event].as_array_mut() else {
+            continue;
+        };
+        let ours = groups
+            .iter()
+            .position(|g| g["hooks"][0]["command"] == command.as_str());
+        let at = match (uninstall, ours) {
+            (true, Some(at)) => {
+                groups.remove(at);
+                at
+            }
+            (true, None) => continue,
+            (false, Some(at)) => at,
+            (false, None) => {
+                let hook =
+                    json!({"type": "command", "command": command, "timeout": CODEX_HOOK_TIMEOUT});
+                groups.push(json!({"hooks": [hook]}));
+                groups.len() - 1
+            }
+        };
+        let key = format!("{}:{snake}:{at}:0", real.display());
+        trust_codex_hook(doc, &key, snake, &command, uninstall);
+        if groups.is_empty() {
+            if let Some(events) = hooks["hooks"].as_object_mut() {
+                events.remove(event);
+            }
+        }
+    }
+    let empty = hooks["hooks"].as_object().is_some_and(Map::is_empty)
+        && hooks.as_object().is_some_and(|h| h.len() == 1);
+    if uninstall && empty {
+        if original.is_some() {
+            actions.push(format!("remove {}", file.display()));
+            if !dry_run {
+                std::fs::remove_file(&file).map_err(|e| io_error(&file, e))?;
+            }
+        }
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(&hooks).unwrap_or_default() + "\n";
+    put(&file, text.as_bytes(), dry_run, actions)
+}
+
+/// The hook command: this nexscopectl, quoted for the shell when it must be.
+fn codex_hook_command() -> Result<String, CtlError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CtlError::Usage(format!("cannot tell where nexscopectl is: {e}")))?;
+    let exe = exe.display().to_string();
+    let plain = exe
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b));
+    Ok(if plain {
+        format!("{exe} hook codex")
+    } else {
+        format!("'{}' hook codex", exe.replace('\'', "'\\''"))
+    })
+}
+
+/// `[hooks.state."<key>"] trusted_hash`: SHA-256 of the hook's identity as
+/// compact JSON with sorted keys, or the entry removed on uninstall.
+fn trust_codex_hook(
+    doc: &mut toml_edit::DocumentMut,
+    key: &str,
+    snake: &str,
+    command: &str,
+    uninstall: bool,
+) {
+    let implicit = || {
+        let mut table = toml_edit::Table::new();
+        table.set_implicit(true);
+        toml_edit::Item::Table(table)
+    };
+    if uninstall {
+        if let Some(state) = doc
+            .get_mut("hooks")
+            .and_then(|h| h.get_mut("state"))
+            .and_then(|s| s.as_table_like_mut())
+        {
+            state.remove(key);
+            if state.is_empty() {
+                if let Some(hooks) = doc.get_mut("hooks").and_then(|h| h.as_table_like_mut()) {
+                    hooks.remove("state");
+                }
+            }
+        }
+        if doc
+            .get("hooks")
+            .and_then(|h| h.as_table_like())
+            .is_some_and(|h| h.is_empty())
+        {
+            doc.remove("hooks");
+        }
+        return;
+    }
+    let command = serde_json::to_string(command).unwrap_or_default();
+    let identity = format!(
+        r#"{{"event_name":"{snake}","hooks":[{{"async":false,"command":{command},"timeout":{CODEX_HOOK_TIMEOUT},"type":"command"}}]}}"#
+    );
+    let hash = format!(
+        "sha256:{}",
+        nexscope_proto::ids::sha256_hex(identity.as_bytes())
+    );
+    let hooks = doc.entry("hooks").or_insert_with(implicit);
+    let Some(state) = hooks
+        .as_table_like_mut()
+        .map(|h| h.entry("state").or_insert(implicit()))
+        .and_then(|s| s.as_table_like_mut())
+    else {
+        return;
+    };
+    let mut entry = toml_edit::Table::new();
+    entry["trusted_hash"] = toml_edit::value(hash);
+    state.insert(key, toml_edit::Item::Table(entry));
 }
 
 /// `[mcp_servers.<name>]` running this nexscopectl's `mcp`, unless it is

@@ -241,6 +241,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help__subcmd__daemon,stop)
                 cmd="nexscopectl__subcmd__help__subcmd__daemon__subcmd__stop"
                 ;;
+            nexscopectl__subcmd__help__subcmd__hook,codex)
+                cmd="nexscopectl__subcmd__help__subcmd__hook__subcmd__codex"
+                ;;
             nexscopectl__subcmd__help__subcmd__hook,session-start)
                 cmd="nexscopectl__subcmd__help__subcmd__hook__subcmd__session__subcmd__start"
                 ;;
@@ -259,6 +262,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help__subcmd__install,codex)
                 cmd="nexscopectl__subcmd__help__subcmd__install__subcmd__codex"
                 ;;
+            nexscopectl__subcmd__hook,codex)
+                cmd="nexscopectl__subcmd__hook__subcmd__codex"
+                ;;
             nexscopectl__subcmd__hook,help)
                 cmd="nexscopectl__subcmd__hook__subcmd__help"
                 ;;
@@ -273,6 +279,9 @@ _nexscopectl() {
                 ;;
             nexscopectl__subcmd__hook,watch)
                 cmd="nexscopectl__subcmd__hook__subcmd__watch"
+                ;;
+            nexscopectl__subcmd__hook__subcmd__help,codex)
+                cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__codex"
                 ;;
             nexscopectl__subcmd__hook__subcmd__help,help)
                 cmd="nexscopectl__subcmd__hook__subcmd__help__subcmd__help"
@@ -996,8 +1005,22 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help__subcmd__hook)
-            opts="session-start user-prompt-submit stop watch"
+            opts="session-start user-prompt-submit stop watch codex"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__hook__subcmd__codex)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1358,7 +1381,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__hook)
-            opts="-h --json --socket --no-autostart --project --help session-start user-prompt-submit stop watch help"
+            opts="-h --json --socket --no-autostart --project --help session-start user-prompt-submit stop watch codex help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1379,9 +1402,45 @@ _nexscopectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nexscopectl__subcmd__hook__subcmd__help)
-            opts="session-start user-prompt-submit stop watch help"
+        nexscopectl__subcmd__hook__subcmd__codex)
+            opts="-h --json --socket --no-autostart --project --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__help)
+            opts="session-start user-prompt-submit stop watch codex help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__hook__subcmd__help__subcmd__codex)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

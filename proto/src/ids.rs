@@ -26,8 +26,13 @@ pub fn hex(bytes: &[u8]) -> String {
 /// A short, stable name for a path or key (12 hex digits of its SHA-256):
 /// per-project token files, per-session watcher slots.
 pub fn short_hash(text: &str) -> String {
+    sha256_hex(text.as_bytes())[..12].to_string()
+}
+
+/// SHA-256 of `bytes`, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    hex(&sha2::Sha256::digest(text.as_bytes())[..6])
+    hex(&sha2::Sha256::digest(bytes))
 }
 
 /// `hex` cut into groups of these lengths, joined by dashes (UUIDs, nx-ce's

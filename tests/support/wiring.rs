@@ -180,6 +180,24 @@ pub fn interactive_claude(
     trust_interactive_claude(&member.env, &member.project);
     // The person's shell: the same environment a terminal would give claude.
     let command = claude_command(&member.env, mock, claude, &member.project);
+    let script_path = pane_script(member, &command, claude, args);
+    let tmux = Tmux::start(member.env.root.path(), &script_path)?;
+    let config_dir = home(&member.env).join(".claude");
+    wait_screen(&tmux, "claude reaching its prompt", &|| {
+        config_dir
+            .join("sessions")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+            && tmux.screen().contains("Claude Code v")
+    });
+    // The banner is drawn before the input box takes keys.
+    std::thread::sleep(Duration::from_secs(1));
+    Some((tmux, config_dir))
+}
+
+/// A shell script that runs `program` with `args` as `command` would (its
+/// environment, in the member's project), for a tmux pane; at most 120 s.
+fn pane_script(member: &Member, command: &Command, program: &Path, args: &str) -> PathBuf {
     let mut script = String::from("#!/bin/sh\n");
     for (name, value) in command.get_envs() {
         if let Some(value) = value {
@@ -193,27 +211,60 @@ pub fn interactive_claude(
     script.push_str(&format!(
         "export TERM=xterm-256color\ncd '{}'\nexec timeout --foreground 120 '{}' {args}\n",
         member.project.display(),
-        claude.display()
+        program.display()
     ));
-    let script_path = member.env.root.path().join("claude.sh");
+    let name = program.file_name().unwrap_or_default().to_string_lossy();
+    let script_path = member.env.root.path().join(format!("{name}.sh"));
     std::fs::write(&script_path, script).unwrap();
     std::fs::set_permissions(
         &script_path,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    script_path
+}
+
+/// An interactive Codex TUI for `member` (`--no-daemon`, so that it runs
+/// its hooks itself), wired with `nexscopectl install codex`, first-run
+/// notices answered, and a first prompt typed by the person (Codex starts
+/// the thread, and runs its hooks, only then): the pane.
+pub fn interactive_codex(member: &Member, mock: &MockModel, codex: &Path) -> Option<Tmux> {
+    let vars = codex_vars(&member.env, mock);
+    let config = home(&member.env).join(".codex/config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("codex config");
+    text.push_str(&format!(
+        "\n[tui]\nscreen_reader_detection_done = true\n\n[notice.model_migrations]\n\"gpt-5.5\" = \"gpt-6-sol\"\n\n[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+        member.project.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let output = member
+        .env
+        .command(crate::bin("nexscopectl"))
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .args(["install", "codex"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let command = codex_command(&member.env, mock, codex, &member.project);
+    let args = format!(
+        "--dangerously-bypass-approvals-and-sandbox -C '{}' --no-daemon",
+        member.project.display()
+    );
+    let script_path = pane_script(member, &command, codex, &args);
     let tmux = Tmux::start(member.env.root.path(), &script_path)?;
-    let config_dir = home(&member.env).join(".claude");
-    wait_screen(&tmux, "claude reaching its prompt", &|| {
-        config_dir
-            .join("sessions")
-            .read_dir()
-            .is_ok_and(|mut d| d.next().is_some())
-            && tmux.screen().contains("Claude Code v")
+    wait_screen(&tmux, "codex at its prompt", &|| {
+        tmux.screen().contains("›")
     });
-    // The banner is drawn before the input box takes keys.
     std::thread::sleep(Duration::from_secs(1));
-    Some((tmux, config_dir))
+    Some(tmux)
+}
+
+/// Types `text` into a TUI's prompt and submits it (one send-keys with the
+/// Enter reads as a paste in Codex).
+pub fn type_prompt(tmux: &Tmux, text: &str) {
+    tmux.send(&["-l", text]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.send(&["C-m"]);
 }
 
 /// How long an interactive turn may take to show.

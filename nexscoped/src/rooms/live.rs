@@ -34,6 +34,8 @@ use nexscope_proto::time::now_ms;
 pub const COALESCE: Duration = Duration::from_millis(300);
 /// Connecting and writing to a session's socket, at most.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// `codex queue` reading and writing Codex's state, at most.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Live sessions one project keeps at most (one per terminal, in practice).
 const MAX_LEASES: usize = 32;
 /// Mentions one push carries at most, so that it stays far below Claude
@@ -55,6 +57,8 @@ struct Lease {
     token: Option<Secret>,
     mode: Option<String>,
     holds: bool,
+    /// Codex: its CODEX_HOME.
+    home: Option<PathBuf>,
     since: i64,
     seen: i64,
 }
@@ -71,7 +75,11 @@ impl Lease {
     }
 
     fn pushable(&self) -> bool {
-        self.agent == "claude" && self.socket.is_some()
+        match self.agent.as_str() {
+            "claude" => self.socket.is_some(),
+            "codex" => self.home.is_some(),
+            _ => false,
+        }
     }
 
     fn view(&self) -> LiveSession {
@@ -253,6 +261,10 @@ fn checked(input: RegisterIn) -> Result<Lease, ChatError> {
         token: input.token.map(Secret::new),
         mode: input.permission_mode.filter(|m| m.len() <= 32),
         holds: input.held.unwrap_or(false),
+        home: match input.home {
+            Some(home) => Some(checked_home(&home)?),
+            None => None,
+        },
         since: now,
         seen: now,
     })
@@ -277,9 +289,65 @@ fn checked_socket(path: &str) -> Result<PathBuf, ChatError> {
     Ok(path)
 }
 
-/// Writes one user turn into a session's messaging socket: an optional
-/// auth line, then the message, then close (Claude Code answers nothing).
+/// A Codex home we may name to `codex queue`: an absolute path to a
+/// directory of ours.
+fn checked_home(path: &str) -> Result<PathBuf, ChatError> {
+    use std::os::unix::fs::MetadataExt;
+    let path = PathBuf::from(path);
+    let bad = |why: &str| ChatError::bad_args(format!("home {}: {why}", path.display()));
+    if !path.is_absolute() || path.as_os_str().len() > 512 {
+        return Err(bad("give an absolute path"));
+    }
+    let meta = std::fs::metadata(&path).map_err(|e| bad(&e.to_string()))?;
+    if !meta.is_dir() || meta.uid() != nexscope_proto::paths::uid() {
+        return Err(bad("not a directory of yours"));
+    }
+    Ok(path)
+}
+
+/// Starts a turn in a live session with `text`, as its CLI allows.
 async fn push(lease: &Lease, text: &str) -> std::io::Result<()> {
+    match &lease.home {
+        Some(home) => queue(lease, home, text).await,
+        None => write_socket(lease, text).await,
+    }
+}
+
+/// Codex: `codex queue --thread … --resume`, with the session's own
+/// binary and home; a TUI holding the thread takes the turn when idle
+/// (docs/codex-hooks-observed.md).
+async fn queue(lease: &Lease, home: &Path, text: &str) -> std::io::Result<()> {
+    let program = std::fs::read_link(format!("/proc/{}/exe", lease.pid))?;
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args([
+            "queue",
+            "--thread",
+            &lease.session,
+            "--message",
+            text,
+            "--resume",
+        ])
+        .env("CODEX_HOME", home)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let status = tokio::time::timeout(QUEUE_TIMEOUT, command.status())
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "codex queue exited with {status}"
+        )))
+    }
+}
+
+/// Claude Code: one user line into its messaging socket, after an
+/// optional auth line, then close (Claude Code answers nothing).
+async fn write_socket(lease: &Lease, text: &str) -> std::io::Result<()> {
     let Some(socket) = &lease.socket else {
         return Err(std::io::ErrorKind::NotFound.into());
     };

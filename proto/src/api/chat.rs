@@ -437,6 +437,9 @@ pub struct RegisterIn {
     /// Code under bypassPermissions, unless its settings accept peers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<bool>,
+    /// Codex: its CODEX_HOME, where `codex queue` finds the thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
 }
 
 impl std::fmt::Debug for RegisterIn {
@@ -450,6 +453,7 @@ impl std::fmt::Debug for RegisterIn {
             .field("token", &self.token.as_ref().map(|_| "(set)"))
             .field("permission_mode", &self.permission_mode)
             .field("held", &self.held)
+            .field("home", &self.home)
             .finish()
     }
 }

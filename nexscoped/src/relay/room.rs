@@ -266,6 +266,15 @@ impl Room {
     }
 }
 
+/// What is known of the members' statuses, for a client that can read it.
+fn statuses(state: &State) -> String {
+    let known = state
+        .members
+        .iter()
+        .filter_map(|(n, m)| Some((n.as_str(), m.agent?)));
+    frame::status_snapshot(known, nexscope_proto::time::now_ms())
+}
+
 /// What a member asked for beyond v1 when it connected.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Wants {
@@ -352,14 +361,7 @@ impl Rooms {
             nexscope_proto::time::now_ms(),
             wants.receipts,
         );
-        // What is known of the others, for a client that can read it.
-        let statuses = wants.receipts.then(|| {
-            let known = state
-                .members
-                .iter()
-                .filter_map(|(n, m)| Some((n.as_str(), m.agent?)));
-            frame::status_snapshot(known, nexscope_proto::time::now_ms())
-        });
+        let statuses = wants.receipts.then(|| statuses(&state));
         schedule_flush(&room, &mut state);
         drop(state);
         Ok(Joined {

@@ -515,24 +515,7 @@ impl Client {
             "status" if self.receipts_ok => self.on_status(&frame),
             "file-start" => self.on_file_start(frame).await,
             "file-end" => self.on_file_end(&frame).await,
-            "ack" => {
-                let ack = Ack {
-                    delivered: strings(&frame["delivered"]),
-                    offline: strings(&frame["offline"]),
-                };
-                match frame["msgId"]
-                    .as_str()
-                    .and_then(|id| self.waiters.remove(id))
-                {
-                    Some(Waiter::Text(tx)) => {
-                        let _ = tx.send(ack);
-                    }
-                    Some(Waiter::File(tx)) => {
-                        let _ = tx.send(Ok(ack));
-                    }
-                    None => {}
-                }
-            }
+            "ack" => self.on_ack(&frame),
             "error" => {
                 let code = frame["code"].as_str().unwrap_or("unknown");
                 let message = frame["message"]
@@ -554,6 +537,26 @@ impl Client {
             other => {
                 tracing::debug!(project = %self.room.project, kind = other, "unknown_type_from_relay")
             }
+        }
+    }
+
+    /// The relay's ack of one of ours: to whoever waits for it.
+    fn on_ack(&mut self, frame: &Value) {
+        let ack = Ack {
+            delivered: strings(&frame["delivered"]),
+            offline: strings(&frame["offline"]),
+        };
+        match frame["msgId"]
+            .as_str()
+            .and_then(|id| self.waiters.remove(id))
+        {
+            Some(Waiter::Text(tx)) => {
+                let _ = tx.send(ack);
+            }
+            Some(Waiter::File(tx)) => {
+                let _ = tx.send(Ok(ack));
+            }
+            None => {}
         }
     }
 

@@ -120,6 +120,40 @@ fn a_mention_moves_relayed_stored_surfaced_answered_and_history_shows_it() {
 }
 
 #[test]
+fn a_wait_for_a_state_that_is_not_one_is_refused_and_nothing_is_sent() {
+    let relay = Relay::start(&[]);
+    let (alice, bob) = alice_and_bob(&relay);
+    let refused = alice.ctl(&["say", "--wait", "relayed", "@bob", "not", "sent"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "wait \"relayed\" is not a state to wait for; use stored, surfaced or answered"
+        ),
+        "{stderr}"
+    );
+    let refused = alice.ctl(&["say", "--wait", "stored", "--timeout", "0", "@bob", "x"]);
+    assert_eq!(refused.status.code(), Some(2), "a usage error");
+    // Neither went out, nor is in alice's history.
+    alice.ok(&["say", "@bob", "sent"]);
+    wait_until(|| {
+        bob.json(&["history"])["items"]
+            .to_string()
+            .contains("\"sent\"")
+    });
+    assert!(
+        !alice.json(&["history"])["items"]
+            .to_string()
+            .contains("not sent")
+    );
+    assert!(
+        !bob.json(&["history"])["items"]
+            .to_string()
+            .contains("not sent")
+    );
+}
+
+#[test]
 fn an_mcp_poll_surfaces_by_mcp_and_a_broadcast_gets_a_receipt_per_member() {
     let relay = Relay::start(&[]);
     let (alice, bob) = alice_and_bob(&relay);

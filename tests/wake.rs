@@ -89,6 +89,15 @@ fn pair(relay: &Relay, mode: &str) -> (Member, Member) {
     (alice, bob)
 }
 
+/// `pair`, and a session registered for bob on a stand-in socket, live
+/// as long as this test (its pid is ours).
+fn with_session(relay: &Relay, mode: &str) -> (Member, Member, FakeSession) {
+    let (alice, bob) = pair(relay, mode);
+    let socket = FakeSession::start();
+    register(&bob, "s1", std::process::id(), &socket, false);
+    (alice, bob, socket)
+}
+
 fn receipt_state(alice: &Member, id: &str) -> Option<(String, Option<String>)> {
     let receipts = alice.json(&["receipts", id])["receipts"].clone();
     let first = receipts.get(0)?;
@@ -136,9 +145,7 @@ fn a_registration_names_what_is_wrong_with_it() {
 #[test]
 fn a_burst_of_mentions_wakes_once_per_window_and_each_is_pushed_once() {
     let relay = Relay::start(&[]);
-    let (alice, bob) = pair(&relay, "auto");
-    let socket = FakeSession::start();
-    register(&bob, "s1", std::process::id(), &socket, false);
+    let (alice, _bob, socket) = with_session(&relay, "auto");
     let mut threads = Vec::new();
     for n in 0..50 {
         let said = alice.chat(
@@ -183,9 +190,7 @@ fn a_burst_of_mentions_wakes_once_per_window_and_each_is_pushed_once() {
 #[test]
 fn in_manual_mode_nothing_is_pushed_until_accept() {
     let relay = Relay::start(&[]);
-    let (alice, bob) = pair(&relay, "manual");
-    let socket = FakeSession::start();
-    register(&bob, "s1", std::process::id(), &socket, false);
+    let (alice, bob, socket) = with_session(&relay, "manual");
     let said = alice.json(&["say", "--role", "userAgent", "@bob", "please review"]);
     let thread = said["threadId"].as_str().unwrap().to_string();
     wait_until(|| receipt_state(&alice, &thread).is_some_and(|(s, _)| s == "stored"));

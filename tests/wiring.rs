@@ -203,10 +203,17 @@ fn an_idle_interactive_claude_is_woken_by_a_mention() {
     });
 }
 
-/// alice, and bob in auto mode with an interactive claude that takes
-/// pushes (bypassPermissions, `crossSessionInbound: accept` in the user's
-/// settings, so tools run without prompts), registered and idle.
-fn pushable_claude(tag: &str, mock: &MockModel, claude: &std::path::Path) -> Option<Pushable> {
+/// alice, and bob in auto mode with an interactive claude, registered and
+/// idle. Started plainly (`claude`, as the README says: its default mode
+/// lets pushed messages in), or with `tools` so that its tools run without
+/// a prompt (bypassPermissions, and `crossSessionInbound: accept` in the
+/// user's settings, or it would hold pushed messages).
+fn pushable_claude(
+    tag: &str,
+    mock: &MockModel,
+    claude: &std::path::Path,
+    tools: bool,
+) -> Option<Pushable> {
     let relay = Relay::start(&[]);
     let alice = Member::new(&format!("{tag}-a"), &relay.url, "");
     let bob = Member::new(&format!("{tag}-b"), &relay.url, "");
@@ -218,11 +225,14 @@ fn pushable_claude(tag: &str, mock: &MockModel, claude: &std::path::Path) -> Opt
             .as_array()
             .is_some_and(|u| u.len() == 2)
     });
-    let settings = nexscope_tests::wiring::home(&bob.env).join(".claude/settings.json");
-    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
-    std::fs::write(&settings, r#"{"crossSessionInbound": "accept"}"#).unwrap();
-    let (tmux, config_dir) =
-        interactive_claude(&bob, mock, claude, "--permission-mode bypassPermissions")?;
+    let mut args = "";
+    if tools {
+        let settings = nexscope_tests::wiring::home(&bob.env).join(".claude/settings.json");
+        std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+        std::fs::write(&settings, r#"{"crossSessionInbound": "accept"}"#).unwrap();
+        args = "--permission-mode bypassPermissions";
+    }
+    let (tmux, config_dir) = interactive_claude(&bob, mock, claude, args)?;
     // The SessionStart hook registered the session with its socket.
     wait_screen(&tmux, "the session registered as pushable", &|| {
         let live = bob.chat("Live", json!({}));
@@ -241,6 +251,29 @@ fn pushable_claude(tag: &str, mock: &MockModel, claude: &std::path::Path) -> Opt
         tmux,
         config_dir,
     })
+}
+
+/// Waits until `text` came back to alice on `thread` and the receipt of
+/// her message `msg_id` says answered.
+fn wait_answered(
+    tmux: &nexscope_tests::wiring::Tmux,
+    alice: &Member,
+    thread: &str,
+    text: &str,
+    msg_id: &str,
+) {
+    wait_screen(tmux, "the answer on alice's side", &|| {
+        alice.json(&["history"])["items"]
+            .as_array()
+            .is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|m| m["dir"] == "in" && m["threadId"] == thread && m["text"] == text)
+            })
+    });
+    wait_screen(tmux, "answered", &|| {
+        alice.json(&["receipts", msg_id])["receipts"][0]["state"] == "answered"
+    });
 }
 
 /// What `pushable_claude` sets up; the relay lives as long as the rest.
@@ -263,7 +296,7 @@ fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_th
         bob: _bob,
         tmux,
         ..
-    }) = pushable_claude("push", &mock, &claude)
+    }) = pushable_claude("push", &mock, &claude, true)
     else {
         return;
     };
@@ -294,18 +327,7 @@ fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_th
         requests_with(&mock, "answered by claude") >= 1
     });
     assert!(mock.requests().len() > requests_before);
-    wait("the answer on alice's side", &|| {
-        alice.json(&["history"])["items"]
-            .as_array()
-            .is_some_and(|items| {
-                items.iter().any(|m| {
-                    m["dir"] == "in" && m["threadId"] == thread && m["text"] == "answered by claude"
-                })
-            })
-    });
-    wait("answered", &|| {
-        alice.json(&["receipts", &msg_id])["receipts"][0]["state"] == "answered"
-    });
+    wait_answered(&tmux, &alice, thread, "answered by claude", &msg_id);
     // One push, one turn: the mention did not also come by the Stop hook
     // or the watcher as a second wake.
     // The conversation as the model last saw it holds the push once, and
@@ -333,7 +355,7 @@ fn a_mention_to_a_busy_session_runs_after_its_turn_and_nothing_is_lost() {
         bob: _bob,
         tmux,
         config_dir,
-    }) = pushable_claude("busy", &mock, &claude)
+    }) = pushable_claude("busy", &mock, &claude, false)
     else {
         return;
     };
@@ -449,18 +471,7 @@ fn a_live_codex_tui_is_woken_by_a_mention_through_codex_queue() {
     ]);
     assert_eq!(said["receipts"][0]["via"], "push", "{said}");
     let msg_id = said["msgId"].as_str().unwrap().to_string();
-    wait("the answer on alice's side", &|| {
-        alice.json(&["history"])["items"]
-            .as_array()
-            .is_some_and(|items| {
-                items.iter().any(|m| {
-                    m["dir"] == "in" && m["threadId"] == thread && m["text"] == "answered by codex"
-                })
-            })
-    });
-    wait("answered", &|| {
-        alice.json(&["receipts", &msg_id])["receipts"][0]["state"] == "answered"
-    });
+    wait_answered(&tmux, &alice, thread, "answered by codex", &msg_id);
 }
 
 #[test]
@@ -474,7 +485,7 @@ fn in_manual_mode_only_accept_pushes_and_a_session_gone_is_no_longer_claude() {
         bob,
         tmux,
         config_dir,
-    }) = pushable_claude("manual", &mock, &claude)
+    }) = pushable_claude("manual", &mock, &claude, false)
     else {
         return;
     };

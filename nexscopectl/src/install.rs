@@ -79,7 +79,9 @@ const PLUGIN_FILES: &[(&str, &str)] = &[
 #[derive(clap::Subcommand, Debug)]
 pub enum InstallCommand {
     /// Codex: `nexscopectl mcp` as an MCP server in $CODEX_HOME/config.toml
-    /// (~/.codex by default), and how to use it in $CODEX_HOME/AGENTS.md.
+    /// (~/.codex by default), how to use it in $CODEX_HOME/AGENTS.md, and
+    /// hooks in $CODEX_HOME/hooks.json (trusted in config.toml) that let a
+    /// `codex --no-daemon` session be woken by the room.
     Codex {
         /// The server's name in config.toml.
         #[arg(long, default_value = "nexscope")]

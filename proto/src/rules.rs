@@ -23,3 +23,7 @@ pub fn valid_room(room: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
+
+/// What a member can say is behind its name in a status frame: a live
+/// Claude Code or Codex session, a person, or a daemon with neither.
+pub const AGENTS: [&str; 4] = ["claude", "codex", "person", "daemon"];

@@ -151,7 +151,12 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").status();
+        // Already gone when the program in it exited: nothing to say.
+        let _ = self
+            .command()
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -246,11 +251,9 @@ pub fn interactive_codex(member: &Member, mock: &MockModel, codex: &Path) -> Opt
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let command = codex_command(&member.env, mock, codex, &member.project);
-    let args = format!(
-        "--dangerously-bypass-approvals-and-sandbox -C '{}' --no-daemon",
-        member.project.display()
-    );
-    let script_path = pane_script(member, &command, codex, &args);
+    // As the README says: `codex --no-daemon`, in the project.
+    let args = "--no-daemon";
+    let script_path = pane_script(member, &command, codex, args);
     let tmux = Tmux::start(member.env.root.path(), &script_path)?;
     wait_screen(&tmux, "codex at its prompt", &|| {
         tmux.screen().contains("›")

@@ -147,9 +147,6 @@ pub enum Kind {
     Status,
 }
 
-/// What a member can say is behind its name.
-pub const AGENTS: [&str; 4] = ["claude", "codex", "person", "daemon"];
-
 /// The largest receipt frame: a few ids, a state and a usage summary.
 pub const MAX_RECEIPT: usize = 4096;
 
@@ -325,7 +322,9 @@ fn with_agent(
     text: &str,
 ) -> Result<Incoming, ErrorCode> {
     let agent = agent.and_then(as_str);
-    incoming.agent = AGENTS.into_iter().find(|a| Some(*a) == agent);
+    incoming.agent = nexscope_proto::rules::AGENTS
+        .into_iter()
+        .find(|a| Some(*a) == agent);
     if incoming.agent.is_none() || text.len() > MAX_RECEIPT {
         return Err(ErrorCode::BadStatus);
     }

@@ -259,7 +259,7 @@ impl Client {
     /// change (`from`), or everyone's as we join (`agents`, no `from`).
     /// Only members online, and only the kinds there are.
     fn on_status(&self, frame: &Value) {
-        let known = |agent: &str| matches!(agent, "claude" | "codex" | "person" | "daemon");
+        let known = |agent: &str| nexscope_proto::rules::AGENTS.contains(&agent);
         let mut live = self.room.live();
         let live = &mut *live;
         match (frame["from"].as_str(), frame["agent"].as_str()) {

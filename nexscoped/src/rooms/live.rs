@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use super::receipts::{self, Theirs};
+use super::receipts;
 use super::{Room, Rooms, inbound};
 use nexscope_proto::api::chat::{ChatError, LiveSession, ReceiptState, RegisterIn};
 use nexscope_proto::config::{Mode, Secret};
@@ -112,11 +112,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Leases {
+    /// The leases, those whose process is gone dropped first (with their
+    /// push allowance): a dead session is never listed or pushed to.
+    fn alive(&self) -> MutexGuard<'_, HashMap<String, Lease>> {
+        let mut map = lock(&self.map);
+        map.retain(|_, l| l.alive());
+        lock(&self.buckets).retain(|session, _| map.contains_key(session));
+        map
+    }
+
     /// Records (or refreshes) a session's lease; the live ones after it.
     pub fn register(&self, input: RegisterIn) -> Result<Vec<LiveSession>, ChatError> {
         let lease = checked(input)?;
-        let mut map = lock(&self.map);
-        map.retain(|_, l| l.alive());
+        let mut map = self.alive();
         // A refresh keeps when it began, and the mode when it does not say.
         let (since, mode) = match map.get(&lease.session) {
             Some(old) => (old.since, lease.mode.clone().or(old.mode.clone())),
@@ -140,16 +148,14 @@ impl Leases {
 
     /// The live sessions; dead ones are dropped here.
     pub fn live(&self) -> Vec<LiveSession> {
-        let mut map = lock(&self.map);
-        map.retain(|_, l| l.alive());
+        let map = self.alive();
         views(&map)
     }
 
     /// What is behind our name now: the live agent session's kind (claude
     /// before codex), else the daemon alone.
     pub fn kind(&self) -> &'static str {
-        let mut map = lock(&self.map);
-        map.retain(|_, l| l.alive());
+        let map = self.alive();
         if map.values().any(|l| l.agent == "claude") {
             "claude"
         } else if map.values().any(|l| l.agent == "codex") {
@@ -206,8 +212,7 @@ impl Leases {
 
     /// The session a push goes to: the most recently seen pushable one.
     fn target(&self) -> Option<Lease> {
-        let mut map = lock(&self.map);
-        map.retain(|_, l| l.alive());
+        let map = self.alive();
         map.values()
             .filter(|l| l.pushable())
             .max_by_key(|l| l.seen)
@@ -492,13 +497,7 @@ impl Rooms {
             tracing::info!(project = %room.project, session = %lease.session, %error, "push failed; the hooks will show the mentions");
             return Ok(false);
         }
-        let theirs: Vec<Theirs> = about
-            .iter()
-            .filter_map(|t| {
-                let text = |k: &str| t[k].as_str().map(str::to_string);
-                Some((text("msgId")?, text("threadId")?, text("from")?))
-            })
-            .collect();
+        let theirs = receipts::theirs(about.iter().map(|t| (*t).clone()), &room.name);
         tracing::info!(project = %room.project, session = %lease.session, mentions = theirs.len(), held = lease.held(), "pushed into the live session");
         if lease.held() {
             self.tell(room, &format!(

@@ -70,29 +70,34 @@ mod tests {
     #[test]
     fn every_method_and_error_of_each_file_has_its_variant_and_back() {
         use api::{agent, chat, daemon, service};
-        check(
-            SERVICE,
-            service::INTERFACE,
-            service::Method::MEMBERS,
-            service::ErrorName::NAMES,
-        );
-        check(
-            DAEMON,
-            daemon::INTERFACE,
-            daemon::Method::MEMBERS,
-            daemon::ErrorName::NAMES,
-        );
-        check(
-            CHAT,
-            chat::INTERFACE,
-            chat::Method::MEMBERS,
-            chat::ErrorName::NAMES,
-        );
-        check(
-            AGENT,
-            agent::INTERFACE,
-            agent::Method::MEMBERS,
-            agent::ErrorName::NAMES,
-        );
+        let declared: [(&str, &str, &[&str], &[&str]); 4] = [
+            (
+                SERVICE,
+                service::INTERFACE,
+                service::Method::MEMBERS,
+                service::ErrorName::NAMES,
+            ),
+            (
+                DAEMON,
+                daemon::INTERFACE,
+                daemon::Method::MEMBERS,
+                daemon::ErrorName::NAMES,
+            ),
+            (
+                CHAT,
+                chat::INTERFACE,
+                chat::Method::MEMBERS,
+                chat::ErrorName::NAMES,
+            ),
+            (
+                AGENT,
+                agent::INTERFACE,
+                agent::Method::MEMBERS,
+                agent::ErrorName::NAMES,
+            ),
+        ];
+        for (text, interface, methods, errors) in declared {
+            check(text, interface, methods, errors);
+        }
     }
 }

@@ -208,12 +208,9 @@ fn an_idle_interactive_claude_is_woken_by_a_mention() {
 /// lets pushed messages in), or with `tools` so that its tools run without
 /// a prompt (bypassPermissions, and `crossSessionInbound: accept` in the
 /// user's settings, or it would hold pushed messages).
-fn pushable_claude(
-    tag: &str,
-    mock: &MockModel,
-    claude: &std::path::Path,
-    tools: bool,
-) -> Option<Pushable> {
+fn pushable_claude(tag: &str, tools: bool) -> Option<Pushable> {
+    let claude = claude_bin()?;
+    let mock = MockModel::start();
     let relay = Relay::start(&[]);
     let alice = Member::new(&format!("{tag}-a"), &relay.url, "");
     let bob = Member::new(&format!("{tag}-b"), &relay.url, "");
@@ -232,7 +229,7 @@ fn pushable_claude(
         std::fs::write(&settings, r#"{"crossSessionInbound": "accept"}"#).unwrap();
         args = "--permission-mode bypassPermissions";
     }
-    let (tmux, config_dir) = interactive_claude(&bob, mock, claude, args)?;
+    let (tmux, config_dir) = interactive_claude(&bob, &mock, &claude, args)?;
     // The SessionStart hook registered the session with its socket.
     wait_screen(&tmux, "the session registered as pushable", &|| {
         let live = bob.chat("Live", json!({}));
@@ -246,6 +243,7 @@ fn pushable_claude(
     });
     Some(Pushable {
         _relay: relay,
+        mock,
         alice,
         bob,
         tmux,
@@ -276,9 +274,26 @@ fn wait_answered(
     });
 }
 
+/// After things settle, the conversation as the model last saw it holds
+/// the push once, and no other wake (the Stop hook's block, the watcher's
+/// rewake).
+fn assert_woken_once(mock: &MockModel, tmux: &nexscope_tests::wiring::Tmux) {
+    std::thread::sleep(SETTLE);
+    let last = mock.requests().last().unwrap().body.to_string();
+    assert_eq!(
+        last.matches("@mentions for you (bob)").count(),
+        1,
+        "woken once; the screen:\n{}",
+        tmux.screen()
+    );
+    assert!(!last.contains("NEXSCOPE AUTO MODE"), "{last}");
+    assert!(!last.contains("new chat-room messages"), "{last}");
+}
+
 /// What `pushable_claude` sets up; the relay lives as long as the rest.
 struct Pushable {
     _relay: Relay,
+    mock: MockModel,
     alice: Member,
     bob: Member,
     tmux: nexscope_tests::wiring::Tmux,
@@ -288,15 +303,14 @@ struct Pushable {
 #[test]
 fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_thread() {
     let _serial = serial();
-    let Some(claude) = claude_bin() else { return };
-    let mock = MockModel::start();
     let Some(Pushable {
         _relay,
+        mock,
         alice,
         bob: _bob,
         tmux,
         ..
-    }) = pushable_claude("push", &mock, &claude, true)
+    }) = pushable_claude("push", true)
     else {
         return;
     };
@@ -330,32 +344,20 @@ fn in_auto_mode_a_mention_is_pushed_into_the_idle_session_and_answered_on_its_th
     wait_answered(&tmux, &alice, thread, "answered by claude", &msg_id);
     // One push, one turn: the mention did not also come by the Stop hook
     // or the watcher as a second wake.
-    // The conversation as the model last saw it holds the push once, and
-    // no other wake (the Stop hook's block, the watcher's rewake).
-    std::thread::sleep(SETTLE);
-    let last = mock.requests().last().unwrap().body.to_string();
-    assert_eq!(
-        last.matches("@mentions for you (bob)").count(),
-        1,
-        "woken once; the screen:\n{}",
-        tmux.screen()
-    );
-    assert!(!last.contains("NEXSCOPE AUTO MODE"), "{last}");
-    assert!(!last.contains("new chat-room messages"), "{last}");
+    assert_woken_once(&mock, &tmux);
 }
 
 #[test]
 fn a_mention_to_a_busy_session_runs_after_its_turn_and_nothing_is_lost() {
     let _serial = serial();
-    let Some(claude) = claude_bin() else { return };
-    let mock = MockModel::start();
     let Some(Pushable {
         _relay,
+        mock,
         alice,
         bob: _bob,
         tmux,
         config_dir,
-    }) = pushable_claude("busy", &mock, &claude, false)
+    }) = pushable_claude("busy", false)
     else {
         return;
     };
@@ -406,14 +408,7 @@ fn a_mention_to_a_busy_session_runs_after_its_turn_and_nothing_is_lost() {
     wait("claude idle", &|| {
         session_status(&config_dir).as_deref() == Some("idle")
     });
-    std::thread::sleep(SETTLE);
-    let last = mock.requests().last().unwrap().body.to_string();
-    assert_eq!(
-        last.matches("@mentions for you (bob)").count(),
-        1,
-        "one wake; the screen:\n{}",
-        tmux.screen()
-    );
+    assert_woken_once(&mock, &tmux);
 }
 
 #[test]
@@ -477,15 +472,14 @@ fn a_live_codex_tui_is_woken_by_a_mention_through_codex_queue() {
 #[test]
 fn in_manual_mode_only_accept_pushes_and_a_session_gone_is_no_longer_claude() {
     let _serial = serial();
-    let Some(claude) = claude_bin() else { return };
-    let mock = MockModel::start();
     let Some(Pushable {
         _relay,
+        mock,
         alice,
         bob,
         tmux,
         config_dir,
-    }) = pushable_claude("manual", &mock, &claude, false)
+    }) = pushable_claude("manual", false)
     else {
         return;
     };

@@ -166,10 +166,11 @@ fn room_for(connection: &mut Connection, cwd: &Path) -> Option<RoomState> {
 /// Tells the daemon this Claude Code session is live, with the messaging
 /// socket it gives its hooks, so that a mention can start a turn in it.
 /// Only from inside Claude Code (it sets `CLAUDE_PID`).
-fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) {
+/// The live sessions after it, None when it did not register.
+fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) -> Option<LiveOut> {
     // A scripted run (print mode, an SDK) is nobody's session to push into.
     if !interactive() {
-        return;
+        return None;
     }
     let (Some(session), Some(pid)) = (
         &input.session_id,
@@ -177,7 +178,7 @@ fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) {
             .ok()
             .and_then(|p| p.parse().ok()),
     ) else {
-        return;
+        return None;
     };
     let register = RegisterIn {
         project: room.project.clone(),
@@ -195,7 +196,9 @@ fn register(connection: &mut Connection, room: &RoomState, input: &HookInput) {
         permission_mode: mode,
         ..register
     };
-    let _ = connection.request::<LiveOut>(&Method::Register(register));
+    connection
+        .request::<LiveOut>(&Method::Register(register))
+        .ok()
 }
 
 /// Registers the Codex TUI running this hook: its thread (Codex's
@@ -289,7 +292,7 @@ fn mode_of(args: &[String]) -> Option<String> {
 fn session_start(socket: &Path, input: &HookInput) -> Option<()> {
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
     let room = room_for(&mut connection, &input.cwd)?;
-    register(&mut connection, &room, input);
+    let _ = register(&mut connection, &room, input);
     let input = NotificationsIn {
         project: room.project,
         consumer: input.consumer(),
@@ -323,7 +326,7 @@ fn lines(events: &[Event]) -> String {
 fn user_prompt_submit(socket: &Path, input: &HookInput) -> Option<String> {
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
     let room = room_for(&mut connection, &input.cwd)?;
-    register(&mut connection, &room, input);
+    let _ = register(&mut connection, &room, input);
     let events = drain(&mut connection, &room, &input.consumer())?;
     if events.is_empty() {
         return None;
@@ -346,8 +349,9 @@ fn stop(socket: &Path, input: &HookInput) -> Option<String> {
     }
     let mut connection = Connection::connect(socket, Some(HOOK_TIMEOUT)).ok()?;
     let room = room_for(&mut connection, &input.cwd)?;
-    register(&mut connection, &room, input);
-    if room.mode != "auto" {
+    // A session the daemon pushes mentions into gets each as a turn of its
+    // own: blocking its stop for them too would wake it twice.
+    if room.mode != "auto" || pushable(&mut connection, &room, input) {
         return None;
     }
     let tasks: TasksOut = connection
@@ -418,15 +422,13 @@ fn watch(socket: &Path, input: &HookInput) -> Option<String> {
 }
 
 /// Whether this session is registered (now) as one the daemon can push to.
+/// (Registering it now.) A session that holds pushes is not one.
 fn pushable(connection: &mut Connection, room: &RoomState, input: &HookInput) -> bool {
-    register(connection, room, input);
-    let Ok(live) = connection.request::<LiveOut>(&Method::Live(ProjectIn::new(&room.project)))
-    else {
-        return false;
-    };
-    live.sessions
-        .iter()
-        .any(|s| Some(&s.session) == input.session_id.as_ref() && s.pushable)
+    register(connection, room, input).is_some_and(|live| {
+        live.sessions
+            .iter()
+            .any(|s| Some(&s.session) == input.session_id.as_ref() && s.pushable && !s.held)
+    })
 }
 
 /// Events that arrive within WATCH_IDLE (no polling: the Watch stream);

@@ -162,6 +162,10 @@ fn print_status(status: &DaemonStatus, out: Output) {
             Some(addr) => format!("\n  gateway:   ws://{addr} (nx-ce)"),
             None => String::new(),
         };
+        let gateway = match &status.web {
+            Some(url) => format!("{gateway}\n  web page:  {url} (log in with nexscopectl web)"),
+            None => gateway,
+        };
         format!(
             "nexscoped {} (pid {}), up {}\n  socket:    {}\n  config:    {}\n  projects:  {}\n  rooms:     {}\n  sessions:  {} ({} live){gateway}",
             status.version,

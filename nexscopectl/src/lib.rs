@@ -15,6 +15,7 @@ pub mod hook;
 pub mod install;
 pub mod mcp;
 pub mod output;
+pub mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +75,9 @@ pub enum Command {
     /// Claude Code hooks: read the hook's JSON on stdin, print its answer.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// Print a one-time login link to the web page (rooms, inbox, agent
+    /// sessions) and open it in the browser when there is a display.
+    Web(web::WebArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
 }
@@ -92,6 +96,7 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Command::Ping => daemon::ping(&options, out),
         Command::Status => daemon::status(&options, out),
+        Command::Web(args) => web::run(args, &options, out),
         Command::Daemon(command) => daemon::command(command, &options, out),
         Command::Hook(command) => return hook::run(command, &options.socket),
         Command::Config(command) => chat::project(cli.project.as_ref())

@@ -31,6 +31,11 @@ pub struct Cli {
     /// port is 43720), overriding [agents] listen.
     #[arg(long, env = "NEXSCOPE_AGENTS_LISTEN", value_name = "ADDR", value_parser = parse_agents_listen)]
     pub agents_listen: Option<SocketAddr>,
+    /// Serve the web page on this address, or "off", overriding [web] listen
+    /// [default: 127.0.0.1:43721, or a free port when another user's daemon
+    /// has that one].
+    #[arg(long, env = "NEXSCOPE_WEB_LISTEN", value_name = "ADDR|off")]
+    pub web_listen: Option<String>,
     /// Check the configuration, print what is wrong, and exit.
     #[arg(long)]
     pub check_config: bool,

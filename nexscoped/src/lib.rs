@@ -24,4 +24,5 @@ pub(crate) mod rooms;
 
 pub(crate) mod state;
 pub(crate) mod store;
+pub(crate) mod web;
 pub(crate) mod websocket;

@@ -57,6 +57,7 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
                     daemon.shutdown_signal(),
                 ))
             });
+    let web = tokio::spawn(crate::web::serve(daemon.clone(), daemon.web.clone()));
     // Subscribed before the rejoin, so rejoined rooms are answered too.
     let responder = tokio::spawn(crate::agents::responder::run(
         daemon.rooms.clone(),
@@ -81,6 +82,7 @@ pub async fn run(daemon: Arc<Daemon>, listener: Listener) -> std::io::Result<()>
     if let Some(gateway) = gateway {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT * 2, gateway).await;
     }
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, web).await;
     if tokio::time::timeout(DRAIN_TIMEOUT * 2, server)
         .await
         .is_err()

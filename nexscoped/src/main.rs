@@ -64,6 +64,14 @@ fn daemon_main(cli: &Cli) -> ExitCode {
     if let Some(addr) = cli.agents_listen {
         config.agents.listen = Some(addr);
     }
+    if let Some(listen) = &cli.web_listen
+        && let Err(message) = config.web.set_listen(listen)
+    {
+        return fail(
+            EX_CONFIG,
+            &format!("--web-listen / NEXSCOPE_WEB_LISTEN {listen:?}: {message}"),
+        );
+    }
     if cli.check_config {
         let state = if config.found {
             "is valid"

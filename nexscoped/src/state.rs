@@ -53,6 +53,8 @@ pub struct Daemon {
     /// Where the gateway listens, for Status.
     gateway_addr: Option<String>,
     pub(crate) embedded_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The web page for the humans.
+    pub(crate) web: Arc<crate::web::Web>,
 }
 
 impl Daemon {
@@ -85,6 +87,7 @@ impl Daemon {
             shutdown: shutdown.subscribe(),
         });
         tracing::info!(url = %embedded.url, "embedded relay listening");
+        let web = Arc::new(crate::web::Web::open(&config.web).await);
         Ok(Arc::new(Daemon {
             started: Instant::now(),
             config_path,
@@ -98,6 +101,7 @@ impl Daemon {
             agents,
             gateway: std::sync::Mutex::new(gateway),
             gateway_addr,
+            web,
         }))
     }
 
@@ -129,6 +133,7 @@ impl Daemon {
             agent_sessions,
             live_agents,
             agent_gateway: self.gateway_addr.clone(),
+            web: self.web.url(),
         }
     }
 

@@ -161,6 +161,69 @@ impl Default for AgentSettings {
     }
 }
 
+/// The web page for the humans (`[web]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSettings {
+    /// None: off.
+    pub listen: Option<SocketAddr>,
+    /// Whether `listen` was set (config, environment or command line); the
+    /// default's port may be taken by another user's daemon, and then the
+    /// page moves to a free port instead of not serving.
+    pub explicit: bool,
+    /// Serve https with this certificate chain and key (both or neither).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// A non-loopback `listen` is refused without TLS and this.
+    pub allow_remote: bool,
+    /// The name people reach a remote page by (its Host header); loopback
+    /// names are always accepted.
+    pub host: Option<String>,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_WEB_PORT))),
+            explicit: false,
+            tls: None,
+            allow_remote: false,
+            host: None,
+        }
+    }
+}
+
+impl WebSettings {
+    /// Sets `listen` from "off" or an address, checked against the rest.
+    pub fn set_listen(&mut self, text: &str) -> Check<()> {
+        self.listen = parse_web_listen(text)?;
+        self.explicit = true;
+        self.check_remote()
+    }
+
+    /// A page off loopback is reachable by others: only over TLS, and only
+    /// when asked for in so many words.
+    fn check_remote(&self) -> Check<()> {
+        match self.listen {
+            Some(addr) if !addr.ip().is_loopback() && (self.tls.is_none() || !self.allow_remote) => Err(
+                "the web page listens on loopback only (127.0.0.1 or [::1]) unless [web] sets tls_cert, tls_key and allow_remote = true".into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// "off", or an address such as "127.0.0.1:43721".
+pub fn parse_web_listen(text: &str) -> Check<Option<SocketAddr>> {
+    if text == "off" {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        format!("it must be \"off\" or an address such as \"127.0.0.1:{DEFAULT_WEB_PORT}\"")
+    })
+}
+
+/// The web page's port on loopback.
+pub const DEFAULT_WEB_PORT: u16 = 43721;
+
 /// nx-ce's default model.
 pub const DEFAULT_CLAUDE_MODEL: &str = "claude-sonnet-4-6";
 /// nx-ce's default port.
@@ -178,6 +241,7 @@ pub struct Config {
     /// over the defaults.
     pub projects: BTreeMap<PathBuf, Settings>,
     pub agents: AgentSettings,
+    pub web: WebSettings,
 }
 
 /// Where a bad value came from.
@@ -245,7 +309,9 @@ const TOP_KEYS: &[&str] = &[
     "log_level",
     "projects",
     "agents",
+    "web",
 ];
+const WEB_KEYS: &[&str] = &["listen", "tls_cert", "tls_key", "allow_remote", "host"];
 const AGENT_KEYS: &[&str] = &[
     "claude",
     "codex",
@@ -371,6 +437,21 @@ pub fn check_agents_listen(text: &str) -> Check<SocketAddr> {
         Ok(addr)
     } else {
         Err("the agent gateway listens on loopback only (127.0.0.1 or [::1])".into())
+    }
+}
+
+/// A host name as a browser sends it in Host: letters, digits, dots and
+/// dashes.
+fn check_web_host(text: &str) -> Check<String> {
+    let ok = !text.is_empty()
+        && text.len() <= 253
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if ok {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err("it must be a host name such as \"nexscope.example.org\"".into())
     }
 }
 
@@ -609,6 +690,41 @@ impl<'a> Section<'a> {
         Ok(a)
     }
 
+    /// `[web]`.
+    fn web(&self) -> Result<WebSettings, ConfigError> {
+        self.only_keys(WEB_KEYS)?;
+        let mut w = WebSettings::default();
+        let cert = self.string("tls_cert", |p| Ok(expand_home(p)))?;
+        let key = self.string("tls_key", |p| Ok(expand_home(p)))?;
+        w.tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                let (key, value) = match self.table.get("tls_cert") {
+                    Some(value) => ("tls_cert", value),
+                    None => ("tls_key", &self.table["tls_key"]),
+                };
+                return Err(self.invalid(
+                    key,
+                    value,
+                    "set both tls_cert and tls_key, or neither".into(),
+                ));
+            }
+        };
+        if let Some(allow) = self.boolean("allow_remote")? {
+            w.allow_remote = allow;
+        }
+        if let Some(host) = self.string("host", check_web_host)? {
+            w.host = Some(host);
+        }
+        if let Some(listen) = self.table.get("listen") {
+            let text = listen.as_str().unwrap_or_default();
+            w.set_listen(text)
+                .map_err(|message| self.invalid("listen", listen, message))?;
+        }
+        Ok(w)
+    }
+
     fn table(&self, key: &str) -> Result<Option<Section<'a>>, ConfigError> {
         match self.table.get(key) {
             None => Ok(None),
@@ -763,6 +879,7 @@ impl Config {
                 defaults: Settings::default(),
                 projects: BTreeMap::new(),
                 agents: AgentSettings::default(),
+                web: WebSettings::default(),
             },
         };
         apply_env(&mut config.defaults)?;
@@ -819,6 +936,10 @@ impl Config {
             Some(section) => section.agents()?,
             None => AgentSettings::default(),
         };
+        let web = match top.table("web")? {
+            Some(section) => section.web()?,
+            None => WebSettings::default(),
+        };
         Ok(Config {
             file: file.to_path_buf(),
             found: true,
@@ -826,6 +947,7 @@ impl Config {
             defaults,
             projects,
             agents,
+            web,
         })
     }
 }
@@ -861,6 +983,35 @@ mod tests {
         let config = parse("").unwrap();
         assert_eq!(config.defaults, Settings::default());
         assert!(config.defaults.relay_url.is_none());
+    }
+
+    #[test]
+    fn the_web_page_serves_on_loopback_unless_told_otherwise() {
+        let web = parse("").unwrap().web;
+        assert_eq!(
+            web.listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_WEB_PORT)))
+        );
+        assert!(!web.explicit);
+        assert_eq!(parse("[web]\nlisten = \"off\"\n").unwrap().web.listen, None);
+        let remote = "[web]\nlisten = \"0.0.0.0:8443\"\n";
+        assert!(
+            message(remote).contains("loopback only"),
+            "{}",
+            message(remote)
+        );
+        let without_allow = format!("{remote}tls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n");
+        assert!(message(&without_allow).contains("allow_remote"));
+        let allowed = parse(&format!(
+            "{without_allow}allow_remote = true\nhost = \"Box.Example\"\n"
+        ))
+        .unwrap()
+        .web;
+        assert!(allowed.explicit && allowed.tls.is_some());
+        assert_eq!(allowed.host.as_deref(), Some("box.example"));
+        assert!(message("[web]\ntls_cert = \"/c.pem\"\n").contains("both tls_cert and tls_key"));
+        assert!(message("[web]\nlisten = \"here\"\n").contains("\"off\" or an address"));
+        assert!(message("[web]\nhost = \"a b\"\n").contains("host name"));
     }
 
     #[test]

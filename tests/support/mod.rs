@@ -11,11 +11,14 @@ use serde_json::Value;
 
 pub mod agent_clis;
 pub mod agents;
+pub mod browser;
 pub mod docs;
+pub mod http;
 pub mod mock_model;
 pub mod prereq;
 pub mod relay;
 pub mod rooms;
+pub mod web;
 pub mod wiring;
 
 /// How long anything in a test may take before the test fails.

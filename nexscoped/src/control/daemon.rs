@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use super::service::to_value;
 use super::{Failure, Replies};
 use crate::state::Daemon;
-use nexscope_proto::api::daemon::{EmbeddedRelayOut, ErrorName, Method, ReloadOut, StatusOut};
+use nexscope_proto::api::daemon::{
+    EmbeddedRelayOut, ErrorName, Method, ReloadOut, StatusOut, WebLoginOut,
+};
 use nexscope_proto::varlink::{Call, VarlinkError};
 
 pub async fn call(
@@ -43,6 +45,19 @@ pub async fn call(
             Ok(to_value(EmbeddedRelayOut {
                 url: url.to_string(),
                 token: token.to_string(),
+            })?)
+        }
+        Method::WebLogin(_) => {
+            let url = daemon.web.login_url().map_err(|reason| {
+                VarlinkError::coded(
+                    ErrorName::WebOff.name(),
+                    "web_off",
+                    format!("the web page does not serve: {reason}"),
+                )
+            })?;
+            Ok(to_value(WebLoginOut {
+                url,
+                expires_in: crate::web::LOGIN_TTL.as_secs(),
             })?)
         }
         Method::Shutdown(_) => {

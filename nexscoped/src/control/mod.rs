@@ -66,9 +66,16 @@ impl From<std::io::Error> for Failure {
 /// Writes the replies of one call: nothing for oneway, `continues` only when
 /// the caller asked for more.
 pub(crate) struct Replies<'a> {
-    writer: &'a mut OwnedWriteHalf,
+    sink: Sink<'a>,
     oneway: bool,
     more: bool,
+}
+
+/// Where replies go: a client's socket, or a caller inside the daemon (the
+/// web page's bridge), which reads them from a channel.
+enum Sink<'a> {
+    Socket(&'a mut OwnedWriteHalf),
+    Channel(&'a mpsc::Sender<Reply>),
 }
 
 impl Replies<'_> {
@@ -83,8 +90,34 @@ impl Replies<'_> {
         if self.oneway {
             return Ok(());
         }
-        write_reply(self.writer, reply).await
+        match &mut self.sink {
+            Sink::Socket(writer) => write_reply(writer, reply).await,
+            // A caller that stops reading is treated as a client that does.
+            Sink::Channel(sender) => {
+                match sender.send_timeout(reply.clone(), WRITE_TIMEOUT).await {
+                    Ok(()) => Ok(()),
+                    Err(_) => Err(std::io::ErrorKind::BrokenPipe.into()),
+                }
+            }
+        }
     }
+}
+
+/// Runs one call from inside the daemon as if it came over the socket (the
+/// same methods, checks and errors): every reply, the last included, goes to
+/// `sink`. Dropping the future ends a streaming call, as a hang-up does.
+pub(crate) async fn call_local(daemon: &Arc<Daemon>, call: &Call, sink: &mpsc::Sender<Reply>) {
+    let mut replies = Replies {
+        sink: Sink::Channel(sink),
+        oneway: false,
+        more: call.more,
+    };
+    let reply = match dispatch(daemon, call, &mut replies).await {
+        Ok(parameters) => Reply::ok(parameters, false),
+        Err(Failure::Error(error)) => Reply::from_error(&error),
+        Err(Failure::Disconnected) => return,
+    };
+    let _ = replies.write(&reply).await;
 }
 
 async fn write_reply(writer: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
@@ -185,7 +218,7 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>, allowed: bool) {
             return;
         }
         let mut replies = Replies {
-            writer: &mut writer,
+            sink: Sink::Socket(&mut writer),
             oneway: call.oneway,
             more: call.more,
         };

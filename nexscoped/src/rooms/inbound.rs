@@ -73,10 +73,20 @@ fn label_and_target(
     snap: &Snapshot,
     frame: &Value,
 ) -> Result<(String, String), StoreError> {
-    let from = text_of(frame, "from");
-    let index = store::inbox::peer_index(conn, project, from, &snap.peer_index)?;
-    let label = render::peer_label(text_of(frame, "role"), index, from);
+    let label = sender_label(conn, project, &snap.peer_index, frame)?;
     Ok((label, render::target(&strings(&frame["to"]), &snap.me)))
+}
+
+/// The sender's role label (`[userAgent2 bob]`), as the hooks show it.
+pub fn sender_label(
+    conn: &Connection,
+    project: &str,
+    configured: &BTreeMap<String, u32>,
+    frame: &Value,
+) -> Result<String, StoreError> {
+    let from = text_of(frame, "from");
+    let index = store::inbox::peer_index(conn, project, from, configured)?;
+    Ok(render::peer_label(text_of(frame, "role"), index, from))
 }
 
 /// A `msg` (docs/protocol.md §2.6): history, a notification, then for a

@@ -827,12 +827,18 @@ impl Rooms {
     ) -> Result<Vec<Value>, ChatError> {
         let room = self.get(project)?;
         let key = room.project.clone();
+        let configured = room.settings.peer_index.clone();
         let limit = limit.unwrap_or(50).clamp(1, 500);
         Ok(self
             .ctx
             .store
             .run(move |c| {
-                let items = store::messages::history(c, &key, limit)?;
+                let mut items = store::messages::history(c, &key, limit)?;
+                // Each message in carries the label the hooks showed for it.
+                for item in items.iter_mut().filter(|i| i["dir"] == "in") {
+                    let label = inbound::sender_label(c, &key, &configured, item)?;
+                    item["label"] = label.into();
+                }
                 receipts::with_receipts(c, &key, items)
             })
             .await?)

@@ -12,11 +12,13 @@ crate::interface! {
         Monitor(Empty),
         Reload(Empty),
         EmbeddedRelay(Empty),
+        WebLogin(Empty),
         Shutdown(Empty),
     }
     errors {
         ConfigInvalid,
         TooManyConnections,
+        WebOff,
     }
 }
 
@@ -36,6 +38,8 @@ pub struct DaemonStatus {
     pub live_agents: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,4 +57,11 @@ pub struct ReloadOut {
 pub struct EmbeddedRelayOut {
     pub url: String,
     pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebLoginOut {
+    pub url: String,
+    pub expires_in: u64,
 }

@@ -1,0 +1,504 @@
+//! The web page, end to end: the real daemons and a relay, the page in
+//! Debian's headless chromium, and what a hostile page or a stale link
+//! would try. Screenshots go to target/web-screenshots; the README's
+//! picture is the room one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nexscope_tests::agents::{AgentWorld, requests_with, serial};
+use nexscope_tests::browser::{self, Browser};
+use nexscope_tests::http;
+use nexscope_tests::relay::Relay;
+use nexscope_tests::rooms::Member;
+use nexscope_tests::web::{self, bridge, bridge_call, get, login, login_url, split};
+use nexscope_tests::{bin, wait_until};
+use serde_json::{Value, json};
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/web-screenshots")
+}
+
+/// alice (whose page it is) and bob, in one room, each seeing the other.
+fn alice_and_bob(relay: &Relay, tag: &str) -> (Member, Member) {
+    let mut alice = Member::with_env(&format!("{tag}a"), &relay.url, "", |_| web::daemon_env());
+    let bob = Member::with_env(&format!("{tag}b"), &relay.url, "", |_| web::daemon_env());
+    alice.start("alice");
+    bob.start("bob");
+    alice.wait_line("bob joined");
+    (alice, bob)
+}
+
+fn history_texts(member: &Member) -> Vec<String> {
+    member.chat("History", json!({"limit": 500}))["parameters"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn the_page_follows_the_room_live_and_acts_in_it() {
+    let Some((chromium, driver)) = browser::programs() else {
+        return;
+    };
+    let relay = Relay::start(&[]);
+    let (alice, bob) = alice_and_bob(&relay, "page");
+    let page = Browser::start(&chromium, &driver, 1280, 900);
+
+    // The link logs in once and lands on the page.
+    let url = login_url(&alice.env);
+    page.goto(&url);
+    let (_, host, _) = split(&url);
+    // On the page, showing the room (its project in the address's fragment).
+    wait_until(|| page.url().starts_with(&format!("http://{host}/#")));
+    page.wait_text("#room-title", "project");
+    page.wait_text("#members .member", "bob");
+    assert!(
+        page.texts("#members .member")
+            .iter()
+            .any(|m| m.contains("alice"))
+    );
+
+    // What bob says shows up without a reload, with the label the hooks show.
+    bob.ok(&["say", "@alice", "can you review the parser change?"]);
+    page.wait_text(".msg.in .text", "can you review the parser change?");
+    let label = page.wait_text(".msg.in .label", "bob");
+    assert!(
+        label.starts_with("[user") && label.ends_with(" bob]"),
+        "{label}"
+    );
+    assert_eq!(
+        page.run(
+            "return performance.getEntriesByType('navigation').length",
+            json!([])
+        ),
+        json!(1),
+        "no reload"
+    );
+
+    // The mention is in the inbox: accepted from the page, with extra text.
+    page.click("button[data-tab=inbox]");
+    page.wait_text("#inbox .inbox-item.pending", "parser change");
+    page.type_into("#inbox .extra", "focus on the error paths");
+    page.click("#inbox button.accept");
+    wait_until(|| {
+        let inbox = alice.chat("Inbox", json!({}));
+        inbox["parameters"]["pending"] == 0
+            && inbox["parameters"]["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| {
+                    i["text"] == "can you review the parser change?" && i["status"] == "accepted"
+                })
+    });
+    page.wait_text("#inbox-done .inbox-item", "accepted");
+
+    // Typed on the page, with @mention completion from the member list.
+    page.click("button[data-tab=timeline]");
+    page.type_into("#say-text", "@b");
+    page.wait_text("#mention-list li", "@bob");
+    page.type_into("#say-text", "\u{E004}"); // Tab completes
+    assert_eq!(
+        page.run(
+            "return document.querySelector('#say-text').value",
+            json!([])
+        ),
+        json!("@bob ")
+    );
+    page.type_into("#say-text", "yes, on it\u{E007}"); // Enter sends
+    wait_until(|| history_texts(&bob).iter().any(|t| t == "yes, on it"));
+    let sent = bob.chat("History", json!({}))["parameters"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == "yes, on it")
+        .cloned()
+        .unwrap();
+    assert_eq!(sent["from"], "alice");
+    assert_eq!(sent["to"], json!(["bob"]));
+    assert_eq!(sent["role"], "user", "a person on the page speaks as user");
+    // Its delivery receipt, per recipient, on the message.
+    page.wait_text(".msg.out .receipt", "bob: stored");
+
+    // A file from bob: name, size and sha256 on the page, and the download
+    // is the same bytes.
+    let file = bob.env.root.path().join("notes.txt");
+    std::fs::write(&file, "line one\nline two\n").unwrap();
+    bob.ok(&[
+        "say",
+        "--file",
+        file.to_str().unwrap(),
+        "@alice",
+        "the notes",
+    ]);
+    let sha = "sha256 ".to_string() + &nexscope_proto::ids::sha256_hex(b"line one\nline two\n");
+    page.wait_text(".msg.in .file .sha", &sha);
+    let downloaded = page.run_async(
+        "const done = arguments[arguments.length - 1];
+         fetch(document.querySelector('.msg.in .file a').href).then(r => r.text()).then(done, e => done('failed: ' + e));",
+        json!([]),
+    );
+    assert_eq!(downloaded, json!("line one\nline two\n"));
+
+    // A file uploaded from the page reaches bob, intact.
+    let upload = alice.env.root.path().join("plan.md");
+    std::fs::write(&upload, "# plan\n1. parse\n").unwrap();
+    page.choose_file("#say-file", &upload);
+    page.type_into("#say-text", "@bob the plan");
+    page.click("#say-send");
+    wait_until(|| {
+        bob.chat("Files", json!({}))["parameters"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| {
+                f["name"] == "plan.md"
+                    && f["sha256"] == nexscope_proto::ids::sha256_hex(b"# plan\n1. parse\n")
+            })
+    });
+    assert!(
+        !alice
+            .env
+            .runtime_dir()
+            .join("nexscope/web-uploads")
+            .read_dir()
+            .unwrap()
+            .any(|e| e.is_ok()),
+        "the upload's copy is removed once sent"
+    );
+
+    // The mode switch is the room's.
+    page.run("const s = document.querySelector('#mode'); s.value = 'auto'; s.dispatchEvent(new Event('change'));", json!([]));
+    wait_until(|| alice.chat("Status", json!({}))["parameters"]["state"]["mode"] == "auto");
+    page.run("const s = document.querySelector('#mode'); s.value = 'manual'; s.dispatchEvent(new Event('change'));", json!([]));
+    wait_until(|| alice.chat("Status", json!({}))["parameters"]["state"]["mode"] == "manual");
+
+    bob.ok(&["say", "@alice", "thanks, merging after CI"]);
+    page.wait_text(".msg.in .text", "merging after CI");
+    page.screenshot(&screenshots().join("room.png"));
+
+    // A phone-sized window: the same page, the project picker instead of the
+    // side bar, nothing wider than the screen.
+    page.resize(390, 844);
+    wait_until(|| {
+        page.run("return window.innerWidth", json!([]))
+            .as_u64()
+            .unwrap_or(0)
+            <= 400
+    });
+    let fits = page.run(
+        "return document.documentElement.scrollWidth <= window.innerWidth",
+        json!([]),
+    );
+    assert_eq!(
+        fits,
+        json!(true),
+        "no sideways scrolling on a narrow window"
+    );
+    assert_eq!(
+        page.run(
+            "return getComputedStyle(document.querySelector('#projects')).display",
+            json!([])
+        ),
+        json!("none")
+    );
+    page.screenshot(&screenshots().join("room-narrow.png"));
+}
+
+#[test]
+fn an_agent_query_streams_from_the_page_and_cancel_stops_it() {
+    let Some((chromium, driver)) = browser::programs() else {
+        return;
+    };
+    let _serial = serial();
+    let Some(world) = AgentWorld::new("pagequery", "claude", "") else {
+        return;
+    };
+    let _daemon = world.daemon_plus(&web::daemon_env());
+    let page = Browser::start(&chromium, &driver, 1280, 900);
+    page.goto(&login_url(&world.env));
+    wait_until(|| {
+        page.run("return !document.querySelector('#app').hidden", json!([])) == json!(true)
+    });
+    page.click("button[data-tab=sessions]");
+
+    // Events stream in as the agent makes them: the tool call shows while
+    // the tool still runs, its answer after.
+    page.replace_text("#q-session", "pagework");
+    page.type_into("#q-prompt", "[[mock:tool sleep 3; echo slept]]");
+    page.click("#q-run");
+    page.wait_text("#q-out", "[tool Bash]");
+    assert!(
+        !page.texts("#q-out")[0].contains("tool done"),
+        "shown before the turn ends"
+    );
+    assert_eq!(page.texts("#q-state")[0], "running");
+    page.wait_text("#q-out", "tool done");
+    let state = page.wait_text("#q-state", "done");
+    assert!(state.contains("tokens") && state.contains('$'), "{state}");
+    let row = page.wait_text("#sessions tbody tr", "pagework");
+    assert!(row.contains("claude") && row.contains('$'), "{row}");
+
+    // Cancel stops a running turn.
+    page.type_into("#q-prompt", "[[mock:hold]]");
+    page.click("#q-run");
+    wait_until(|| requests_with(&world.mock, "[[mock:hold]]") == 1);
+    page.wait_text("#q-state", "running");
+    std::thread::sleep(Duration::from_millis(300)); // the CLI reads the start of the reply
+    page.click("#q-cancel");
+    page.wait_text("#q-state", "cancelled");
+    let usage = world.call(
+        "io.nexscope.Agent.Usage",
+        json!({"session": "pagework", "cwd": world.work, "turns": 5}),
+    );
+    let turns = usage["parameters"]["turns"].as_array().unwrap().clone();
+    assert_eq!(turns.len(), 2, "{usage}");
+    assert!(turns.iter().any(|t| t["cancelled"] == true), "{usage}");
+    let status = world.call(
+        "io.nexscope.Agent.Status",
+        json!({"session": "pagework", "cwd": world.work}),
+    );
+    assert_eq!(
+        status["parameters"]["session"]["processing"], false,
+        "{status}"
+    );
+
+    // Per-turn usage on the page.
+    page.click("#sessions tbody tr[data-session=pagework] button:nth-of-type(2)");
+    page.wait_text("#turns h3", "Turns of pagework");
+    assert_eq!(page.texts("#turns tbody tr").len(), 2);
+    page.screenshot(&screenshots().join("sessions.png"));
+}
+
+#[test]
+fn stale_links_foreign_hosts_and_origins_and_missing_cookies_are_refused() {
+    let relay = Relay::start(&[]);
+    let (alice, _bob) = alice_and_bob(&relay, "guard");
+    let (url, cookie) = login(&alice.env);
+    let (_, host, path) = split(&url);
+    let own = format!("http://{host}");
+
+    // The link worked once; again it is refused and sets no cookie.
+    let again = get(&url, &path, &[]);
+    assert_eq!(again.status, 403);
+    assert!(again.header("set-cookie").is_none());
+    assert!(again.text().contains("nexscopectl web"), "{}", again.text());
+
+    // The cookie is HttpOnly and SameSite=Strict.
+    let fresh = login_url(&alice.env);
+    let set = get(&fresh, &split(&fresh).2, &[]);
+    let set_cookie = set.header("set-cookie").unwrap();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+
+    // Logged in, the API answers; without the cookie it does not.
+    assert_eq!(get(&url, "/api/me", &[("Cookie", &cookie)]).status, 200);
+    assert_eq!(get(&url, "/api/me", &[]).status, 401);
+    assert_eq!(
+        get(&url, "/api/me", &[("Cookie", "nexscope_session=0000")]).status,
+        401
+    );
+    assert_eq!(get(&url, "/api/file?project=/x&msgId=y", &[]).status, 401);
+    assert_eq!(bridge(&url, &[("Origin", &own)]).err(), Some(401));
+
+    // DNS rebinding: another name for 127.0.0.1 is refused, cookie or not.
+    let (addr, _, _) = split(&url);
+    let port = addr.port();
+    for bad in [
+        format!("evil.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        "127.0.0.1:1".into(),
+    ] {
+        let response = http::request(
+            addr,
+            "GET",
+            "/api/me",
+            &[("Host", &bad), ("Cookie", &cookie)],
+            b"",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(response.status, 421, "Host {bad}");
+    }
+    assert_eq!(
+        get(&url, "/", &[("Host", "localhost")]).status,
+        400,
+        "a second Host header is not a way around it"
+    );
+
+    // A foreign Origin on a POST: refused, and nothing is sent.
+    let before = history_texts(&alice).len();
+    let upload = format!(
+        "/api/upload?project={}&name=x.txt&to=bob",
+        alice.project.display()
+    );
+    for origin in ["http://evil.example", "null", "http://localhost:1"] {
+        let response = http::request(
+            addr,
+            "POST",
+            &upload,
+            &[("Host", &host), ("Cookie", &cookie), ("Origin", origin)],
+            b"payload",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(response.status, 403, "Origin {origin}");
+        assert!(response.header("access-control-allow-origin").is_none());
+    }
+    let no_origin = http::request(
+        addr,
+        "POST",
+        &upload,
+        &[("Host", &host), ("Cookie", &cookie)],
+        b"payload",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(no_origin.status, 403, "a POST without Origin");
+    let logout = http::request(
+        addr,
+        "POST",
+        "/logout",
+        &[
+            ("Host", &host),
+            ("Cookie", &cookie),
+            ("Origin", "http://evil.example"),
+        ],
+        b"",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(logout.status, 403);
+    assert_eq!(
+        get(&url, "/api/me", &[("Cookie", &cookie)]).status,
+        200,
+        "the session survived"
+    );
+    // And the WebSocket upgrade: foreign, missing or right Origin.
+    assert_eq!(
+        bridge(
+            &url,
+            &[("Origin", "http://evil.example"), ("Cookie", &cookie)]
+        )
+        .err(),
+        Some(403)
+    );
+    assert_eq!(bridge(&url, &[("Cookie", &cookie)]).err(), Some(403));
+    assert_eq!(history_texts(&alice).len(), before, "nothing was sent");
+
+    // The page's own origin with the cookie: the bridge works, and opens
+    // only the page's methods.
+    let mut ws =
+        bridge(&url, &[("Origin", &own), ("Cookie", &cookie)]).expect("the page's own bridge");
+    let refused = bridge_call(&mut ws, 1, "io.nexscope.Daemon.Shutdown", json!({}));
+    assert_eq!(
+        refused["error"], "org.varlink.service.MethodNotFound",
+        "{refused}"
+    );
+    let secret = alice.env.root.path().join("config/nexscope/config.toml");
+    let file = bridge_call(
+        &mut ws,
+        2,
+        "io.nexscope.Chat.Say",
+        json!({"project": alice.project, "file": secret, "to": ["bob"]}),
+    );
+    assert_eq!(
+        file["error"], "org.varlink.service.InvalidParameter",
+        "{file}"
+    );
+    assert_eq!(file["parameters"]["parameter"], "file");
+    let bad = bridge_call(
+        &mut ws,
+        3,
+        "io.nexscope.Chat.Mode",
+        json!({"project": alice.project, "mode": "sometimes"}),
+    );
+    assert!(
+        bad["parameters"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("manual"),
+        "a bad value is explained as on the socket: {bad}"
+    );
+    let said = bridge_call(
+        &mut ws,
+        4,
+        "io.nexscope.Chat.Say",
+        json!({"project": alice.project, "text": "over the bridge", "to": ["bob"]}),
+    );
+    assert_eq!(said["parameters"]["delivered"], json!(["bob"]), "{said}");
+    assert_eq!(
+        alice.chat("Status", json!({}))["parameters"]["state"]["mode"],
+        "manual"
+    );
+
+    // Every response carries the CSP and no CORS.
+    let index = get(&url, "/", &[("Origin", "http://evil.example")]);
+    assert_eq!(index.status, 200);
+    let csp = index.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(
+        index
+            .headers
+            .iter()
+            .all(|(n, _)| !n.starts_with("access-control-"))
+    );
+}
+
+#[test]
+fn an_expired_link_is_refused() {
+    let env = nexscope_tests::Env::new("webexpire");
+    let _daemon = env.daemon_with(&web::daemon_env());
+    let url = login_url(&env);
+    std::thread::sleep(Duration::from_secs(61));
+    let response = get(&url, &split(&url).2, &[]);
+    assert_eq!(response.status, 403);
+    assert!(response.header("set-cookie").is_none());
+}
+
+#[test]
+fn a_page_off_loopback_needs_tls_and_an_explicit_allow() {
+    let env = nexscope_tests::Env::new("webremote");
+    let check = |extra: &[(&str, &str)]| {
+        env.command(bin("nexscoped"))
+            .arg("--check-config")
+            .envs(extra.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let refused = check(&[("NEXSCOPE_WEB_LISTEN", "0.0.0.0:43721")]);
+    assert_eq!(refused.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("loopback only") && stderr.contains("allow_remote"),
+        "{stderr}"
+    );
+    env.write_config("[web]\nlisten = \"0.0.0.0:43721\"\nallow_remote = true\n");
+    let refused = check(&[]);
+    assert_eq!(refused.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("key `web.listen`"));
+    env.write_config("[web]\nlisten = \"127.0.0.1:43721\"\nbogus = 1\n");
+    assert_eq!(check(&[]).status.code(), Some(78));
+    env.write_config("[web]\nlisten = \"off\"\n");
+    assert_eq!(check(&[]).status.code(), Some(0));
+    // Off: nexscopectl web says so.
+    let _daemon = env.daemon();
+    let out = env.ctl(&["web", "--no-open"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not serve") && stderr.contains("off"),
+        "{stderr}"
+    );
+    let status = env.ctl_ok(&["--json", "status"]);
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert!(status.get("web").is_none(), "{status}");
+}

@@ -97,6 +97,9 @@ _nexscopectl() {
             nexscopectl,watch)
                 cmd="nexscopectl__subcmd__watch"
                 ;;
+            nexscopectl,web)
+                cmd="nexscopectl__subcmd__web"
+                ;;
             nexscopectl,who)
                 cmd="nexscopectl__subcmd__who"
                 ;;
@@ -223,6 +226,9 @@ _nexscopectl() {
             nexscopectl__subcmd__help,watch)
                 cmd="nexscopectl__subcmd__help__subcmd__watch"
                 ;;
+            nexscopectl__subcmd__help,web)
+                cmd="nexscopectl__subcmd__help__subcmd__web"
+                ;;
             nexscopectl__subcmd__help,who)
                 cmd="nexscopectl__subcmd__help__subcmd__who"
                 ;;
@@ -323,7 +329,7 @@ _nexscopectl() {
 
     case "${cmd}" in
         nexscopectl)
-            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say receipts who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook completions help"
+            opts="-h -V --json --socket --no-autostart --project --help --version ping status daemon start stop say receipts who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook web completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -781,7 +787,7 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help)
-            opts="ping status daemon start stop say receipts who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook completions help"
+            opts="ping status daemon start stop say receipts who inbox accept reject append mode history files watch query sessions cancel close usage skills config mcp install hook web completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1327,6 +1333,20 @@ _nexscopectl() {
             return 0
             ;;
         nexscopectl__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__help__subcmd__web)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2158,6 +2178,28 @@ _nexscopectl() {
             ;;
         nexscopectl__subcmd__watch)
             opts="-h --json --socket --no-autostart --project --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nexscopectl__subcmd__web)
+            opts="-h --no-open --json --socket --no-autostart --project --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

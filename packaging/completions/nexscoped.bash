@@ -50,7 +50,7 @@ _nexscoped() {
 
     case "${cmd}" in
         nexscoped)
-            opts="-h -V --config --socket --log-level --agents-listen --check-config --help --version relay help"
+            opts="-h -V --config --socket --log-level --agents-listen --web-listen --check-config --help --version relay help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -69,6 +69,10 @@ _nexscoped() {
                     return 0
                     ;;
                 --agents-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web-listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_nexscoped_global_optspecs
-    string join \n config= socket= log-level= agents-listen= check-config h/help V/version
+    string join \n config= socket= log-level= agents-listen= web-listen= check-config h/help V/version
 end
 
 function __fish_nexscoped_needs_command
@@ -32,6 +32,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c nexscoped -n "__fish_nexscoped_needs_command" -l agents-listen -d 'Serve the nx-ce agent WebSocket API on this loopback address (nx-ce\'s port is 43720), overriding [agents] listen' -r
+complete -c nexscoped -n "__fish_nexscoped_needs_command" -l web-listen -d 'Serve the web page on this address, or "off", overriding [web] listen [default: 127.0.0.1:43721, or a free port when another user\'s daemon has that one]' -r
 complete -c nexscoped -n "__fish_nexscoped_needs_command" -l check-config -d 'Check the configuration, print what is wrong, and exit'
 complete -c nexscoped -n "__fish_nexscoped_needs_command" -s h -l help -d 'Print help'
 complete -c nexscoped -n "__fish_nexscoped_needs_command" -s V -l version -d 'Print version'

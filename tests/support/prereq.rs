@@ -7,8 +7,10 @@
 //!
 //! Groups: `python` (the reference varlink client, the websockets and mcp
 //! packages), `systemd` (systemd-socket-activate), `tls` (openssl), `docs`
-//! (mandoc), `agents` (the pinned claude and codex, tmux), `root` (tests
-//! that switch users or check root-only behaviour).
+//! (mandoc), `agents` (the pinned claude and codex, tmux), `v1relay` (the
+//! Node reference relay), `browser` (Debian's chromium and chromedriver, for
+//! the web page), `root` (tests that switch users or check root-only
+//! behaviour).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

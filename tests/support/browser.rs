@@ -267,6 +267,13 @@ impl Browser {
         std::fs::write(path, png).unwrap();
     }
 
+    /// Opens a new tab and switches to it.
+    pub fn new_tab(&self) {
+        let opened = self.session_post("/window/new", json!({ "type": "tab" }));
+        let handle = opened["handle"].as_str().expect("a window handle").to_string();
+        self.session_post("/window", json!({ "handle": handle }));
+    }
+
     pub fn resize(&self, width: u32, height: u32) {
         self.session_post("/window/rect", json!({ "width": width, "height": height }));
     }

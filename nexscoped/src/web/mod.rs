@@ -160,7 +160,15 @@ pub(crate) async fn serve(daemon: Arc<Daemon>, web: Arc<Web>) {
             let listener = tls::Listener::new(listener, acceptor, shutdown.clone());
             run(listener, router, shutdown).await
         }
-        None => run(listener, router, shutdown).await,
+        None => {
+            use axum::serve::ListenerExt;
+            // Small frames (one event each) must not wait for Nagle and a
+            // delayed ACK: that is 40 ms a message.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            run(listener, router, shutdown).await
+        }
     };
     if let Err(error) = result {
         tracing::error!(%error, "the web page stopped");

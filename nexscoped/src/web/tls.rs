@@ -42,6 +42,7 @@ impl Listener {
                 let Ok(permit) = limit.clone().try_acquire_owned() else {
                     continue; // dropped: too many handshakes at once
                 };
+                let _ = stream.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     if let Ok(Ok(tls)) =

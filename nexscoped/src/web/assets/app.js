@@ -339,6 +339,8 @@ function recipients(text) {
 
 // ---- the timeline ------------------------------------------------------------
 
+// The timeline's latest messages: the last 200 at first, then the last 20
+// on each change (200 again when all 20 are new: a burst).
 async function refreshTimeline() {
   if (view.refreshing) {
     view.dirty = true;
@@ -349,9 +351,13 @@ async function refreshTimeline() {
     do {
       view.dirty = false;
       const project = view.project;
-      const { items } = await call(CHAT + 'History', { project, limit: 200 });
+      let items = [];
+      for (const limit of view.rows.size ? [20, 200] : [200]) {
+        items = (await call(CHAT + 'History', { project, limit })).items;
+        if (items.some((m) => view.rows.has(m.msgId))) break;
+      }
       if (project !== view.project) break;
-      if (items.some((m) => m.type === 'file-start')) await refreshFiles(project);
+      if (items.some((m) => m.type === 'file-start' && !view.rows.has(m.msgId))) await refreshFiles(project);
       for (const item of items) renderMessage(item);
     } while (view.dirty);
   } catch (e) {

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use nexscope_tests::TempDir;
 use nexscope_tests::relay::{Client, Ended, Relay, TOKEN, msg};
-use nexscope_tests::{TempDir, set_mode};
 use serde_json::{Value, json};
 use tungstenite::Message;
 
@@ -743,37 +743,9 @@ fn healthz_and_metrics_are_served_on_the_same_port() {
 #[test]
 fn tls_handshake_against_a_self_signed_certificate() {
     let dir = TempDir::new("tls");
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status();
-    if !nexscope_tests::prereq::require(
-        "tls",
-        made.is_ok_and(|s| s.success()),
-        "openssl could not make a certificate (Debian package openssl)",
-    ) {
+    let Some((cert, key)) = nexscope_tests::tls::self_signed(dir.path()) else {
         return;
-    }
-    set_mode(&key, 0o600);
+    };
     let relay = Relay::start(&[
         "--tls-cert",
         cert.to_str().unwrap(),

@@ -96,6 +96,18 @@ fn the_page_follows_the_room_live_and_acts_in_it() {
     });
     page.wait_text("#inbox-done .inbox-item", "accepted");
 
+    // Another one is rejected with a reason, which reaches bob.
+    bob.ok(&["say", "@alice", "and rewrite the lexer?"]);
+    page.wait_text("#inbox .inbox-item.pending", "rewrite the lexer");
+    page.replace_text("#inbox .extra", "not this week");
+    page.click("#inbox button.reject");
+    wait_until(|| {
+        history_texts(&bob)
+            .iter()
+            .any(|t| t.contains("not this week"))
+    });
+    page.wait_text("#inbox-done .inbox-item", "rejected");
+
     // Typed on the page, with @mention completion from the member list.
     page.click("button[data-tab=timeline]");
     page.type_into("#say-text", "@b");
@@ -159,16 +171,9 @@ fn the_page_follows_the_room_live_and_acts_in_it() {
                     && f["sha256"] == nexscope_proto::ids::sha256_hex(b"# plan\n1. parse\n")
             })
     });
-    assert!(
-        !alice
-            .env
-            .runtime_dir()
-            .join("nexscope/web-uploads")
-            .read_dir()
-            .unwrap()
-            .any(|e| e.is_ok()),
-        "the upload's copy is removed once sent"
-    );
+    // The upload's copy is removed once sent.
+    let uploads = alice.env.runtime_dir().join("nexscope/web-uploads");
+    wait_until(|| uploads.read_dir().unwrap().next().is_none());
 
     // The mode switch is the room's.
     page.run("const s = document.querySelector('#mode'); s.value = 'auto'; s.dispatchEvent(new Event('change'));", json!([]));
@@ -501,4 +506,65 @@ fn a_page_off_loopback_needs_tls_and_an_explicit_allow() {
     let status = env.ctl_ok(&["--json", "status"]);
     let status: Value = serde_json::from_str(&status).unwrap();
     assert!(status.get("web").is_none(), "{status}");
+}
+
+#[test]
+fn over_tls_the_login_is_the_same_and_the_cookie_is_secure() {
+    let env = nexscope_tests::Env::new("webtls");
+    let Some((cert, key)) = nexscope_tests::tls::self_signed(env.root.path()) else {
+        return;
+    };
+    if !nexscope_tests::prereq::program("tls", "curl", "curl") {
+        return;
+    }
+    // Off loopback it would need allow_remote too (checked without binding).
+    let remote = format!(
+        "[web]\nlisten = \"0.0.0.0:43721\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\nallow_remote = true\nhost = \"localhost\"\n",
+        cert.display(),
+        key.display()
+    );
+    env.write_config(&remote);
+    let checked = env
+        .command(bin("nexscoped"))
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    env.write_config(&format!(
+        "[web]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    let _daemon = env.daemon();
+    let url = env.ctl_ok(&["--json", "web", "--no-open"]);
+    let url: Value = serde_json::from_str(&url).unwrap();
+    let url = url["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let curl = |url: &str| {
+        let out = env
+            .command("curl")
+            .args(["-s", "-i", "--max-time", "10", "--cacert"])
+            .arg(&cert)
+            .arg(url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let response = curl(&url);
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+    let cookie = response
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_default();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    // Plain http on that port gets nothing.
+    let plain = curl(&url.replace("https://", "http://"));
+    assert!(!plain.contains("303"), "{plain}");
 }

@@ -8,7 +8,7 @@
 //!
 //! Prints figures; asserts nothing (the machine is shared and noisy).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nexscope_proto::varlink::client::Connection;
 use nexscope_tests::browser::{self, Browser};
@@ -34,11 +34,17 @@ new MutationObserver(() => {
 }).observe(document.querySelector('#timeline'), { childList: true, subtree: true });";
 
 fn epoch_ms() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1e3
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1e3
 }
 
 fn main() {
-    let Some((chromium, driver)) = browser::programs() else { return };
+    let Some((chromium, driver)) = browser::programs() else {
+        return;
+    };
     let relay = Relay::start(&[]);
     let alice = Member::with_env("webbench-a", &relay.url, "", |_| web::daemon_env());
     let bob = Member::new("webbench-b", &relay.url, "");
@@ -49,7 +55,10 @@ fn main() {
     let bob_project = bob.project.to_str().unwrap().to_string();
     let mut said = |text: &str| {
         let _: Value = say
-            .call("io.nexscope.Chat.Say", json!({ "project": bob_project, "text": text, "to": ["alice"] }))
+            .call(
+                "io.nexscope.Chat.Say",
+                json!({ "project": bob_project, "text": text, "to": ["alice"] }),
+            )
             .unwrap();
     };
     for i in 0..50 {
@@ -59,18 +68,10 @@ fn main() {
     // 1. Page load.
     let page = Browser::start(&chromium, &driver, 1280, 900);
     let loaded = |page: &Browser| -> f64 {
-        let started = Instant::now();
-        loop {
-            let mark = page.run(
-                "const m = performance.getEntriesByName('timeline'); return m.length ? m[0].startTime : null;",
-                json!([]),
-            );
-            if let Some(ms) = mark.as_f64() {
-                return ms;
-            }
-            assert!(started.elapsed() < browser::PAGE_WAIT, "the timeline never showed");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mark = "const m = performance.getEntriesByName('timeline'); return m.length ? m[0].startTime : null;";
+        page.wait_for(mark, json!([]), Duration::from_millis(20))
+            .as_f64()
+            .unwrap_or_default()
     };
     page.goto(&login_url(&alice.env));
     let first = loaded(&page);
@@ -90,15 +91,14 @@ fn main() {
         let text = format!("bench message {i}");
         let sent = epoch_ms();
         said(&text);
-        let started = Instant::now();
-        let shown = loop {
-            let at = page.run("return window.seen[arguments[0]] || null;", json!([text]));
-            if let Some(at) = at.as_f64() {
-                break at;
-            }
-            assert!(started.elapsed() < browser::PAGE_WAIT, "{text} never showed");
-            std::thread::sleep(Duration::from_millis(2));
-        };
+        let shown = page
+            .wait_for(
+                "return window.seen[arguments[0]] || null;",
+                json!([text]),
+                Duration::from_millis(2),
+            )
+            .as_f64()
+            .unwrap_or_default();
         latencies.push(Duration::from_secs_f64(((shown - sent) / 1e3).max(0.0)));
     }
     latencies.sort();
@@ -109,8 +109,14 @@ fn main() {
     for i in 1..PROJECTS {
         let dir = alice.env.root.path().join(format!("p{i}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let dir = std::fs::canonicalize(dir).unwrap().to_str().unwrap().to_string();
-        alice.env.ctl_ok(&["--project", &dir, "start", "-n", &format!("alice{i}")]);
+        let dir = std::fs::canonicalize(dir)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        alice
+            .env
+            .ctl_ok(&["--project", &dir, "start", "-n", &format!("alice{i}")]);
         projects.push(dir);
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -128,7 +134,9 @@ fn main() {
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("| figure | value |\n|---|---|");
-    println!("| page load through the login link, to the first message on screen | {first:.0} ms |");
+    println!(
+        "| page load through the login link, to the first message on screen | {first:.0} ms |"
+    );
     println!(
         "| page load, logged in, to the first message on screen (p50 / max of {LOADS}) | {:.0} / {:.0} ms |",
         ms(percentile(&loads, 0.5)),

@@ -223,14 +223,24 @@ impl Browser {
             "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);",
             json!([css]),
         );
-        value
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
+        serde_json::from_value(value).unwrap_or_default()
+    }
+
+    /// Runs `script` every `every` until it returns something other than
+    /// null (at most `PAGE_WAIT`); that value.
+    pub fn wait_for(&self, script: &str, args: Value, every: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let value = self.run(script, args.clone());
+            if !value.is_null() {
+                return value;
+            }
+            assert!(
+                started.elapsed() < PAGE_WAIT,
+                "the page never answered {script}"
+            );
+            std::thread::sleep(every);
+        }
     }
 
     /// Waits until some element matching `css` has `needle` in its text;
@@ -270,7 +280,10 @@ impl Browser {
     /// Opens a new tab and switches to it.
     pub fn new_tab(&self) {
         let opened = self.session_post("/window/new", json!({ "type": "tab" }));
-        let handle = opened["handle"].as_str().expect("a window handle").to_string();
+        let handle = opened["handle"]
+            .as_str()
+            .expect("a window handle")
+            .to_string();
         self.session_post("/window", json!({ "handle": handle }));
     }
 

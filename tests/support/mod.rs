@@ -18,6 +18,7 @@ pub mod mock_model;
 pub mod prereq;
 pub mod relay;
 pub mod rooms;
+pub mod tls;
 pub mod web;
 pub mod wiring;
 

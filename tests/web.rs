@@ -11,7 +11,7 @@ use nexscope_tests::browser::{self, Browser};
 use nexscope_tests::http;
 use nexscope_tests::relay::Relay;
 use nexscope_tests::rooms::Member;
-use nexscope_tests::web::{self, bridge, bridge_call, get, login, login_url, split};
+use nexscope_tests::web::{self, Login, bridge, bridge_call, get, login, login_url, split};
 use nexscope_tests::{bin, wait_until};
 use serde_json::{Value, json};
 
@@ -76,6 +76,24 @@ fn the_page_follows_the_room_live_and_acts_in_it() {
         ),
         json!(1),
         "no reload"
+    );
+
+    // Peer text is text: markup in it is shown, never run.
+    bob.ok(&["say", "<img src=x onerror=\"window.pwned=1\"><b>bold?</b>"]);
+    page.wait_text(
+        ".msg.in .text",
+        "<img src=x onerror=\"window.pwned=1\"><b>bold?</b>",
+    );
+    assert_eq!(
+        page.run(
+            "return document.querySelectorAll('#timeline img, #timeline .text b').length",
+            json!([])
+        ),
+        json!(0)
+    );
+    assert_eq!(
+        page.run("return window.pwned === undefined", json!([])),
+        json!(true)
     );
 
     // The mention is in the inbox: accepted from the page, with extra text.
@@ -148,6 +166,9 @@ fn the_page_follows_the_room_live_and_acts_in_it() {
     ]);
     let sha = "sha256 ".to_string() + &nexscope_proto::ids::sha256_hex(b"line one\nline two\n");
     page.wait_text(".msg.in .file .sha", &sha);
+    // The link comes once the file has arrived whole and been checked.
+    page.find(".msg.in .file a");
+    page.wait_text(".msg.in .file .checked", "checked on arrival");
     let downloaded = page.run_async(
         "const done = arguments[arguments.length - 1];
          fetch(document.querySelector('.msg.in .file a').href).then(r => r.text()).then(done, e => done('failed: ' + e));",
@@ -278,13 +299,51 @@ fn an_agent_query_streams_from_the_page_and_cancel_stops_it() {
     page.screenshot(&screenshots().join("sessions.png"));
 }
 
+/// A request to the page with these headers (Host is the page's unless
+/// given).
+fn send(
+    login: &Login,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> http::Response {
+    let (addr, host, _) = split(&login.url);
+    let mut all: Vec<(&str, &str)> = Vec::new();
+    if !headers.iter().any(|(n, _)| *n == "Host") {
+        all.push(("Host", &host));
+    }
+    all.extend_from_slice(headers);
+    http::request(addr, method, path, &all, body, Duration::from_secs(10))
+        .expect("the page answers")
+}
+
+fn no_cors(response: &http::Response) {
+    assert!(
+        response
+            .headers
+            .iter()
+            .all(|(n, _)| !n.starts_with("access-control-")),
+        "{:?}",
+        response.headers
+    );
+}
+
 #[test]
 fn stale_links_foreign_hosts_and_origins_and_missing_cookies_are_refused() {
     let relay = Relay::start(&[]);
     let (alice, _bob) = alice_and_bob(&relay, "guard");
-    let (url, cookie) = login(&alice.env);
+    // A link previewed (HEAD) is not used up.
+    let url = login_url(&alice.env);
+    assert_eq!(send_url(&url, "HEAD").status, 200);
+    let page = login_with(&url);
+    let (url, cookie, key) = (page.url.clone(), page.cookie.clone(), page.key.clone());
     let (_, host, path) = split(&url);
     let own = format!("http://{host}");
+    let both = [
+        ("Cookie", cookie.as_str()),
+        ("X-Nexscope-Key", key.as_str()),
+    ];
 
     // The link worked once; again it is refused and sets no cookie.
     let again = get(&url, &path, &[]);
@@ -301,34 +360,46 @@ fn stale_links_foreign_hosts_and_origins_and_missing_cookies_are_refused() {
         "{set_cookie}"
     );
 
-    // Logged in, the API answers; without the cookie it does not.
-    assert_eq!(get(&url, "/api/me", &[("Cookie", &cookie)]).status, 200);
-    assert_eq!(get(&url, "/api/me", &[]).status, 401);
+    // Logged in (cookie and page key), the API answers; with either alone,
+    // a wrong one or neither, it does not. The cookie alone is what another
+    // local user's server on another port of 127.0.0.1 could collect.
+    assert_eq!(send(&page, "GET", "/api/me", &both, b"").status, 200);
+    for headers in [
+        vec![("Cookie", cookie.as_str())],
+        vec![("X-Nexscope-Key", key.as_str())],
+        vec![
+            ("Cookie", "nexscope_session=0000"),
+            ("X-Nexscope-Key", key.as_str()),
+        ],
+        vec![("Cookie", cookie.as_str()), ("X-Nexscope-Key", "0000")],
+        vec![],
+    ] {
+        let response = send(&page, "GET", "/api/me", &headers, b"");
+        assert_eq!(response.status, 401, "{headers:?}");
+        assert!(response.header("content-security-policy").is_some());
+    }
     assert_eq!(
-        get(&url, "/api/me", &[("Cookie", "nexscope_session=0000")]).status,
+        get(&url, "/api/file?project=/x&msgId=y", &[("Cookie", &cookie)]).status,
         401
     );
-    assert_eq!(get(&url, "/api/file?project=/x&msgId=y", &[]).status, 401);
-    assert_eq!(bridge(&url, &[("Origin", &own)]).err(), Some(401));
+    assert_eq!(bridge(&url, &key, &[("Origin", &own)]).err(), Some(401));
+    assert_eq!(
+        bridge(&url, "", &[("Origin", &own), ("Cookie", &cookie)]).err(),
+        Some(401)
+    );
 
-    // DNS rebinding: another name for 127.0.0.1 is refused, cookie or not.
-    let (addr, _, _) = split(&url);
-    let port = addr.port();
+    // DNS rebinding: another name for 127.0.0.1 is refused, logged in or not.
+    let port = split(&url).0.port();
     for bad in [
         format!("evil.example:{port}"),
         format!("127.0.0.1.nip.io:{port}"),
         "127.0.0.1:1".into(),
     ] {
-        let response = http::request(
-            addr,
-            "GET",
-            "/api/me",
-            &[("Host", &bad), ("Cookie", &cookie)],
-            b"",
-            Duration::from_secs(5),
-        )
-        .unwrap();
+        let mut headers = vec![("Host", bad.as_str())];
+        headers.extend_from_slice(&both);
+        let response = send(&page, "GET", "/api/me", &headers, b"");
         assert_eq!(response.status, 421, "Host {bad}");
+        assert!(response.header("content-security-policy").is_some());
     }
     assert_eq!(
         get(&url, "/", &[("Host", "localhost")]).status,
@@ -336,70 +407,84 @@ fn stale_links_foreign_hosts_and_origins_and_missing_cookies_are_refused() {
         "a second Host header is not a way around it"
     );
 
-    // A foreign Origin on a POST: refused, and nothing is sent.
+    // A foreign Origin on a POST: refused, and nothing is sent. So is an
+    // OPTIONS preflight (no CORS here).
     let before = history_texts(&alice).len();
     let upload = format!(
         "/api/upload?project={}&name=x.txt&to=bob",
         alice.project.display()
     );
-    for origin in ["http://evil.example", "null", "http://localhost:1"] {
-        let response = http::request(
-            addr,
-            "POST",
-            &upload,
-            &[("Host", &host), ("Cookie", &cookie), ("Origin", origin)],
-            b"payload",
-            Duration::from_secs(5),
-        )
-        .unwrap();
+    let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1));
+    for origin in [
+        "http://evil.example",
+        "null",
+        "http://localhost:1",
+        other_port.as_str(),
+    ] {
+        let mut headers = vec![("Origin", origin)];
+        headers.extend_from_slice(&both);
+        let response = send(&page, "POST", &upload, &headers, b"payload");
         assert_eq!(response.status, 403, "Origin {origin}");
-        assert!(response.header("access-control-allow-origin").is_none());
+        no_cors(&response);
     }
-    let no_origin = http::request(
-        addr,
-        "POST",
+    assert_eq!(
+        send(&page, "POST", &upload, &both, b"payload").status,
+        403,
+        "a POST without Origin"
+    );
+    let preflight = send(
+        &page,
+        "OPTIONS",
         &upload,
-        &[("Host", &host), ("Cookie", &cookie)],
-        b"payload",
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    assert_eq!(no_origin.status, 403, "a POST without Origin");
-    let logout = http::request(
-        addr,
-        "POST",
-        "/logout",
         &[
-            ("Host", &host),
-            ("Cookie", &cookie),
             ("Origin", "http://evil.example"),
+            ("Access-Control-Request-Method", "POST"),
         ],
         b"",
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    assert_eq!(logout.status, 403);
+    );
+    assert_ne!(preflight.status / 100, 2, "{}", preflight.status);
+    no_cors(&preflight);
+    let mut foreign = vec![("Origin", "http://evil.example")];
+    foreign.extend_from_slice(&both);
+    assert_eq!(send(&page, "POST", "/logout", &foreign, b"").status, 403);
     assert_eq!(
-        get(&url, "/api/me", &[("Cookie", &cookie)]).status,
+        send(&page, "GET", "/api/me", &both, b"").status,
         200,
         "the session survived"
     );
-    // And the WebSocket upgrade: foreign, missing or right Origin.
-    assert_eq!(
-        bridge(
-            &url,
-            &[("Origin", "http://evil.example"), ("Cookie", &cookie)]
-        )
-        .err(),
-        Some(403)
-    );
-    assert_eq!(bridge(&url, &[("Cookie", &cookie)]).err(), Some(403));
+    // And the WebSocket upgrade: foreign, another port's, missing or right Origin.
+    for origin in ["http://evil.example", other_port.as_str()] {
+        assert_eq!(
+            bridge(&url, &key, &[("Origin", origin), ("Cookie", &cookie)]).err(),
+            Some(403),
+            "{origin}"
+        );
+    }
+    assert_eq!(bridge(&url, &key, &[("Cookie", &cookie)]).err(), Some(403));
     assert_eq!(history_texts(&alice).len(), before, "nothing was sent");
 
-    // The page's own origin with the cookie: the bridge works, and opens
+    // An upload to a project without a room: refused before its body is
+    // kept, and nothing stays behind.
+    let mut own_origin = vec![("Origin", own.as_str())];
+    own_origin.extend_from_slice(&both);
+    let roomless = alice.env.root.path().join("roomless");
+    std::fs::create_dir_all(&roomless).unwrap();
+    let nowhere = send(
+        &page,
+        "POST",
+        &format!("/api/upload?project={}&name=x.txt", roomless.display()),
+        &own_origin,
+        b"payload",
+    );
+    assert_eq!(nowhere.status, 422, "{}", nowhere.text());
+    assert!(nowhere.text().contains("NotJoined"), "{}", nowhere.text());
+    let uploads = alice.env.runtime_dir().join("nexscope/web-uploads");
+    assert!(!uploads.exists() || uploads.read_dir().unwrap().next().is_none());
+
+    // The page's own origin, cookie and key: the bridge works, and opens
     // only the page's methods.
-    let mut ws =
-        bridge(&url, &[("Origin", &own), ("Cookie", &cookie)]).expect("the page's own bridge");
+    let mut ws = bridge(&url, &key, &[("Origin", &own), ("Cookie", &cookie)])
+        .expect("the page's own bridge");
     let refused = bridge_call(&mut ws, 1, "io.nexscope.Daemon.Shutdown", json!({}));
     assert_eq!(
         refused["error"], "org.varlink.service.MethodNotFound",
@@ -450,12 +535,50 @@ fn stale_links_foreign_hosts_and_origins_and_missing_cookies_are_refused() {
         csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
         "{csp}"
     );
-    assert!(
-        index
-            .headers
-            .iter()
-            .all(|(n, _)| !n.starts_with("access-control-"))
-    );
+    no_cors(&index);
+
+    // Logging out ends the session, and the page open with it.
+    assert_eq!(send(&page, "POST", "/logout", &own_origin, b"").status, 204);
+    assert_eq!(send(&page, "GET", "/api/me", &both, b"").status, 401);
+    let closed = (0..100).find_map(|_| match ws.read() {
+        Ok(tungstenite::Message::Close(frame)) => Some(frame.map(|f| u16::from(f.code))),
+        Ok(_) => None,
+        Err(_) => Some(None),
+    });
+    assert_eq!(closed, Some(Some(1008)), "the open page is closed");
+}
+
+/// A request for the login URL itself with this method.
+fn send_url(url: &str, method: &str) -> http::Response {
+    let (addr, host, path) = split(url);
+    http::request(
+        addr,
+        method,
+        &path,
+        &[("Host", &host)],
+        b"",
+        Duration::from_secs(10),
+    )
+    .expect("the page answers")
+}
+
+/// Logs in with `url` as a browser does.
+fn login_with(url: &str) -> Login {
+    let response = send_url(url, "GET");
+    assert_eq!(response.status, 303, "{}", response.text());
+    Login {
+        url: url.to_string(),
+        cookie: response
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .unwrap()
+            .to_string(),
+        key: response
+            .header("location")
+            .and_then(|l| l.strip_prefix("/#key="))
+            .unwrap()
+            .to_string(),
+    }
 }
 
 #[test]
@@ -463,6 +586,8 @@ fn an_expired_link_is_refused() {
     let env = nexscope_tests::Env::new("webexpire");
     let _daemon = env.daemon_with(&web::daemon_env());
     let url = login_url(&env);
+    // A fresh link of this daemon works (so the refusal below is the expiry).
+    login(&env);
     std::thread::sleep(Duration::from_secs(61));
     let response = get(&url, &split(&url).2, &[]);
     assert_eq!(response.status, 403);
@@ -564,7 +689,7 @@ fn over_tls_the_login_is_the_same_and_the_cookie_is_secure() {
         cookie.contains("; Secure") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
-    // Plain http on that port gets nothing.
+    // Plain http on that port gets no HTTP answer at all.
     let plain = curl(&url.replace("https://", "http://"));
-    assert!(!plain.contains("303"), "{plain}");
+    assert!(!plain.contains("HTTP/"), "{plain}");
 }

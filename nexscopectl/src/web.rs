@@ -36,8 +36,13 @@ pub fn run(args: &WebArgs, options: &Options, out: Output) -> Result<(), CtlErro
 }
 
 /// Starts the desktop's browser on `url` without waiting for it; false
-/// when there is no display to open it on.
+/// when there is no display to open it on. The browser gets a file that
+/// redirects to the link, not the link itself: a command line is readable
+/// by every user of the machine, a 0600 file is not.
 fn open(url: &str) -> bool {
+    let Some(page) = redirect_file(url) else {
+        return false;
+    };
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
@@ -47,10 +52,32 @@ fn open(url: &str) -> bool {
         return false;
     };
     Command::new(opener)
-        .arg(url)
+        .arg(format!("file://{}", page.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .is_ok()
+}
+
+/// A private page that sends the browser on to `url`.
+fn redirect_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = nexscope_proto::paths::runtime_dir();
+    nexscope_proto::paths::ensure_private_dir(&dir).ok()?;
+    let path = dir.join("web-login.html");
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .ok()?;
+    // The URL is ours (hex token, address): nothing in it needs escaping.
+    let html = format!(
+        "<!doctype html><meta http-equiv=\"refresh\" content=\"0; url={url}\"><a href=\"{url}\">nexscope</a>\n"
+    );
+    file.write_all(html.as_bytes()).ok()?;
+    Some(path)
 }

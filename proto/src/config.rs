@@ -700,9 +700,10 @@ impl<'a> Section<'a> {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             (Some(_), None) | (None, Some(_)) => {
-                let (key, value) = match self.table.get("tls_cert") {
-                    Some(value) => ("tls_cert", value),
-                    None => ("tls_key", &self.table["tls_key"]),
+                let (key, value) = match (self.table.get("tls_cert"), self.table.get("tls_key")) {
+                    (Some(value), _) => ("tls_cert", value),
+                    (None, Some(value)) => ("tls_key", value),
+                    (None, None) => return Ok(w),
                 };
                 return Err(self.invalid(
                     key,

@@ -49,8 +49,16 @@ pub fn get(url: &str, path: &str, extra: &[(&str, &str)]) -> Response {
         .expect("the page answers")
 }
 
-/// Logs in with a fresh link: the `nexscope_session=…` cookie pair.
-pub fn login(env: &Env) -> (String, String) {
+/// A logged-in page's secrets: the link it came from, the
+/// `nexscope_session=…` cookie pair and the page key.
+pub struct Login {
+    pub url: String,
+    pub cookie: String,
+    pub key: String,
+}
+
+/// Logs in with a fresh link, as a browser does.
+pub fn login(env: &Env) -> Login {
     let url = login_url(env);
     let (_, _, path) = split(&url);
     let response = get(&url, &path, &[]);
@@ -60,17 +68,23 @@ pub fn login(env: &Env) -> (String, String) {
         .and_then(|c| c.split(';').next())
         .expect("a session cookie")
         .to_string();
-    (url, cookie)
+    let key = response
+        .header("location")
+        .and_then(|l| l.strip_prefix("/#key="))
+        .expect("the page key in the redirect's fragment")
+        .to_string();
+    Login { url, cookie, key }
 }
 
 /// The page's WebSocket with these headers, or the handshake's HTTP status
 /// when it is refused.
 pub fn bridge(
     url: &str,
+    key: &str,
     headers: &[(&str, &str)],
 ) -> Result<WebSocket<MaybeTlsStream<TcpStream>>, u16> {
     let (addr, host, _) = split(url);
-    let mut request = format!("ws://{host}/api/ws")
+    let mut request = format!("ws://{host}/api/ws?k={key}")
         .into_client_request()
         .expect("a request");
     for (name, value) in headers {

@@ -73,11 +73,14 @@ fn label_and_target(
     snap: &Snapshot,
     frame: &Value,
 ) -> Result<(String, String), StoreError> {
-    let label = sender_label(conn, project, &snap.peer_index, frame)?;
+    let from = text_of(frame, "from");
+    let index = store::inbox::peer_index(conn, project, from, &snap.peer_index)?;
+    let label = render::peer_label(text_of(frame, "role"), index, from);
     Ok((label, render::target(&strings(&frame["to"]), &snap.me)))
 }
 
-/// The sender's role label (`[userAgent2 bob]`), as the hooks show it.
+/// The sender's role label (`[userAgent2 bob]`) of a message already
+/// received, as the hooks showed it (read only: its index was given then).
 pub fn sender_label(
     conn: &Connection,
     project: &str,
@@ -85,7 +88,7 @@ pub fn sender_label(
     frame: &Value,
 ) -> Result<String, StoreError> {
     let from = text_of(frame, "from");
-    let index = store::inbox::peer_index(conn, project, from, configured)?;
+    let index = store::inbox::known_peer_index(conn, project, from, configured)?.unwrap_or(0);
     Ok(render::peer_label(text_of(frame, "role"), index, from))
 }
 

@@ -837,7 +837,9 @@ impl Rooms {
                 // Each message in carries the label the hooks showed for it.
                 for item in items.iter_mut().filter(|i| i["dir"] == "in") {
                     let label = inbound::sender_label(c, &key, &configured, item)?;
-                    item["label"] = label.into();
+                    if let Some(object) = item.as_object_mut() {
+                        object.insert("label".into(), label.into());
+                    }
                 }
                 receipts::with_receipts(c, &key, items)
             })

@@ -203,6 +203,22 @@ pub fn sweep(conn: &Connection, project: &str, now: i64) -> Result<Vec<InboxItem
     Ok(moved)
 }
 
+/// The peer's index if it has one (read only).
+pub fn known_peer_index(
+    conn: &Connection,
+    project: &str,
+    name: &str,
+    configured: &BTreeMap<String, u32>,
+) -> Result<Option<u32>, StoreError> {
+    if let Some(index) = configured.get(name) {
+        return Ok(Some(*index));
+    }
+    Ok(conn
+        .prepare_cached("SELECT idx FROM peers WHERE project = ?1 AND name = ?2")?
+        .query_row(params![project, name], |r| r.get(0))
+        .optional()?)
+}
+
 /// The peer's index for role labels: fixed by config, else first contact
 /// order after the highest configured one, kept once given
 /// (docs/protocol.md §2.8).
@@ -212,14 +228,7 @@ pub fn peer_index(
     name: &str,
     configured: &BTreeMap<String, u32>,
 ) -> Result<u32, StoreError> {
-    if let Some(index) = configured.get(name) {
-        return Ok(*index);
-    }
-    if let Some(index) = conn
-        .prepare_cached("SELECT idx FROM peers WHERE project = ?1 AND name = ?2")?
-        .query_row(params![project, name], |r| r.get(0))
-        .optional()?
-    {
+    if let Some(index) = known_peer_index(conn, project, name, configured)? {
         return Ok(index);
     }
     let stored: u32 = conn.query_row(

@@ -12,17 +12,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::Ctx;
+use super::guard::Session;
 use crate::control;
 use nexscope_proto::varlink::{Call, Reply, VarlinkError};
 
@@ -57,6 +59,8 @@ const MAX_MESSAGE: usize = 1024 * 1024;
 const MAX_CALLS: usize = 64;
 /// Replies waiting for a slow page, per page.
 const OUTBOX: usize = 256;
+/// How often an open page's session is checked (logout, expiry).
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Deserialize)]
 struct PageCall {
@@ -73,7 +77,11 @@ struct PageCall {
 
 /// `GET /api/ws`: one page's bridge (the guard has checked its Origin and
 /// session).
-pub(super) async fn upgrade(State(ctx): State<Arc<Ctx>>, ws: WebSocketUpgrade) -> Response {
+pub(super) async fn upgrade(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(session): Extension<Session>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let Ok(permit) = ctx.pages.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -84,24 +92,26 @@ pub(super) async fn upgrade(State(ctx): State<Arc<Ctx>>, ws: WebSocketUpgrade) -
     ws.max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
-            run(socket, ctx).await;
+            run(socket, ctx, session.0).await;
             drop(permit);
         })
 }
 
-async fn run(socket: WebSocket, ctx: Arc<Ctx>) {
+async fn run(socket: WebSocket, ctx: Arc<Ctx>, session: String) {
     let (mut sink, mut stream) = socket.split();
-    let (out, mut outbox) = mpsc::channel::<String>(OUTBOX);
+    let (out, mut outbox) = mpsc::channel::<Message>(OUTBOX);
     let writer = tokio::spawn(async move {
-        while let Some(text) = outbox.recv().await {
-            if sink.send(Message::Text(text.into())).await.is_err() {
+        while let Some(message) = outbox.recv().await {
+            let last = matches!(message, Message::Close(_));
+            if sink.send(message).await.is_err() || last {
                 break;
             }
         }
         let _ = sink.close().await;
     });
-    let mut calls = Calls::default();
+    let mut calls = Calls::new();
     let shutdown = ctx.daemon.shutdown_signal();
+    let mut check = tokio::time::interval(SESSION_CHECK);
     loop {
         tokio::select! {
             message = stream.next() => match message {
@@ -112,29 +122,51 @@ async fn run(socket: WebSocket, ctx: Arc<Ctx>) {
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
             },
-            Some(done) = calls.set.join_next(), if !calls.set.is_empty() => {
-                if let Ok(id) = done {
-                    calls.running.remove(&id);
-                }
+            Some(Ok((task, id))) = calls.streams.join_next_with_id(), if !calls.streams.is_empty() => {
+                calls.finished(task, id);
             }
+            _ = check.tick() => if !ctx.web.logins.alive(&session) {
+                // Logged out, or the session expired: the page goes too.
+                let close = CloseFrame { code: close_code::POLICY, reason: "logged out".into() };
+                let _ = out.send(Message::Close(Some(close))).await;
+                break;
+            },
             _ = shutdown.wait() => break,
         }
     }
-    // Streams end with the page (as a hung-up client's do).
-    calls.set.abort_all();
+    // Streams end with the page (as a hung-up client's do); calls that
+    // change something run to their end.
+    calls.streams.abort_all();
     drop(out);
     let _ = writer.await;
 }
 
-/// One page's running calls, by the page's id.
-#[derive(Default)]
+/// One page's calls: its streams by the page's id (cancellable), and a
+/// bound on its other calls, which run to their end even when the page
+/// goes (a message sent is also recorded, as on the control socket).
 struct Calls {
-    set: JoinSet<u64>,
+    streams: JoinSet<u64>,
     running: HashMap<u64, AbortHandle>,
+    others: Arc<Semaphore>,
 }
 
 impl Calls {
-    async fn take(&mut self, ctx: &Arc<Ctx>, text: &str, out: &mpsc::Sender<String>) {
+    fn new() -> Calls {
+        Calls {
+            streams: JoinSet::new(),
+            running: HashMap::new(),
+            others: Arc::new(Semaphore::new(MAX_CALLS)),
+        }
+    }
+
+    /// A stream ended: forgotten, unless its id already names a newer one.
+    fn finished(&mut self, task: tokio::task::Id, id: u64) {
+        if self.running.get(&id).is_some_and(|h| h.id() == task) {
+            self.running.remove(&id);
+        }
+    }
+
+    async fn take(&mut self, ctx: &Arc<Ctx>, text: &str, out: &mpsc::Sender<Message>) {
         let call: PageCall = match serde_json::from_str(text) {
             Ok(call) => call,
             Err(_) => {
@@ -149,28 +181,37 @@ impl Calls {
             }
             return;
         }
-        if let Err(error) = self.admit(&call) {
-            let _ = out.send(tagged(call.id, &Reply::from_error(&error))).await;
-            return;
-        }
-        let id = call.id;
-        let daemon = ctx.daemon.clone();
-        let out = out.clone();
+        let permit = match self.admit(&call) {
+            Ok(permit) => permit,
+            Err(error) => {
+                let _ = out.send(tagged(call.id, &Reply::from_error(&error))).await;
+                return;
+            }
+        };
+        let (id, daemon, out) = (call.id, ctx.daemon.clone(), out.clone());
         let call = Call {
             method: call.method,
             parameters: call.parameters,
             more: call.more,
             ..Call::default()
         };
-        let handle = self.set.spawn(async move {
-            forward(&daemon, &call, id, &out).await;
-            id
-        });
-        self.running.insert(id, handle);
+        if call.more {
+            let handle = self.streams.spawn(async move {
+                forward(&daemon, &call, id, &out).await;
+                id
+            });
+            self.running.insert(id, handle);
+        } else {
+            tokio::spawn(async move {
+                forward(&daemon, &call, id, &out).await;
+                drop(permit);
+            });
+        }
     }
 
-    /// Whether the page may make this call now.
-    fn admit(&self, call: &PageCall) -> Result<(), VarlinkError> {
+    /// Whether the page may make this call now; for a call that is not a
+    /// stream, its slot.
+    fn admit(&self, call: &PageCall) -> Result<Option<OwnedSemaphorePermit>, VarlinkError> {
         if !OPEN.contains(&call.method.as_str()) {
             return Err(VarlinkError::method_not_found(&call.method));
         }
@@ -180,17 +221,28 @@ impl Calls {
             // files by upload.
             return Err(VarlinkError::invalid_parameter("file"));
         }
+        let busy = || {
+            VarlinkError::coded(
+                "io.nexscope.Daemon.TooManyConnections",
+                "too_many_calls",
+                format!("a page may run {MAX_CALLS} streams and {MAX_CALLS} other calls at once"),
+            )
+        };
+        if !call.more {
+            return self
+                .others
+                .clone()
+                .try_acquire_owned()
+                .map(Some)
+                .map_err(|_| busy());
+        }
         if self.running.contains_key(&call.id) {
             return Err(VarlinkError::invalid_parameter("id"));
         }
         if self.running.len() >= MAX_CALLS {
-            return Err(VarlinkError::coded(
-                "io.nexscope.Daemon.TooManyConnections",
-                "too_many_calls",
-                format!("a page may run {MAX_CALLS} calls at once; cancel a stream first"),
-            ));
+            return Err(busy());
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -199,7 +251,7 @@ async fn forward(
     daemon: &Arc<crate::state::Daemon>,
     call: &Call,
     id: u64,
-    out: &mpsc::Sender<String>,
+    out: &mpsc::Sender<Message>,
 ) {
     let (sink, mut replies) = mpsc::channel(16);
     let run = async move {
@@ -235,12 +287,12 @@ pub(super) async fn call_once(
 }
 
 /// A reply as the page reads it: the varlink reply with the call's id.
-fn tagged(id: u64, reply: &Reply) -> String {
+fn tagged(id: u64, reply: &Reply) -> Message {
     let mut value = serde_json::to_value(reply).unwrap_or_default();
     if let Some(object) = value.as_object_mut() {
         object.insert("id".into(), id.into());
     }
-    value.to_string()
+    Message::Text(value.to_string().into())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Ctx;
 use super::bridge::call_once;
@@ -52,38 +52,73 @@ pub(super) async fn upload(
             format!("the caption is over {MAX_TEXT} bytes"),
         );
     }
+    let Ok(_slot) = ctx.uploads.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "other uploads are running; try again when they are done".into(),
+        );
+    };
+    // Not joined (or no such project): said before the body is taken.
+    let status = call_once(
+        &ctx.daemon,
+        "io.nexscope.Chat.Status",
+        json!({ "project": q.project }),
+    )
+    .await;
+    if status.error.is_some() {
+        return reply(status);
+    }
     let max = ctx
         .daemon
         .config()
         .settings_for(Path::new(&q.project))
         .max_file;
-    let dir = paths::runtime_dir()
-        .join("web-uploads")
-        .join(nexscope_proto::ids::random_hex(8));
-    let path = dir.join(safe_name(&q.name, MAX_NAME));
-    let written = receive(&dir, &path, body, max).await;
-    let response = match written {
-        Ok(()) => {
-            let to: Vec<&str> =
-                q.to.as_deref()
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter(|n| !n.is_empty())
-                    .collect();
-            let parameters = json!({
-                "project": q.project,
-                "file": path.display().to_string(),
-                "text": q.text,
-                "to": to,
-                "thread": q.thread,
-                "role": "user",
-            });
-            reply(call_once(&ctx.daemon, "io.nexscope.Chat.Say", parameters).await)
-        }
-        Err((status, message)) => refuse(status, message),
-    };
-    let _ = tokio::fs::remove_dir_all(&dir).await;
-    response
+    let dir = Upload(uploads_dir().join(nexscope_proto::ids::random_hex(8)));
+    let path = dir.0.join(safe_name(&q.name, MAX_NAME));
+    if let Err((status, message)) = receive(&dir.0, &path, body, max).await {
+        return refuse(status, message);
+    }
+    let to: Vec<&str> =
+        q.to.as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|n| !n.is_empty())
+            .collect();
+    let parameters = json!({
+        "project": q.project,
+        "file": path.display().to_string(),
+        "text": q.text,
+        "to": to,
+        "thread": q.thread,
+        "role": "user",
+    });
+    // Sent to its end even if the page goes meanwhile (as on the control
+    // socket); the copy goes with it.
+    let daemon = ctx.daemon.clone();
+    let said = tokio::spawn(async move {
+        let said = call_once(&daemon, "io.nexscope.Chat.Say", parameters).await;
+        drop(dir);
+        said
+    });
+    match said.await {
+        Ok(said) => reply(said),
+        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "the send failed".into()),
+    }
+}
+
+/// Where uploads wait to be sent.
+pub(super) fn uploads_dir() -> PathBuf {
+    paths::runtime_dir().join("web-uploads")
+}
+
+/// An upload's private directory, removed when dropped (sent, refused, or
+/// the request given up).
+struct Upload(PathBuf);
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Writes the body to `path` in a new private `dir`, at most `max` bytes.
@@ -134,7 +169,8 @@ pub(super) struct DownloadQuery {
     msg_id: String,
 }
 
-/// `GET /api/file?project=…&msgId=…`: a received file, as an attachment.
+/// `GET /api/file?project=…&msgId=…`: a received file, as an attachment,
+/// streamed from disk.
 pub(super) async fn download(
     State(ctx): State<Arc<Ctx>>,
     Query(q): Query<DownloadQuery>,
@@ -157,8 +193,8 @@ pub(super) async fn download(
     };
     let name = file["name"].as_str().unwrap_or("file").to_string();
     let path = PathBuf::from(file["path"].as_str().unwrap_or_default());
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => attachment(&name, bytes),
+    match tokio::fs::File::open(&path).await {
+        Ok(opened) => attachment(&name, opened),
         Err(e) => refuse(
             StatusCode::GONE,
             format!("the file is no longer on disk: {e}"),
@@ -166,13 +202,30 @@ pub(super) async fn download(
     }
 }
 
-fn attachment(name: &str, bytes: Vec<u8>) -> Response {
+/// Chunks of a file as they are read.
+fn chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    futures_util::stream::unfold(file, |mut file| async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok(bytes::Bytes::from(buffer)), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    })
+}
+
+fn attachment(name: &str, file: tokio::fs::File) -> Response {
     let ascii = safe_name(name, MAX_NAME);
     let disposition = format!(
         "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
         percent(name)
     );
-    let mut response = (StatusCode::OK, bytes).into_response();
+    let mut response = (StatusCode::OK, Body::from_stream(chunks(file))).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -181,6 +234,8 @@ fn attachment(name: &str, bytes: Vec<u8>) -> Response {
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
+    // Opened anyway (a browser that ignores the disposition), it runs nothing.
+    headers.insert(super::guard::SANDBOX, HeaderValue::from_static("1"));
     response
 }
 

@@ -15,6 +15,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::Ctx;
 
+/// Set by a handler whose response must run nothing (a peer's file).
+pub(super) const SANDBOX: &str = "x-nexscope-sandbox";
+
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The Host header values the page answers to: the loopback names with the
@@ -35,22 +38,37 @@ pub(super) fn hosts(bound: SocketAddr, name: Option<&str>) -> Vec<String> {
     hosts
 }
 
-pub(super) async fn guard(State(ctx): State<Arc<Ctx>>, request: Request, next: Next) -> Response {
-    if let Err(refusal) = check(
-        &ctx,
-        request.method(),
-        request.uri().path(),
-        request.headers(),
-    ) {
-        return secure(refusal.into_response());
+pub(super) async fn guard(
+    State(ctx): State<Arc<Ctx>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match check(&ctx, &request) {
+        Ok(session) => {
+            if let Some(session) = session {
+                request.extensions_mut().insert(Session(session));
+            }
+            secure(next.run(request).await)
+        }
+        Err(refusal) => secure(refusal.into_response()),
     }
-    secure(next.run(request).await)
 }
+
+/// The logged-in session a private request came with (for the bridge,
+/// which closes when it ends).
+#[derive(Clone)]
+pub(super) struct Session(pub String);
+
+/// The header the page sends its key in; `k` in the query where it cannot
+/// send headers (its WebSocket, a download link).
+const KEY_HEADER: &str = "x-nexscope-key";
 
 /// Why a request is refused: its status and a line for the person.
 type Refusal = (StatusCode, String);
 
-fn check(ctx: &Ctx, method: &Method, path: &str, headers: &HeaderMap) -> Result<(), Refusal> {
+/// The request's session when it needs one; why it is refused otherwise.
+fn check(ctx: &Ctx, request: &Request) -> Result<Option<String>, Refusal> {
+    let (method, path, headers) = (request.method(), request.uri().path(), request.headers());
     if headers.get_all(header::HOST).iter().count() > 1 {
         return Err((
             StatusCode::BAD_REQUEST,
@@ -82,24 +100,45 @@ fn check(ctx: &Ctx, method: &Method, path: &str, headers: &HeaderMap) -> Result<
         }
     }
     let private = path.starts_with("/api/") || path == "/logout";
-    if private && !ctx.web.logins.authorized(headers) {
-        return Err((
+    if !private {
+        return Ok(None);
+    }
+    let key = headers
+        .get(KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| query_key(request.uri().query()));
+    match ctx.web.logins.authorized(headers, key) {
+        Some(session) => Ok(Some(session)),
+        None => Err((
             StatusCode::UNAUTHORIZED,
             "not logged in: run `nexscopectl web` and open the link it prints\n".into(),
-        ));
+        )),
     }
-    Ok(())
+}
+
+/// The page key in a query (`k=…`).
+fn query_key(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "k")
+        .map(|(_, value)| value)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The headers every response carries.
+/// The headers every response carries; a download (marked by `files`) gets
+/// a sandbox that runs nothing, whatever it holds.
 fn secure(mut response: Response) -> Response {
     let headers = response.headers_mut();
+    let csp = match headers.remove(SANDBOX) {
+        Some(_) => "sandbox; default-src 'none'",
+        None => CSP,
+    };
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::CONTENT_SECURITY_POLICY, csp),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),

@@ -1,15 +1,19 @@
 //! Logging in to the page: `nexscopectl web` asks the daemon (over the
 //! control socket, so only its user can) for a one-time token in a URL; the
-//! page trades it for a session cookie (HttpOnly, SameSite=Strict). Tokens
-//! and sessions are kept as their sha256 only, so that a lookup compares
-//! hashes and a memory dump shows no usable secret.
+//! page trades it for a session: a cookie (HttpOnly, SameSite=Strict) and a
+//! page key, which the page keeps in its origin's storage and sends with
+//! every API request. Both are needed: browsers send a cookie for
+//! 127.0.0.1 to every port of it, so another local user's server on
+//! another port could collect the cookie, but storage is kept per port.
+//! Tokens, cookies and keys are kept as their sha256 only, so that a lookup
+//! compares hashes and a memory dump shows no usable secret.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -34,53 +38,85 @@ pub(crate) struct Logins {
 #[derive(Default)]
 struct Inner {
     /// sha256 of a login token → when it expires.
-    tokens: HashMap<String, Instant>,
-    /// sha256 of a session cookie → when it expires.
-    sessions: HashMap<String, Instant>,
+    tokens: HashMap<String, Entry>,
+    /// sha256 of a session cookie → its page key's sha256, and when it
+    /// expires.
+    sessions: HashMap<String, Entry>,
+}
+
+struct Entry {
+    expires: Instant,
+    /// sha256 of the page key (sessions only).
+    key: String,
+}
+
+/// A session as the page holds it.
+pub(crate) struct Granted {
+    pub cookie: String,
+    pub key: String,
 }
 
 impl Logins {
     /// A new one-time login token.
     pub(crate) fn mint(&self) -> String {
         let token = random_hex(32);
-        let mut inner = self.lock();
+        let entry = Entry {
+            expires: Instant::now() + LOGIN_TTL,
+            key: String::new(),
+        };
         keep(
-            &mut inner.tokens,
+            &mut self.lock().tokens,
             sha256_hex(token.as_bytes()),
-            LOGIN_TTL,
+            entry,
             MAX_TOKENS,
         );
         token
     }
 
-    /// The token's session cookie value, once: the token is gone after this
-    /// whether it was good or not.
-    fn redeem(&self, token: &str) -> Option<String> {
+    /// The token's session, once: the token is gone after this whether it
+    /// was good or not.
+    fn redeem(&self, token: &str) -> Option<Granted> {
         let mut inner = self.lock();
-        let expires = inner.tokens.remove(&sha256_hex(token.as_bytes()))?;
-        if expires <= Instant::now() {
+        let token = inner.tokens.remove(&sha256_hex(token.as_bytes()))?;
+        if token.expires <= Instant::now() {
             return None;
         }
-        let session = random_hex(32);
+        let granted = Granted {
+            cookie: random_hex(32),
+            key: random_hex(32),
+        };
+        let entry = Entry {
+            expires: Instant::now() + SESSION_TTL,
+            key: sha256_hex(granted.key.as_bytes()),
+        };
         keep(
             &mut inner.sessions,
-            sha256_hex(session.as_bytes()),
-            SESSION_TTL,
+            sha256_hex(granted.cookie.as_bytes()),
+            entry,
             MAX_SESSIONS,
         );
-        Some(session)
+        Some(granted)
     }
 
-    /// Whether the request carries a live session cookie.
-    pub(crate) fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(session) = session_cookie(headers) else {
-            return false;
-        };
+    /// The session of a request that carries a live session cookie and its
+    /// page key (`key`: from the header or the query), as the id `alive`
+    /// takes.
+    pub(crate) fn authorized(&self, headers: &HeaderMap, key: Option<&str>) -> Option<String> {
+        let (cookie, key) = (session_cookie(headers)?, key?);
+        let id = sha256_hex(cookie.as_bytes());
         let inner = self.lock();
-        inner
+        let session = inner.sessions.get(&id)?;
+        let valid = session.expires > Instant::now() && session.key == sha256_hex(key.as_bytes());
+        valid.then_some(id)
+    }
+
+    /// Whether the session `id` (from `authorized`) is still on: an open
+    /// page is closed once it is not.
+    pub(crate) fn alive(&self, id: &str) -> bool {
+        self.lock()
             .sessions
-            .get(&sha256_hex(session.as_bytes()))
-            .is_some_and(|expires| *expires > Instant::now())
+            .get(id)
+            .is_some_and(|s| s.expires > Instant::now())
     }
 
     fn end(&self, headers: &HeaderMap) {
@@ -97,15 +133,18 @@ impl Logins {
 
 /// Adds `key`, first dropping what expired and, when full, the entry that
 /// expires soonest.
-fn keep(map: &mut HashMap<String, Instant>, key: String, ttl: Duration, max: usize) {
+fn keep(map: &mut HashMap<String, Entry>, id: String, entry: Entry, max: usize) {
     let now = Instant::now();
-    map.retain(|_, expires| *expires > now);
+    map.retain(|_, e| e.expires > now);
     if map.len() >= max
-        && let Some(oldest) = map.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone())
+        && let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, e)| e.expires)
+            .map(|(k, _)| k.clone())
     {
         map.remove(&oldest);
     }
-    map.insert(key, now + ttl);
+    map.insert(id, entry);
 }
 
 /// The session cookie's value, if the request has one.
@@ -126,13 +165,21 @@ pub(crate) struct LoginQuery {
     token: String,
 }
 
-/// `GET /login?token=…`: the session cookie and on to the page, or a page
-/// that says how to get a new link.
-pub(crate) async fn login(State(ctx): State<Arc<Ctx>>, Query(q): Query<LoginQuery>) -> Response {
-    let Some(session) = (q.token.len() == 64)
+/// `GET /login?token=…`: the session cookie and on to the page (with its
+/// page key in the fragment, which never leaves the browser), or a page
+/// that says how to get a new link. A HEAD (a link preview) uses nothing.
+pub(crate) async fn login(
+    State(ctx): State<Arc<Ctx>>,
+    method: Method,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    if method == Method::HEAD {
+        return StatusCode::OK.into_response();
+    }
+    let granted = (q.token.len() == 64)
         .then(|| ctx.web.logins.redeem(&q.token))
-        .flatten()
-    else {
+        .flatten();
+    let Some(granted) = granted else {
         return (
             StatusCode::FORBIDDEN,
             "This login link was already used or has expired (links work once, for a minute).\nRun `nexscopectl web` for a new one.\n",
@@ -141,10 +188,12 @@ pub(crate) async fn login(State(ctx): State<Arc<Ctx>>, Query(q): Query<LoginQuer
     };
     let secure = if ctx.tls { "; Secure" } else { "" };
     let cookie = format!(
-        "{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        granted.cookie,
         SESSION_TTL.as_secs()
     );
-    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    let location = format!("/#key={}", granted.key);
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
@@ -179,14 +228,35 @@ mod tests {
     }
 
     #[test]
-    fn a_token_works_once() {
+    fn a_token_works_once_and_a_session_needs_its_cookie_and_key() {
         let logins = Logins::default();
         let token = logins.mint();
-        let session = logins.redeem(&token).unwrap();
+        let granted = logins.redeem(&token).unwrap();
         assert!(logins.redeem(&token).is_none());
-        assert!(logins.authorized(&cookie(&format!("a=b; {COOKIE}={session}"))));
-        assert!(!logins.authorized(&cookie(&format!("{COOKIE}={token}"))));
-        assert!(!logins.authorized(&HeaderMap::new()));
+        let headers = cookie(&format!("a=b; {COOKIE}={}", granted.cookie));
+        let id = logins.authorized(&headers, Some(&granted.key)).unwrap();
+        assert!(logins.alive(&id));
+        assert!(
+            logins.authorized(&headers, None).is_none(),
+            "the cookie alone"
+        );
+        assert!(
+            logins.authorized(&headers, Some(&token)).is_none(),
+            "a wrong key"
+        );
+        let token_cookie = cookie(&format!("{COOKIE}={token}"));
+        assert!(
+            logins
+                .authorized(&token_cookie, Some(&granted.key))
+                .is_none()
+        );
+        assert!(
+            logins
+                .authorized(&HeaderMap::new(), Some(&granted.key))
+                .is_none()
+        );
+        logins.end(&headers);
+        assert!(!logins.alive(&id), "logged out");
     }
 
     #[test]
@@ -194,7 +264,11 @@ mod tests {
         let logins = Logins::default();
         let token = logins.mint();
         let key = sha256_hex(token.as_bytes());
-        logins.lock().tokens.insert(key.clone(), Instant::now());
+        let expired = Entry {
+            expires: Instant::now(),
+            key: String::new(),
+        };
+        logins.lock().tokens.insert(key.clone(), expired);
         assert!(logins.redeem(&token).is_none());
         assert!(!logins.lock().tokens.contains_key(&key));
     }

@@ -33,6 +33,9 @@ pub(crate) use login::LOGIN_TTL;
 
 /// Pages open at once (each holds one WebSocket); more are refused with 503.
 const MAX_PAGES: usize = 64;
+/// Uploads at once, over all pages (each is written to the runtime
+/// directory, often memory, before it is sent).
+const MAX_UPLOADS: usize = 4;
 
 /// The page's server as the daemon holds it: where it serves (or why not),
 /// and who has logged in.
@@ -135,6 +138,7 @@ pub(crate) struct Ctx {
     daemon: Arc<Daemon>,
     web: Arc<Web>,
     pages: Arc<Semaphore>,
+    uploads: Arc<Semaphore>,
     /// The Host values and the scheme the guard accepts.
     hosts: Vec<String>,
     tls: bool,
@@ -150,9 +154,12 @@ pub(crate) async fn serve(daemon: Arc<Daemon>, web: Arc<Web>) {
         daemon: daemon.clone(),
         web: web.clone(),
         pages: Arc::new(Semaphore::new(MAX_PAGES)),
+        uploads: Arc::new(Semaphore::new(MAX_UPLOADS)),
         hosts: serving.hosts.clone(),
         tls: serving.tls,
     });
+    // Uploads a crash left behind.
+    let _ = std::fs::remove_dir_all(files::uploads_dir());
     let router = router(ctx.clone());
     let shutdown = daemon.shutdown_signal();
     let result = match tls {

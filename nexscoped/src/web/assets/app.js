@@ -16,9 +16,23 @@ const bridge = {
   open: false,
 };
 
+// The page key from the login (kept per origin, so per port: another
+// local server on another port never sees it); sent with every API call.
+const KEY = 'nexscope.key';
+function pageKey() {
+  const m = /^#key=([0-9a-f]{64})$/.exec(location.hash);
+  if (m) {
+    localStorage.setItem(KEY, m[1]);
+    history.replaceState(null, '', '/');
+  }
+  return localStorage.getItem(KEY) || '';
+}
+const authed = (init = {}) => Object.assign({ credentials: 'same-origin' }, init,
+  { headers: Object.assign({ 'X-Nexscope-Key': pageKey() }, init.headers || {}) });
+
 function connect() {
   const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-  const ws = new WebSocket(scheme + location.host + '/api/ws');
+  const ws = new WebSocket(scheme + location.host + '/api/ws?k=' + encodeURIComponent(pageKey()));
   bridge.ws = ws;
   ws.onopen = () => {
     bridge.open = true;
@@ -64,6 +78,10 @@ function call(method, parameters = {}) {
 
 // Every reply of a streaming call; returns a function that ends it.
 function stream(method, parameters, onReply) {
+  if (!bridge.open) {
+    onReply({ error: 'disconnected', parameters: { message: 'not connected to the daemon' } });
+    return () => {};
+  }
   const id = send(method, parameters, true, onReply);
   return () => {
     if (bridge.waiting.delete(id) && bridge.open) bridge.ws.send(JSON.stringify({ id, cancel: true }));
@@ -139,7 +157,7 @@ const view = {
 
 async function boot() {
   try {
-    const me = await fetch('/api/me', { credentials: 'same-origin' });
+    const me = await fetch('/api/me', authed());
     if (me.status === 401) {
       $('#login').hidden = false;
       $('#app').hidden = true;
@@ -162,7 +180,10 @@ async function start() {
     const { rooms } = await call(CHAT + 'Projects');
     view.rooms = rooms;
     renderProjects();
-    const wanted = decodeURIComponent(location.hash.slice(1));
+    let wanted = '';
+    try {
+      wanted = decodeURIComponent(location.hash.slice(1));
+    } catch (e) { /* not a project */ }
     const first = rooms.find((r) => r.project === wanted) || rooms[0];
     if (first) await select(first.project);
     else {
@@ -209,7 +230,7 @@ async function select(project) {
   renderProjects();
   const room = view.rooms.find((r) => r.project === project);
   if (room) renderRoom(room);
-  view.watch = stream(CHAT + 'Watch', { project }, onWatch);
+  watch(project);
   await Promise.all([refreshTimeline(), refreshWho(), refreshInbox()]);
   if (!$('#sessions-tab').hidden) refreshSessions();
 }
@@ -226,11 +247,21 @@ function renderRoom(state) {
   if (index >= 0) view.rooms[index] = state;
 }
 
+// The room's Watch stream; when it ends (the room stopped, an error), it
+// is started again while the project is shown.
+function watch(project) {
+  view.watch = stream(CHAT + 'Watch', { project }, (reply) => {
+    if (project !== view.project) return;
+    if (reply.error || !reply.continues) {
+      if (reply.error && reply.error !== 'disconnected') showError('#say-error', errorOf(reply));
+      if (reply.error !== 'disconnected') setTimeout(() => { if (project === view.project && bridge.open) watch(project); }, 1000);
+      if (reply.error) return;
+    }
+    onWatch(reply);
+  });
+}
+
 function onWatch(reply) {
-  if (reply.error) {
-    if (reply.error !== 'disconnected') showError('#say-error', errorOf(reply));
-    return;
-  }
   const p = reply.parameters || {};
   if (p.state) {
     renderRoom(p.state);
@@ -238,6 +269,7 @@ function onWatch(reply) {
   }
   if (p.event) {
     const kind = p.event.kind;
+    if (kind === 'file_end') view.filesStale = true;
     if (kind === 'msg' || kind === 'file_end' || kind === 'file_start') {
       refreshTimeline();
       refreshInbox();
@@ -356,8 +388,16 @@ async function refreshTimeline() {
         items = (await call(CHAT + 'History', { project, limit })).items;
         if (items.some((m) => view.rows.has(m.msgId))) break;
       }
-      if (project !== view.project) break;
-      if (items.some((m) => m.type === 'file-start' && !view.rows.has(m.msgId))) await refreshFiles(project);
+      const newFile = items.some((m) => m.type === 'file-start' && !view.rows.has(m.msgId));
+      if (newFile || view.filesStale) {
+        view.filesStale = false;
+        await refreshFiles(project);
+      }
+      // Switched meanwhile: start over for the project shown now.
+      if (project !== view.project) {
+        view.dirty = true;
+        continue;
+      }
       for (const item of items) renderMessage(item);
     } while (view.dirty);
   } catch (e) {
@@ -370,6 +410,7 @@ async function refreshTimeline() {
 async function refreshFiles(project) {
   try {
     const { files } = await call(CHAT + 'Files', { project });
+    if (project !== view.project) return;
     for (const f of files) view.files.set(f.msgId, f);
   } catch (e) { /* shown without a download link */ }
 }
@@ -378,6 +419,9 @@ function renderMessage(m) {
   const known = view.rows.get(m.msgId);
   if (known) {
     renderReceipts(known, m.receipts || []);
+    // A file shown at its start gets its link once it has arrived whole.
+    const file = known.querySelector('.file');
+    if (file && !file.dataset.stored && view.files.has(m.msgId)) file.replaceWith(fileBody(m, m.dir === 'in'));
     return;
   }
   const inbound = m.dir === 'in';
@@ -414,8 +458,13 @@ function fileBody(m, inbound) {
   const sha = (stored && stored.sha256) || a.sha256;
   if (sha) box.append(el('div', { class: 'sha', text: 'sha256 ' + sha }));
   if (inbound && stored) {
-    const href = `/api/file?project=${encodeURIComponent(view.project)}&msgId=${encodeURIComponent(m.msgId)}`;
-    box.append(el('a', { href, download: stored.name, text: 'download' }));
+    // Received whole: the sha256 above is the one checked on arrival.
+    box.dataset.stored = '1';
+    box.append(el('span', { class: 'checked', text: 'checked on arrival' }));
+    const q = new URLSearchParams({ project: view.project, msgId: m.msgId, k: pageKey() });
+    box.append(el('a', { href: '/api/file?' + q, download: stored.name, text: 'download' }));
+  } else if (!inbound) {
+    box.dataset.stored = '1';
   }
   return box;
 }
@@ -469,7 +518,7 @@ async function upload(file, text, to) {
   const q = new URLSearchParams({ project: view.project, name: file.name, to: to.join(',') });
   if (text) q.set('text', text);
   if (view.thread) q.set('thread', view.thread);
-  const response = await fetch('/api/upload?' + q, { method: 'POST', body: file, credentials: 'same-origin' });
+  const response = await fetch('/api/upload?' + q, authed({ method: 'POST', body: file }));
   const reply = await response.json().catch(() => ({ error: 'upload', parameters: { message: response.statusText } }));
   if (reply.error) throw errorOf(reply);
 }
@@ -651,7 +700,8 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#query-form').addEventListener('submit', runQuery);
   $('#q-cancel').addEventListener('click', () => sessionCall('Cancel', queryTarget()));
   $('#logout').addEventListener('click', async () => {
-    await fetch('/logout', { method: 'POST', credentials: 'same-origin' });
+    await fetch('/logout', authed({ method: 'POST' }));
+    localStorage.removeItem(KEY);
     location.reload();
   });
   setInterval(() => { if (bridge.open && !$('#sessions-tab').hidden) refreshSessions(); }, 5000);

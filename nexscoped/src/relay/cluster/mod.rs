@@ -1,0 +1,410 @@
+//! The relay tier: several `nexscoped relay --cluster` nodes over NATS with
+//! JetStream. Every node takes WebSocket clients for any room; each room
+//! has one home node, which runs the single relay's room logic (names,
+//! presence, the transfer lock, acks) unchanged; a client connected to
+//! another node is piped to the home over NATS (`edge`, `home`).
+//!
+//! Liveness and homes live in two KV buckets: `nx_nodes` (each node puts
+//! its key every `RENEW`) and `nx_homes` (room → home node; the entry's
+//! revision is the room's epoch). A node judges the others by the renewals
+//! it has seen, never by keys vanishing (NATS 2.9 has no expiry events). A
+//! node that cannot renew for `FENCE_AFTER` stops serving: it closes its
+//! members with 1012 so they reconnect elsewhere. The others declare it dead
+//! after `DEAD_AFTER` and re-home its rooms (epoch + 1) at the next join.
+//! Routed messages go to the stream `NX_HIST` (`history`), from which a
+//! client that reconnects with `since=<seq>` is given what it missed.
+
+pub mod edge;
+pub mod history;
+pub mod home;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::Relay;
+use crate::shutdown::Shutdown;
+
+/// How often a node renews its liveness key.
+pub const RENEW: Duration = Duration::from_secs(2);
+/// A node that could not renew for this long stops serving.
+pub const FENCE_AFTER: Duration = Duration::from_secs(4);
+/// A node not seen renewing for this long is dead to the others.
+pub const DEAD_AFTER: Duration = Duration::from_secs(6);
+/// How long a NATS request (open, claim) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot reach NATS at {urls}: {message}")]
+    Connect { urls: String, message: String },
+    #[error("NATS JetStream refused {what}: {message} (is nats-server running with -js?)")]
+    JetStream { what: &'static str, message: String },
+    #[error("--node-id {0:?} is not allowed; use 1 to 32 of a-z, A-Z, 0-9, _ and -")]
+    NodeId(String),
+}
+
+/// What a node's liveness key holds.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct NodeEntry {
+    incarnation: String,
+    started: u64,
+}
+
+/// What a room's home key holds; its revision is the epoch.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct HomeEntry {
+    pub node: String,
+    pub incarnation: String,
+}
+
+/// Where a room is served.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Home {
+    /// Here, at this epoch.
+    Local(u64),
+    /// On that node, at this epoch.
+    Remote(String, u64),
+}
+
+#[derive(Default)]
+pub struct ClusterMetrics {
+    pub forwarded: AtomicU64,
+    pub rehomes: AtomicU64,
+    pub history_appends: AtomicU64,
+    pub history_failures: AtomicU64,
+    /// The last NATS round trip, in microseconds.
+    pub nats_rtt_us: AtomicU64,
+}
+
+pub struct Cluster {
+    pub node: String,
+    pub incarnation: String,
+    pub client: async_nats::Client,
+    nodes: kv::Store,
+    homes: kv::Store,
+    pub history: history::History,
+    /// When each other node's renewal was last seen, and its incarnation.
+    seen: Mutex<HashMap<String, (String, Instant)>>,
+    /// When our own renewal last succeeded.
+    renewed: Mutex<Instant>,
+    fenced: AtomicBool,
+    pub metrics: ClusterMetrics,
+    /// Sessions this node pipes, either way, by the node at the other end.
+    pub pipes: home::Pipes,
+    relay: Weak<Relay>,
+}
+
+/// A node id: what `--node-id` may be.
+pub fn check_node_id(id: &str) -> Result<(), ClusterError> {
+    if nexscope_proto::rules::valid_name(id) {
+        Ok(())
+    } else {
+        Err(ClusterError::NodeId(id.to_string()))
+    }
+}
+
+/// The KV key and subject token of a room: hex, since room names may hold
+/// characters NATS gives meaning to.
+pub fn room_key(room: &str) -> String {
+    format!("r{}", nexscope_proto::ids::hex(room.as_bytes()))
+}
+
+impl Cluster {
+    /// Connects, makes the buckets and the stream if they are missing, and
+    /// starts renewing, watching and serving opens.
+    pub async fn start(
+        urls: &str,
+        node: &str,
+        relay: &Arc<Relay>,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Cluster>, ClusterError> {
+        check_node_id(node)?;
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("nexscope-relay {node}"))
+            .connection_timeout(Duration::from_secs(5))
+            .request_timeout(Some(REQUEST_TIMEOUT))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .reconnect_delay_callback(|attempt| Duration::from_millis((100 * attempt as u64).min(1000)))
+            .connect(urls)
+            .await
+            .map_err(|e| ClusterError::Connect {
+                urls: urls.to_string(),
+                message: e.to_string(),
+            })?;
+        let js = jetstream::new(client.clone());
+        let bucket = |name: &str, history: i64, max_age: Duration| kv::Config {
+            bucket: name.to_string(),
+            history,
+            max_age,
+            ..Default::default()
+        };
+        let nodes = js
+            .create_key_value(bucket("nx_nodes", 1, Duration::from_secs(3600)))
+            .await
+            .map_err(|e| ClusterError::JetStream { what: "the bucket nx_nodes", message: e.to_string() })?;
+        let homes = js
+            .create_key_value(bucket("nx_homes", 1, Duration::ZERO))
+            .await
+            .map_err(|e| ClusterError::JetStream { what: "the bucket nx_homes", message: e.to_string() })?;
+        let history = history::History::open(&js).await?;
+        let cluster = Arc::new(Cluster {
+            node: node.to_string(),
+            incarnation: nexscope_proto::ids::random_hex(8),
+            client,
+            nodes,
+            homes,
+            history,
+            seen: Mutex::new(HashMap::new()),
+            renewed: Mutex::new(Instant::now()),
+            fenced: AtomicBool::new(false),
+            metrics: ClusterMetrics::default(),
+            pipes: home::Pipes::default(),
+            relay: Arc::downgrade(relay),
+        });
+        cluster.renew().await;
+        tokio::spawn(cluster.clone().keep_alive(shutdown.clone()));
+        tokio::spawn(cluster.clone().watch_nodes(shutdown.clone()));
+        tokio::spawn(cluster.clone().reap(shutdown.clone()));
+        home::serve_opens(cluster.clone(), shutdown).await?;
+        tracing::info!(node, incarnation = %cluster.incarnation, "joined the relay tier");
+        Ok(cluster)
+    }
+
+    pub fn relay(&self) -> Option<Arc<Relay>> {
+        self.relay.upgrade()
+    }
+
+    fn lock_seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this node may serve: it renewed its key recently.
+    pub fn serving(&self) -> bool {
+        !self.fenced.load(Relaxed)
+    }
+
+    /// Whether `node` (at `incarnation`, when given) is alive as far as
+    /// this node has seen.
+    pub fn alive(&self, node: &str, incarnation: Option<&str>) -> bool {
+        if node == self.node {
+            return self.serving() && incarnation.is_none_or(|i| i == self.incarnation);
+        }
+        self.lock_seen().get(node).is_some_and(|(inc, at)| {
+            at.elapsed() < DEAD_AFTER && incarnation.is_none_or(|i| i == inc)
+        })
+    }
+
+    /// The live nodes, this one included while it serves.
+    fn live_nodes(&self) -> Vec<String> {
+        let mut nodes: Vec<String> = self
+            .lock_seen()
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() < DEAD_AFTER)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if self.serving() && !nodes.contains(&self.node) {
+            nodes.push(self.node.clone());
+        }
+        nodes
+    }
+
+    /// Renews our key; after `FENCE_AFTER` without success, fences.
+    async fn renew(&self) {
+        let entry = NodeEntry {
+            incarnation: self.incarnation.clone(),
+            started: nexscope_proto::time::now_ms(),
+        };
+        let value = serde_json::to_vec(&entry).unwrap_or_default();
+        let started = Instant::now();
+        let put = tokio::time::timeout(RENEW, self.nodes.put(&self.node, value.into())).await;
+        let mut renewed = self.renewed.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(put, Ok(Ok(_))) {
+            self.metrics.nats_rtt_us.store(started.elapsed().as_micros() as u64, Relaxed);
+            *renewed = Instant::now();
+            if self.fenced.swap(false, Relaxed) {
+                tracing::warn!(node = %self.node, "NATS is back: serving again");
+            }
+        } else if renewed.elapsed() >= FENCE_AFTER && !self.fenced.swap(true, Relaxed) {
+            drop(renewed);
+            tracing::warn!(node = %self.node, "cannot renew the liveness key: no longer serving; closing members with 1012");
+            if let Some(relay) = self.relay() {
+                relay.fence();
+            }
+        }
+    }
+
+    async fn keep_alive(self: Arc<Self>, shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(RENEW);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.renew().await,
+                _ = shutdown.wait() => return,
+            }
+        }
+    }
+
+    /// Notes every renewal of the others as it is seen.
+    async fn watch_nodes(self: Arc<Self>, shutdown: Shutdown) {
+        loop {
+            let watch = match self.nodes.watch_all().await {
+                Ok(watch) => watch,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot watch nx_nodes yet");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                        _ = shutdown.wait() => return,
+                    }
+                }
+            };
+            let mut watch = Box::pin(watch);
+            loop {
+                let entry = tokio::select! {
+                    entry = watch.next() => entry,
+                    _ = shutdown.wait() => return,
+                };
+                let Some(Ok(entry)) = entry else { break };
+                if entry.operation != kv::Operation::Put || entry.key == self.node {
+                    continue;
+                }
+                // Old entries replayed at the start of a watch are not
+                // renewals seen now.
+                let age = time::OffsetDateTime::now_utc() - entry.created;
+                if age > time::Duration::seconds(DEAD_AFTER.as_secs() as i64) {
+                    continue;
+                }
+                if let Ok(node) = serde_json::from_slice::<NodeEntry>(&entry.value) {
+                    self.lock_seen().insert(entry.key.clone(), (node.incarnation, Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// Closes the pipes whose other end is on a node declared dead.
+    async fn reap(self: Arc<Self>, shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.pipes.close_dead(&self),
+                _ = shutdown.wait() => return,
+            }
+        }
+    }
+
+    /// Where `room` is served, claiming it here when this node is the
+    /// rendezvous winner and the recorded home is gone.
+    pub async fn home_of(&self, room: &str) -> Option<Home> {
+        let key = room_key(room);
+        let entry = self.homes.entry(key.clone()).await.ok()?;
+        if let Some(entry) = &entry
+            && entry.operation == kv::Operation::Put
+            && let Ok(home) = serde_json::from_slice::<HomeEntry>(&entry.value)
+            && self.alive(&home.node, Some(&home.incarnation))
+        {
+            return Some(if home.node == self.node {
+                Home::Local(entry.revision)
+            } else {
+                Home::Remote(home.node, entry.revision)
+            });
+        }
+        let winner = rendezvous(&key, &self.live_nodes())?;
+        if winner != self.node {
+            // The winner claims it when our open reaches it.
+            return Some(Home::Remote(winner, 0));
+        }
+        self.claim(&key, entry.map(|e| e.revision)).await.map(Home::Local)
+    }
+
+    /// Takes the room's home key: created if absent, else updated from the
+    /// revision we saw (exactly one claim wins); the new epoch.
+    pub async fn claim(&self, key: &str, seen: Option<u64>) -> Option<u64> {
+        if !self.serving() {
+            return None;
+        }
+        let value: bytes::Bytes = serde_json::to_vec(&HomeEntry {
+            node: self.node.clone(),
+            incarnation: self.incarnation.clone(),
+        })
+        .unwrap_or_default()
+        .into();
+        let claimed = match seen {
+            None => self.homes.create(key, value).await.ok(),
+            Some(revision) => self.homes.update(key, value, revision).await.ok(),
+        };
+        if claimed.is_some() && seen.is_some() {
+            self.metrics.rehomes.fetch_add(1, Relaxed);
+            tracing::info!(room = key, node = %self.node, "re-homed a room here");
+        }
+        claimed
+    }
+
+    /// Whether this node is the home of `room` now (for an open from an
+    /// edge): the epoch, claiming the room if nobody alive holds it.
+    pub async fn accept_home(&self, room: &str) -> Result<u64, Option<String>> {
+        match self.home_of(room).await {
+            Some(Home::Local(epoch)) => Ok(epoch),
+            Some(Home::Remote(node, _)) if node != self.node => Err(Some(node)),
+            _ => {
+                // The edge chose us; take the room if the key allows.
+                let key = room_key(room);
+                let seen = self.homes.entry(key.clone()).await.ok().flatten();
+                let dead = seen.as_ref().is_none_or(|e| {
+                    serde_json::from_slice::<HomeEntry>(&e.value)
+                        .map(|h| !self.alive(&h.node, Some(&h.incarnation)))
+                        .unwrap_or(true)
+                });
+                if !dead {
+                    return Err(None);
+                }
+                self.claim(&key, seen.map(|e| e.revision)).await.ok_or(None)
+            }
+        }
+    }
+}
+
+/// The node with the highest hash of (room, node): every node computes the
+/// same winner from the same live set, and a node's death moves only its
+/// own rooms.
+pub fn rendezvous(key: &str, nodes: &[String]) -> Option<String> {
+    nodes
+        .iter()
+        .max_by_key(|node| {
+            let digest = nexscope_proto::ids::sha256_hex(format!("{key}/{node}").as_bytes());
+            digest[..16].to_string()
+        })
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendezvous_moves_only_the_dead_nodes_rooms() {
+        let all: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let rooms: Vec<String> = (0..200).map(|i| room_key(&format!("room{i}"))).collect();
+        let before: Vec<String> = rooms.iter().map(|r| rendezvous(r, &all).unwrap()).collect();
+        for node in ["a", "b", "c"] {
+            assert!(before.iter().filter(|n| *n == node).count() > 30, "spread over nodes");
+        }
+        let without_b: Vec<String> = all.iter().filter(|n| *n != "b").cloned().collect();
+        for (room, home) in rooms.iter().zip(&before) {
+            let after = rendezvous(room, &without_b).unwrap();
+            if home != "b" {
+                assert_eq!(&after, home, "a room of a live node stays");
+            }
+        }
+    }
+
+    #[test]
+    fn room_keys_are_safe_subject_tokens() {
+        assert_eq!(room_key(""), "r");
+        assert_eq!(room_key(".a"), "r2e61");
+    }
+}

@@ -114,8 +114,29 @@ pub struct RelayArgs {
     /// Milliseconds from file-start to file-end before the sender is closed with 4014.
     #[arg(long, env = "NEXSCOPE_TRANSFER_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(50..=86_400_000))]
     pub transfer_timeout_ms: u64,
+    /// Join a relay tier: the NATS servers (with JetStream) its nodes share,
+    /// as nats://HOST:PORT[,nats://…]. Without it the relay is one process.
+    #[arg(
+        long,
+        env = "NEXSCOPE_CLUSTER",
+        value_name = "URLS",
+        requires = "node_id"
+    )]
+    pub cluster: Option<String>,
+    /// This node's name in the relay tier (1 to 32 of a-z A-Z 0-9 _ -),
+    /// unique among its nodes.
+    #[arg(long, env = "NEXSCOPE_NODE_ID", value_name = "ID", requires = "cluster", value_parser = parse_node_id)]
+    pub node_id: Option<String>,
     #[command(subcommand)]
     pub action: Option<RelayAction>,
+}
+
+fn parse_node_id(text: &str) -> Result<String, String> {
+    if nexscope_proto::rules::valid_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err("use 1 to 32 of a-z, A-Z, 0-9, _ and -".into())
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -201,7 +201,14 @@ async fn run_relay(
     let scheme = if settings.tls.is_some() { "wss" } else { "ws" };
     let handlers = nexscope::signals::install()?;
     let (stop_tx, stop_rx) = nexscope::shutdown::channel();
-    let relay = relay::Relay::new(settings, auth, stop_rx);
+    let relay = relay::Relay::new(settings, auth, stop_rx.clone());
+    if let Some(urls) = &args.cluster {
+        let node = args.node_id.as_deref().unwrap_or_default();
+        let cluster = relay::cluster::Cluster::start(urls, node, &relay, stop_rx)
+            .await
+            .map_err(std::io::Error::other)?;
+        let _ = relay.cluster.set(cluster);
+    }
     let stop_tx = Arc::new(stop_tx);
     let signals = {
         let stop_tx = stop_tx.clone();

@@ -38,7 +38,7 @@ pub fn close_for(error: &tungstenite::Error) -> Option<(u16, &'static str)> {
 pub async fn close_with<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut WebSocketStream<S>,
     code: u16,
-    reason: &'static str,
+    reason: impl Into<tungstenite::Utf8Bytes>,
 ) {
     let frame = CloseFrame {
         code: code.into(),

@@ -12,6 +12,7 @@ use serde_json::Value;
 pub mod agent_clis;
 pub mod agents;
 pub mod browser;
+pub mod cluster;
 pub mod docs;
 pub mod http;
 pub mod mock_model;

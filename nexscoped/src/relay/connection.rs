@@ -21,8 +21,8 @@ use tokio_tungstenite::tungstenite::{self, Bytes, Message, Utf8Bytes};
 use super::frame::{self, ErrorCode, Kind, close};
 use super::outbox::{self, Inbox};
 use super::receipt::{self, Receipt, Ticket};
-use super::room::{Room, Wants, text};
-use super::{Relay, http};
+use super::room::{Room, Since, Wants, text};
+use super::{Relay, cluster, http};
 use crate::admission::{self, Pending};
 use crate::websocket::{self, close_with};
 
@@ -43,7 +43,7 @@ const OFFLOAD_BYTES: usize = 64 * 1024;
 /// Supported protocol versions (`v`, docs/protocol.md §1.1).
 const VERSIONS: &[&str] = &["1"];
 
-type Ws<S> = WebSocketStream<S>;
+pub(crate) type Ws<S> = WebSocketStream<S>;
 
 /// Serves one accepted stream (plain TCP or TLS) to the end.
 pub async fn serve<S>(relay: Arc<Relay>, mut stream: S, peer: SocketAddr, pending: Pending)
@@ -88,8 +88,39 @@ where
     );
     relay.metrics.connections.fetch_add(1, Relaxed);
     relay.metrics.accepted.fetch_add(1, Relaxed);
-    session(&relay, &mut ws, query, peer, slot).await;
+    session(&relay, &mut ws, query, peer, slot, Via::Direct).await;
     relay.metrics.connections.fetch_sub(1, Relaxed);
+}
+
+/// Serves a member whose client is connected to another node of the relay
+/// tier (the edge checked its token): the same checks and room code as a
+/// direct client, over the home's end of the pipe.
+pub(crate) async fn serve_piped<S>(
+    relay: Arc<Relay>,
+    stream: S,
+    query: http::Query,
+    peer: SocketAddr,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let slot = match relay.admission.pending(peer.ip()).and_then(|p| p.open()) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            tracing::info!(remote = %peer, %refused, "refused a piped member");
+            return;
+        }
+    };
+    let config = ws_config(relay.settings.max_payload);
+    let mut ws =
+        Box::new(WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await);
+    session(&relay, &mut ws, query, peer, slot, Via::Edge).await;
+}
+
+/// Where a member's client is: connected here, or piped from an edge node.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    Direct,
+    Edge,
 }
 
 /// The request head, within `HEAD_TIMEOUT`; one too large or malformed
@@ -120,7 +151,10 @@ where
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/healthz") => http::respond(stream, "200 OK", "text/plain", "ok\n").await,
         ("GET", "/metrics") => {
-            let body = relay.metrics.render(relay.rooms.count());
+            let mut body = relay.metrics.render(relay.rooms.count());
+            if let Some(cluster) = relay.cluster.get() {
+                body.push_str(&cluster.render_metrics(relay.rooms.count()));
+            }
             http::respond(stream, "200 OK", "text/plain; version=0.0.4", &body).await;
         }
         (_, "/ws") if request.is_websocket_upgrade() => return true,
@@ -144,7 +178,7 @@ where
 /// read buffer is all an idle member keeps (1 KiB, grown only while a
 /// larger frame is read, at 1 KiB a read); tungstenite writes only control
 /// frames, at once (data frames: `write_frames`).
-fn ws_config(max_payload: usize) -> WebSocketConfig {
+pub(crate) fn ws_config(max_payload: usize) -> WebSocketConfig {
     let mut config = WebSocketConfig::default();
     config.read_buffer_size = 1024;
     config.write_buffer_size = 0;
@@ -166,6 +200,24 @@ async fn send_text<S: AsyncRead + AsyncWrite + Unpin>(
         .bytes_out
         .fetch_add(frame.len() as u64, Relaxed);
     let message = [text(frame)];
+    let sent = write_frames(ws, &message);
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, sent).await, Ok(Ok(())))
+}
+
+/// Writes one data frame now (an edge passing on its home's frames), counted.
+pub(crate) async fn write_message<S: AsyncRead + AsyncWrite + Unpin>(
+    relay: &Relay,
+    ws: &mut Ws<S>,
+    message: Message,
+) -> bool {
+    let len = match &message {
+        Message::Text(text) => text.len(),
+        Message::Binary(bytes) => bytes.len(),
+        _ => 0,
+    };
+    relay.metrics.frames_out.fetch_add(1, Relaxed);
+    relay.metrics.bytes_out.fetch_add(len as u64, Relaxed);
+    let message = [message];
     let sent = write_frames(ws, &message);
     matches!(tokio::time::timeout(WRITE_TIMEOUT, sent).await, Ok(Ok(())))
 }
@@ -270,9 +322,10 @@ fn check<'q>(
     query: &'q http::Query,
     peer: SocketAddr,
     slot: &mut admission::Open,
+    via: Via,
 ) -> Result<Wanted<'q>, Refusal> {
     let name = query.param("name");
-    if !relay.auth.allows(name, query.param("token")) {
+    if via == Via::Direct && !relay.auth.allows(name, query.param("token")) {
         relay.metrics.auth_failures.fetch_add(1, Relaxed);
         tracing::info!(event = "auth_failure", remote = %peer, name = name.map(|n| n.chars().take(40).collect::<String>()), "refused: bad or missing token");
         return Err(Refusal {
@@ -326,6 +379,7 @@ fn check<'q>(
         wants: Wants {
             delta: query.param("presence") == Some("delta"),
             receipts: query.param("receipts") == Some("1"),
+            since: query.param("since").and_then(Since::parse),
         },
     })
 }
@@ -360,13 +414,33 @@ async fn session<S>(
     query: http::Query,
     peer: SocketAddr,
     mut slot: admission::Open,
+    via: Via,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let Wanted { name, room, wants } = match check(relay, &query, peer, &mut slot) {
+    let Wanted { name, room, wants } = match check(relay, &query, peer, &mut slot, via) {
         Ok(wanted) => wanted,
         Err(refusal) => return Box::pin(turn_away(relay, ws, refusal)).await,
     };
+    // In a relay tier, a room homed elsewhere is piped there.
+    if let (Some(cluster), Via::Direct) = (relay.cluster.get(), via) {
+        match cluster.home_of(room).await {
+            Some(cluster::Home::Local(_)) => {}
+            Some(cluster::Home::Remote(node, _)) => {
+                let (room, query) = (room.to_string(), query.without("token"));
+                let code = Box::pin(cluster::edge::pipe(
+                    relay, cluster, ws, &room, query, peer, node,
+                ))
+                .await;
+                tracing::info!(event = "disconnect", name, room, code, "left (piped)");
+                return;
+            }
+            None => {
+                close_with(ws, close::TRY_AGAIN_LATER, "relay_tier_unavailable").await;
+                return;
+            }
+        }
+    }
     // The name is free, the room has space (docs/protocol.md §1.2, 4 and 5).
     let id = relay.next_id();
     let (outbox, inbox) = outbox::channel();
@@ -399,6 +473,27 @@ async fn session<S>(
     let mut first = Box::pin(send_text(relay, ws, joined.presence)).await;
     if let (true, Some(statuses)) = (first, joined.statuses) {
         first = Box::pin(send_text(relay, ws, statuses)).await;
+    }
+    // What it missed comes before anything live (queued meanwhile).
+    if let (true, Some(Since::Seq(since)), Some(cluster)) =
+        (first, wants.since, relay.cluster.get())
+    {
+        for (seq, frame) in cluster
+            .history
+            .replay(&member.room.id, since, &member.name)
+            .await
+        {
+            if !Box::pin(send_text(
+                relay,
+                ws,
+                cluster::history::with_seq(&frame, seq, true),
+            ))
+            .await
+            {
+                first = false;
+                break;
+            }
+        }
     }
     let code = if first {
         member.run(ws, inbox).await
@@ -470,6 +565,7 @@ impl Member {
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
         let mut missed_pongs = 0u32;
         let shutdown = self.relay.shutdown.clone();
+        let mut fence = self.relay.fence.subscribe();
         loop {
             let deadline = self.transfer_deadline;
             let ack_due = self.next_ack_due();
@@ -479,6 +575,11 @@ impl Member {
                 _ = shutdown.wait() => {
                     Box::pin(close_with(ws, close::GOING_AWAY, "relay_shutdown")).await;
                     return Some(close::GOING_AWAY);
+                }
+                // This node stopped serving in its relay tier: reconnect.
+                _ = fence.changed() => {
+                    Box::pin(close_with(ws, cluster::home::REHOME, "rehome")).await;
+                    return Some(cluster::home::REHOME);
                 }
                 queued = inbox.next() => match queued {
                     outbox::Next::Frame(first) => Box::pin(self.write_batch(ws, &inbox, first)).await,
@@ -692,7 +793,8 @@ impl Member {
             // The ack comes through our own queue once the recipients
             // have written the message (see `receipt`).
             Kind::Msg => {
-                if let Some(receipt) = self.room.route(&self.name, &incoming, out) {
+                let numbered = self.append_history(&incoming, &out).await;
+                if let Some(receipt) = self.room.route(&self.name, &incoming, out, numbered) {
                     let due = Instant::now() + receipt::ACK_DEADLINE;
                     self.receipts.push_back((due, Arc::downgrade(&receipt)));
                 }
@@ -723,6 +825,41 @@ impl Member {
             }
         }
         Next::Continue
+    }
+
+    /// In a relay tier, stores a routed message in the history first: the
+    /// frame with its sequence, for the members that asked for one.
+    async fn append_history(&self, incoming: &frame::Incoming, out: &Message) -> Option<Message> {
+        let cluster = self.relay.cluster.get()?;
+        let Message::Text(frame) = out else {
+            return None;
+        };
+        let to: Vec<String> = incoming.to.iter().map(|n| n.to_string()).collect();
+        let msg_id = incoming
+            .msg_id
+            .as_deref()
+            .map(|r| r.get().trim_matches('"').to_string());
+        let appended = cluster
+            .history
+            .append(
+                &self.room.id,
+                msg_id.as_deref(),
+                &self.name,
+                &to,
+                frame.as_str(),
+            )
+            .await;
+        let metrics = &cluster.metrics;
+        match appended {
+            Some(seq) => {
+                metrics.history_appends.fetch_add(1, Relaxed);
+                Some(text(cluster::history::with_seq(frame.as_str(), seq, false)))
+            }
+            None => {
+                metrics.history_failures.fetch_add(1, Relaxed);
+                None
+            }
+        }
     }
 
     /// What a refused frame's error says beyond its code, where the limit
@@ -855,7 +992,7 @@ fn prepared(
     Ok((incoming, out))
 }
 
-async fn flush<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>) -> bool {
+pub(crate) async fn flush<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>) -> bool {
     matches!(
         tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await,
         Ok(Ok(()))

@@ -43,6 +43,17 @@ impl Request {
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
+    /// A query passed on by another node of a relay tier.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Query {
+        Query(pairs)
+    }
+
+    /// The pairs but those called `name` (the token, before a query
+    /// travels to another node).
+    pub fn without(&self, name: &str) -> Vec<(String, String)> {
+        self.0.iter().filter(|(k, _)| k != name).cloned().collect()
+    }
+
     pub fn param(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

@@ -8,6 +8,7 @@
 //! head, `auth` tokens, `tls` certificates, `metrics` the counters.
 
 pub mod auth;
+pub mod cluster;
 pub(crate) mod connection;
 pub mod frame;
 pub(crate) mod http;
@@ -71,6 +72,11 @@ impl Default for Settings {
 }
 
 pub struct Relay {
+    /// Set when this relay is a node of a relay tier.
+    pub cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
+    /// Bumped when this node stops serving in its tier: every member and
+    /// pipe closes with 1012 so that its client reconnects.
+    pub fence: tokio::sync::watch::Sender<u64>,
     pub settings: Settings,
     pub auth: auth::Auth,
     pub rooms: room::Rooms,
@@ -91,6 +97,8 @@ impl Relay {
         }
         let admission = Admission::new(limits);
         Arc::new(Relay {
+            cluster: std::sync::OnceLock::new(),
+            fence: tokio::sync::watch::channel(0).0,
             admission,
             settings,
             auth,
@@ -99,6 +107,14 @@ impl Relay {
             shutdown,
             next_id: AtomicU64::new(1),
         })
+    }
+
+    /// Stops serving in the tier: members and pipes close with 1012.
+    pub fn fence(&self) {
+        self.fence.send_modify(|generation| *generation += 1);
+        if let Some(cluster) = self.cluster.get() {
+            cluster.pipes.close_all();
+        }
     }
 
     fn next_id(&self) -> u64 {

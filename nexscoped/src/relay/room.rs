@@ -35,6 +35,8 @@ pub struct Member {
     pub receipts: bool,
     /// What the member said is behind its name (status frames).
     pub agent: Option<&'static str>,
+    /// Asked for history sequences (`since`, in a relay tier).
+    pub history: bool,
     /// The last presence event this member's view already includes.
     seen: u64,
 }
@@ -82,15 +84,18 @@ impl Room {
     /// Sends one routed frame. The sender's ack follows once every
     /// recipient's connection has written it or dropped it (`receipt`).
     /// `to` empty: every other member (docs/protocol.md §1.4).
+    /// `numbered`: the frame with its history sequence, for members that
+    /// asked for sequences (a relay tier).
     pub fn route(
         &self,
         sender: &str,
         incoming: &frame::Incoming,
         out: Message,
+        numbered: Option<Message>,
     ) -> Option<Arc<Receipt>> {
         let state = self.lock();
         let sender_outbox = state.members.get(sender).map(|m| m.outbox.clone())?;
-        let mut targets: Vec<(&str, &Outbox)> = Vec::new();
+        let mut targets: Vec<(&str, &Member)> = Vec::new();
         let mut offline: Vec<Box<str>> = Vec::new();
         if incoming.to.is_empty() {
             targets.extend(
@@ -98,12 +103,12 @@ impl Room {
                     .members
                     .iter()
                     .filter(|(n, _)| n.as_str() != sender)
-                    .map(|(n, m)| (n.as_str(), &m.outbox)),
+                    .map(|(n, m)| (n.as_str(), m)),
             );
         } else {
             for name in incoming.to.iter() {
                 match state.members.get(&**name) {
-                    Some(member) => targets.push((name, &member.outbox)),
+                    Some(member) => targets.push((name, member)),
                     None => offline.push(name.clone()),
                 }
             }
@@ -116,8 +121,12 @@ impl Room {
             offline,
         );
         // A push that fails drops its ticket: that recipient is offline.
-        for (index, (_, outbox)) in targets.iter().enumerate() {
-            outbox.push_routed(out.clone(), receipt.ticket(index));
+        for (index, (_, member)) in targets.iter().enumerate() {
+            let frame = match (&numbered, member.history) {
+                (Some(numbered), true) => numbered.clone(),
+                _ => out.clone(),
+            };
+            member.outbox.push_routed(frame, receipt.ticket(index));
         }
         Some(receipt)
     }
@@ -282,6 +291,27 @@ pub struct Wants {
     pub delta: bool,
     /// `receipts=1`: receipt frames, sent and received.
     pub receipts: bool,
+    /// `since=<seq>|now`: history sequences on messages, and (a number)
+    /// what was missed after it first.
+    pub since: Option<Since>,
+}
+
+/// Where a member's catch-up starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Since {
+    /// After this history sequence.
+    Seq(u64),
+    /// Nothing missed to replay; sequences from now on.
+    Now,
+}
+
+impl Since {
+    pub fn parse(text: &str) -> Option<Since> {
+        match text {
+            "now" => Some(Since::Now),
+            _ => text.parse().ok().map(Since::Seq),
+        }
+    }
 }
 
 /// What a successful join gives the connection.
@@ -352,6 +382,7 @@ impl Rooms {
                 delta: wants.delta,
                 receipts: wants.receipts,
                 agent: None,
+                history: wants.since.is_some(),
                 seen: seq,
             },
         );

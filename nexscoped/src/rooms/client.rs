@@ -23,7 +23,7 @@ use super::inbound::{self, Snapshot, strings};
 use super::receipts;
 use super::{Ack, Command, Room, Rooms};
 use crate::shutdown::Shutdown;
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
 use nexscope_proto::api::chat::{ChatError, Event, ReceiptState};
 
 type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -115,14 +115,17 @@ const MAX_AGENTS: usize = 4096;
 /// How often the connection looks whether what is behind our name changed.
 const STATUS_EVERY: Duration = Duration::from_secs(2);
 
-/// The relay URL with our name, token, `v=1`, `presence=delta` and room set
-/// (replacing any already there, as v1's client does).
-fn relay_url(room: &Room) -> String {
+/// The relay URL with our name, token, `v=1`, `presence=delta`,
+/// `receipts=1`, `since` and room set (replacing any already there, as v1's
+/// client does).
+fn relay_url(room: &Room, since: Option<u64>) -> String {
     let (base, query) = room
         .relay_url
         .split_once('?')
         .unwrap_or((&room.relay_url, ""));
-    let ours = ["name", "token", "v", "presence", "receipts", "room"];
+    let ours = [
+        "name", "token", "v", "presence", "receipts", "since", "room",
+    ];
     let mut pairs: Vec<String> = query
         .split('&')
         .filter(|p| !p.is_empty() && !ours.contains(&p.split('=').next().unwrap_or("")))
@@ -135,6 +138,10 @@ fn relay_url(room: &Room) -> String {
     pairs.push("v=1".into());
     pairs.push("presence=delta".into());
     pairs.push("receipts=1".into());
+    pairs.push(match since {
+        Some(seq) => format!("since={seq}"),
+        None => "since=now".into(),
+    });
     if !room.room_id.is_empty() {
         pairs.push(format!("room={}", encode(&room.room_id)));
     }
@@ -391,7 +398,18 @@ impl Client {
     }
 
     async fn connect(&self) -> Result<Ws, Ended> {
-        let url = relay_url(&self.room);
+        // A relay tier replays what we missed after the last message we
+        // stored from it; a single relay ignores the parameter.
+        let project = self.room.project.clone();
+        let since = self
+            .rooms
+            .ctx
+            .store
+            .run(move |c| store::messages::last_seq(c, &project))
+            .await
+            .ok()
+            .flatten();
+        let url = relay_url(&self.room, since);
         let connector = url.starts_with("wss://").then(tls_connector);
         let connect = tokio_tungstenite::connect_async_tls_with_config(
             url,

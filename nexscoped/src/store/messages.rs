@@ -25,6 +25,17 @@ pub fn insert(
     Ok(changed == 1)
 }
 
+/// The highest relay-tier history sequence among the messages received in
+/// the project: where a reconnect's catch-up starts.
+pub fn last_seq(conn: &Connection, project: &str) -> Result<Option<u64>, StoreError> {
+    let seq: Option<i64> = conn
+        .prepare_cached(
+            "SELECT MAX(json_extract(frame, '$.seq')) FROM messages WHERE project = ?1 AND dir = 'in'",
+        )?
+        .query_row(params![project], |r| r.get(0))?;
+    Ok(seq.and_then(|s| u64::try_from(s).ok()))
+}
+
 /// The last `limit` messages, oldest first, as `{dir, ...frame}`.
 pub fn history(conn: &Connection, project: &str, limit: i64) -> Result<Vec<Value>, StoreError> {
     let mut stmt = conn.prepare_cached(

@@ -131,7 +131,9 @@ impl Cluster {
             .request_timeout(Some(REQUEST_TIMEOUT))
             .retry_on_initial_connect()
             .max_reconnects(None)
-            .reconnect_delay_callback(|attempt| Duration::from_millis((100 * attempt as u64).min(1000)))
+            .reconnect_delay_callback(|attempt| {
+                Duration::from_millis((100 * attempt as u64).min(1000))
+            })
             .connect(urls)
             .await
             .map_err(|e| ClusterError::Connect {
@@ -139,20 +141,8 @@ impl Cluster {
                 message: e.to_string(),
             })?;
         let js = jetstream::new(client.clone());
-        let bucket = |name: &str, history: i64, max_age: Duration| kv::Config {
-            bucket: name.to_string(),
-            history,
-            max_age,
-            ..Default::default()
-        };
-        let nodes = js
-            .create_key_value(bucket("nx_nodes", 1, Duration::from_secs(3600)))
-            .await
-            .map_err(|e| ClusterError::JetStream { what: "the bucket nx_nodes", message: e.to_string() })?;
-        let homes = js
-            .create_key_value(bucket("nx_homes", 1, Duration::ZERO))
-            .await
-            .map_err(|e| ClusterError::JetStream { what: "the bucket nx_homes", message: e.to_string() })?;
+        let nodes = bucket(&js, "nx_nodes", Duration::from_secs(3600)).await?;
+        let homes = bucket(&js, "nx_homes", Duration::ZERO).await?;
         let history = history::History::open(&js).await?;
         let cluster = Arc::new(Cluster {
             node: node.to_string(),
@@ -226,8 +216,18 @@ impl Cluster {
         let put = tokio::time::timeout(RENEW, self.nodes.put(&self.node, value.into())).await;
         let mut renewed = self.renewed.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(put, Ok(Ok(_))) {
-            self.metrics.nats_rtt_us.store(started.elapsed().as_micros() as u64, Relaxed);
+            self.metrics
+                .nats_rtt_us
+                .store(started.elapsed().as_micros() as u64, Relaxed);
+            // Silent for longer than the others wait (a pause, a cut): they
+            // may have taken our rooms, so our members start over.
+            let gone = renewed.elapsed() >= DEAD_AFTER;
             *renewed = Instant::now();
+            drop(renewed);
+            if gone && let Some(relay) = self.relay() {
+                tracing::warn!(node = %self.node, "this node was silent past the fence: closing its members with 1012");
+                relay.fence();
+            }
             if self.fenced.swap(false, Relaxed) {
                 tracing::warn!(node = %self.node, "NATS is back: serving again");
             }
@@ -253,7 +253,7 @@ impl Cluster {
     /// Notes every renewal of the others as it is seen.
     async fn watch_nodes(self: Arc<Self>, shutdown: Shutdown) {
         loop {
-            let watch = match self.nodes.watch_all().await {
+            let watch = match self.nodes.watch_with_history(">").await {
                 Ok(watch) => watch,
                 Err(error) => {
                     tracing::debug!(%error, "cannot watch nx_nodes yet");
@@ -280,7 +280,8 @@ impl Cluster {
                     continue;
                 }
                 if let Ok(node) = serde_json::from_slice::<NodeEntry>(&entry.value) {
-                    self.lock_seen().insert(entry.key.clone(), (node.incarnation, Instant::now()));
+                    self.lock_seen()
+                        .insert(entry.key.clone(), (node.incarnation, Instant::now()));
                 }
             }
         }
@@ -318,7 +319,9 @@ impl Cluster {
             // The winner claims it when our open reaches it.
             return Some(Home::Remote(winner, 0));
         }
-        self.claim(&key, entry.map(|e| e.revision)).await.map(Home::Local)
+        self.claim(&key, entry.map(|e| e.revision))
+            .await
+            .map(Home::Local)
     }
 
     /// Takes the room's home key: created if absent, else updated from the
@@ -368,6 +371,63 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The tier's part of `/metrics`.
+    pub fn render_metrics(&self, homed: usize) -> String {
+        let m = &self.metrics;
+        let live = self.live_nodes().len();
+        format!(
+            "# HELP nexscope_cluster_rooms_homed Rooms this node is home of.\n# TYPE nexscope_cluster_rooms_homed gauge\nnexscope_cluster_rooms_homed {homed}\n\
+# HELP nexscope_cluster_pipes Members piped between this node and others.\n# TYPE nexscope_cluster_pipes gauge\nnexscope_cluster_pipes {}\n\
+# HELP nexscope_cluster_nodes_live Nodes this node sees alive, itself included.\n# TYPE nexscope_cluster_nodes_live gauge\nnexscope_cluster_nodes_live {live}\n\
+# HELP nexscope_cluster_serving 1 while this node renews its liveness and serves.\n# TYPE nexscope_cluster_serving gauge\nnexscope_cluster_serving {}\n\
+# HELP nexscope_cluster_nats_rtt_seconds The last liveness renewal's round trip.\n# TYPE nexscope_cluster_nats_rtt_seconds gauge\nnexscope_cluster_nats_rtt_seconds {:.6}\n\
+# HELP nexscope_cluster_forwarded_total Frames passed between a home and an edge.\n# TYPE nexscope_cluster_forwarded_total counter\nnexscope_cluster_forwarded_total {}\n\
+# HELP nexscope_cluster_rehomes_total Rooms this node took over from a dead home.\n# TYPE nexscope_cluster_rehomes_total counter\nnexscope_cluster_rehomes_total {}\n\
+# HELP nexscope_cluster_history_appends_total Messages stored in the history.\n# TYPE nexscope_cluster_history_appends_total counter\nnexscope_cluster_history_appends_total {}\n\
+# HELP nexscope_cluster_history_failures_total Messages the history did not take (delivered live anyway).\n# TYPE nexscope_cluster_history_failures_total counter\nnexscope_cluster_history_failures_total {}\n",
+            self.pipes.count(),
+            u8::from(self.serving()),
+            m.nats_rtt_us.load(Relaxed) as f64 / 1e6,
+            m.forwarded.load(Relaxed),
+            m.rehomes.load(Relaxed),
+            m.history_appends.load(Relaxed),
+            m.history_failures.load(Relaxed),
+        )
+    }
+}
+
+/// A KV bucket of one value per key, made as the stream KV buckets are:
+/// the client's own bucket creation asks the server for account fields
+/// NATS 2.9 does not send.
+async fn bucket(
+    js: &jetstream::Context,
+    name: &'static str,
+    max_age: Duration,
+) -> Result<kv::Store, ClusterError> {
+    let failed = |e: String| ClusterError::JetStream {
+        what: name,
+        message: e,
+    };
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        discard: jetstream::stream::DiscardPolicy::New,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?;
+    js.get_key_value(name)
+        .await
+        .map_err(|e| failed(e.to_string()))
+}
+
 /// The node with the highest hash of (room, node): every node computes the
 /// same winner from the same live set, and a node's death moves only its
 /// own rooms.
@@ -391,7 +451,10 @@ mod tests {
         let rooms: Vec<String> = (0..200).map(|i| room_key(&format!("room{i}"))).collect();
         let before: Vec<String> = rooms.iter().map(|r| rendezvous(r, &all).unwrap()).collect();
         for node in ["a", "b", "c"] {
-            assert!(before.iter().filter(|n| *n == node).count() > 30, "spread over nodes");
+            assert!(
+                before.iter().filter(|n| *n == node).count() > 30,
+                "spread over nodes"
+            );
         }
         let without_b: Vec<String> = all.iter().filter(|n| *n != "b").cloned().collect();
         for (room, home) in rooms.iter().zip(&before) {

@@ -1,0 +1,306 @@
+//! The relay tier end to end: Debian's nats-server with JetStream and three
+//! `nexscoped relay --cluster` nodes on 127.0.0.1, raw v1 clients and real
+//! daemons. Each run is bounded and stops by itself.
+
+use std::time::{Duration, Instant};
+
+use nexscope_tests::cluster::{self, Nats, home, nats_server, node};
+use nexscope_tests::relay::{Client, Ended, Relay, msg};
+use nexscope_tests::rooms::Member;
+use nexscope_tests::wait_until;
+use serde_json::json;
+
+/// nats-server and three nodes, or None when the group is skipped.
+fn tier() -> Option<(Nats, Vec<Relay>)> {
+    let nats = Nats::start(nats_server()?);
+    let nodes = (1..=3)
+        .map(|i| node(&nats.url(), &format!("n{i}")))
+        .collect();
+    Some((nats, nodes))
+}
+
+/// Joins `name` to `room` through `relay`, asking for sequences.
+fn join(relay: &Relay, name: &str, room: &str, extra: &str) -> Client {
+    relay.join_with(
+        name,
+        nexscope_tests::relay::TOKEN,
+        &format!("&room={room}{extra}"),
+    )
+}
+
+/// Two nodes other than the room's home.
+fn edges(home: usize) -> (usize, usize) {
+    let others: Vec<usize> = (0..3).filter(|i| *i != home).collect();
+    (others[0], others[1])
+}
+
+#[test]
+fn v1_behaviour_holds_through_a_node_that_is_not_the_home() {
+    let Some((_nats, nodes)) = tier() else { return };
+    // The first member makes the room's home known.
+    let mut first = join(&nodes[0], "first", "v1", "");
+    first.until("presence");
+    let h = home(&nodes);
+    let (a, b) = edges(h);
+    let mut alice = join(&nodes[a], "alice", "v1", "");
+    let mut bob = join(&nodes[b], "bob", "v1", "");
+    assert_eq!(alice.until("presence")["users"], json!(["alice", "first"]));
+    bob.presence_until(&["alice", "bob", "first"]);
+    alice.presence_until(&["alice", "bob", "first"]);
+
+    // A name is unique in the room whichever node it comes through.
+    for other in [h, a, b] {
+        let mut twin = join(&nodes[other], "bob", "v1", "");
+        let refusal = twin.json();
+        assert_eq!(
+            refusal["code"],
+            "name_taken",
+            "through n{}: {refusal}",
+            other + 1
+        );
+        assert_eq!(twin.closed(), Ended::Closed(4009));
+    }
+
+    // A mention: delivered, acked with what really happened; an offline
+    // name is offline.
+    alice.send(msg("alice", &["bob", "nobody"], "m1", "through two edges"));
+    let ack = alice.until("ack");
+    assert_eq!(ack["delivered"], json!(["bob"]));
+    assert_eq!(ack["offline"], json!(["nobody"]));
+    let got = bob.until("msg");
+    assert_eq!(got["text"], "through two edges");
+    assert!(
+        got.get("seq").is_none(),
+        "a v1 client that asked for nothing sees v1: {got}"
+    );
+    // A broadcast reaches everyone but the sender.
+    bob.send(msg("bob", &[], "m2", "to all"));
+    assert_eq!(bob.until("ack")["delivered"], json!(["alice", "first"]));
+    assert_eq!(alice.until("msg")["text"], "to all");
+    assert_eq!(first.until("msg")["text"], "to all");
+    // A bad frame gets v1's error through the edge.
+    alice.send_text("{not json");
+    assert_eq!(alice.until("error")["code"], "bad_json");
+    // Leaving is seen by the others.
+    drop(bob);
+    alice.presence_until(&["alice", "first"]);
+
+    let forwarded: u64 = nodes
+        .iter()
+        .map(|n| n.metric("nexscope_cluster_forwarded_total"))
+        .sum();
+    assert!(forwarded > 0);
+    assert_eq!(nodes[h].metric("nexscope_cluster_nodes_live"), 3);
+    assert!(nodes[h].metric("nexscope_cluster_history_appends_total") >= 2);
+}
+
+#[test]
+fn a_client_that_reconnects_with_since_gets_what_it_missed() {
+    let Some((_nats, nodes)) = tier() else { return };
+    let mut carol = join(&nodes[0], "carol", "catch", "&since=now");
+    carol.until("presence");
+    let mut dave = join(&nodes[1], "dave", "catch", "&since=now");
+    dave.until("presence");
+    carol.send(msg("carol", &["dave"], "c1", "before"));
+    let seen = dave.until("msg");
+    let seq = seen["seq"]
+        .as_u64()
+        .expect("a client that asked gets sequences");
+    drop(dave);
+    carol.presence_until(&["carol"]);
+    // While dave is away: one for him, one for everyone, one not for him.
+    carol.send(msg("carol", &["dave"], "c2", "missed one"));
+    assert_eq!(carol.until("ack")["offline"], json!(["dave"]));
+    carol.send(msg("carol", &[], "c3", "missed broadcast"));
+    carol.until("ack");
+    carol.send(msg("carol", &["erin"], "c4", "not for dave"));
+    carol.until("ack");
+    // Back through another node: the two he was a recipient of, marked as
+    // replay, in order, before anything live.
+    let mut dave = join(&nodes[2], "dave", "catch", &format!("&since={seq}"));
+    dave.until("presence");
+    let first = dave.until("msg");
+    let second = dave.until("msg");
+    assert_eq!(
+        (first["text"].as_str(), second["text"].as_str()),
+        (Some("missed one"), Some("missed broadcast"))
+    );
+    assert_eq!(first["replay"], true);
+    assert!(first["seq"].as_u64().unwrap() > seq);
+    carol.send(msg("carol", &["dave"], "c5", "live again"));
+    let live = dave.until("msg");
+    assert_eq!(live["text"], "live again");
+    assert!(live.get("replay").is_none());
+}
+
+#[test]
+fn kill_9_of_the_home_moves_its_rooms_and_members_keep_their_names() {
+    let Some((_nats, mut nodes)) = tier() else {
+        return;
+    };
+    let mut probe = join(&nodes[0], "probe", "fail", "");
+    probe.until("presence");
+    let h = home(&nodes);
+    drop(probe);
+    let (a, b) = edges(h);
+    let mut alice = join(&nodes[a], "alice", "fail", "&since=now");
+    let mut bob = join(&nodes[b], "bob", "fail", "&since=now");
+    bob.presence_until(&["alice", "bob"]);
+    alice.set_timeout(Duration::from_secs(20));
+    bob.set_timeout(Duration::from_secs(20));
+    let killed = Instant::now();
+    nodes[h].stop(); // kill -9
+    // The edges close their members with 1012 once the home is dead.
+    assert_eq!(alice.closed(), Ended::Closed(1012));
+    assert_eq!(bob.closed(), Ended::Closed(1012));
+    let noticed = killed.elapsed();
+    assert!(noticed < Duration::from_secs(10), "{noticed:?}");
+    // They come back with their names; a survivor is the new home.
+    let mut alice = join(&nodes[a], "alice", "fail", "&since=now");
+    let mut bob = join(&nodes[b], "bob", "fail", "&since=now");
+    bob.presence_until(&["alice", "bob"]);
+    alice.send(msg("alice", &["bob"], "f1", "after the move"));
+    assert_eq!(alice.until("ack")["delivered"], json!(["bob"]));
+    assert_eq!(bob.until("msg")["text"], "after the move");
+    let rehomes: u64 = [a, b]
+        .iter()
+        .map(|i| nodes[*i].metric("nexscope_cluster_rehomes_total"))
+        .sum();
+    assert_eq!(rehomes, 1);
+    assert!(killed.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn kill_9_of_an_edge_takes_its_members_out_of_presence() {
+    let Some((_nats, mut nodes)) = tier() else {
+        return;
+    };
+    let mut probe = join(&nodes[0], "probe", "edge", "");
+    probe.until("presence");
+    let h = home(&nodes);
+    let (a, b) = edges(h);
+    let mut carol = join(&nodes[h], "carol", "edge", "");
+    let mut dave = join(&nodes[a], "dave", "edge", "");
+    dave.until("presence");
+    let _erin = join(&nodes[b], "erin", "edge", "");
+    carol.presence_until(&["carol", "dave", "erin", "probe"]);
+    let killed = Instant::now();
+    nodes[a].stop();
+    carol.set_timeout(Duration::from_secs(20));
+    let users = if a == 0 {
+        vec!["carol", "erin"]
+    } else {
+        vec!["carol", "erin", "probe"]
+    };
+    carol.presence_until(&users);
+    assert!(
+        killed.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        killed.elapsed()
+    );
+}
+
+#[test]
+fn nats_away_for_2_s_is_ridden_out_and_for_10_s_members_reconnect() {
+    let Some((mut nats, nodes)) = tier() else {
+        return;
+    };
+    let mut probe = join(&nodes[0], "probe", "outage", "");
+    probe.until("presence");
+    let h = home(&nodes);
+    drop(probe);
+    let (a, _) = edges(h);
+    let mut alice = join(&nodes[h], "alice", "outage", "");
+    let mut bob = join(&nodes[a], "bob", "outage", "");
+    alice.presence_until(&["alice", "bob"]);
+    alice.set_timeout(Duration::from_secs(25));
+    bob.set_timeout(Duration::from_secs(25));
+
+    // 2 s: nobody fences; within 2 s of NATS being back, messages flow.
+    nats.down();
+    std::thread::sleep(Duration::from_secs(2));
+    nats.up();
+    let back = Instant::now();
+    loop {
+        alice.send(msg(
+            "alice",
+            &["bob"],
+            &format!("o{}", back.elapsed().as_millis()),
+            "after 2 s",
+        ));
+        if alice.until("ack")["delivered"] == json!(["bob"]) {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(4),
+            "delivery did not resume"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(bob.until("msg")["text"], "after 2 s");
+    assert!(
+        back.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        back.elapsed()
+    );
+
+    // 10 s: the nodes stop serving and close their members with 1012.
+    nats.down();
+    assert_eq!(alice.closed(), Ended::Closed(1012));
+    assert_eq!(bob.closed(), Ended::Closed(1012));
+    std::thread::sleep(Duration::from_secs(5));
+    nats.up();
+    // Once NATS is back, they join again and talk.
+    let back = Instant::now();
+    let mut alice = loop {
+        let mut client = join(&nodes[h], "alice", "outage", "");
+        if client.json()["type"] == "presence" {
+            break client;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "no node serves again"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut bob = join(&nodes[a], "bob", "outage", "");
+    alice.presence_until(&["alice", "bob"]);
+    bob.send(msg("bob", &["alice"], "o-last", "after 10 s"));
+    assert_eq!(alice.until("msg")["text"], "after 10 s");
+    let _ = cluster::home(&nodes);
+}
+
+#[test]
+fn daemons_talk_through_the_tier_and_a_message_sent_while_one_is_down_arrives() {
+    let Some((_nats, nodes)) = tier() else { return };
+    let mut alice = Member::new("tiera", &nodes[0].url, "");
+    let mut bob = Member::new("tierb", &nodes[1].url, "");
+    alice.start("alice");
+    bob.start("bob");
+    alice.wait_line("bob joined");
+    alice.ok(&["say", "@bob", "first"]);
+    bob.wait_line("first");
+    // bob's daemon is down while alice speaks to him.
+    bob.kill9();
+    alice.wait_line("bob left");
+    let said = alice.ok(&["say", "@bob", "while you were down"]);
+    assert!(said.contains("offline: [bob]"), "{said}");
+    bob.restart();
+    // Its daemon rejoins by itself and asks for what it missed.
+    wait_until(|| {
+        bob.chat("History", json!({}))["parameters"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "while you were down")
+    });
+    let inbox = bob.chat("Inbox", json!({}));
+    assert!(
+        inbox["parameters"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["text"] == "while you were down"),
+        "{inbox}"
+    );
+}

@@ -304,3 +304,117 @@ fn daemons_talk_through_the_tier_and_a_message_sent_while_one_is_down_arrives() 
         "{inbox}"
     );
 }
+
+#[test]
+fn a_home_stopped_past_the_fence_is_replaced_and_closes_its_own_members_when_it_wakes() {
+    let Some((_nats, nodes)) = tier() else { return };
+    let mut probe = join(&nodes[0], "probe", "pause", "");
+    probe.until("presence");
+    let h = home(&nodes);
+    drop(probe);
+    let (a, b) = edges(h);
+    let mut local = join(&nodes[h], "local", "pause", "");
+    let mut alice = join(&nodes[a], "alice", "pause", "");
+    let mut bob = join(&nodes[b], "bob", "pause", "");
+    bob.presence_until(&["alice", "bob", "local"]);
+    local.set_timeout(Duration::from_secs(30));
+    alice.set_timeout(Duration::from_secs(20));
+    signal(&nodes[h], libc::SIGSTOP);
+    assert_eq!(alice.closed(), Ended::Closed(1012));
+    assert_eq!(bob.closed(), Ended::Closed(1012));
+    // A survivor takes the room (epoch + 1) while the old home sleeps.
+    let mut alice = join(&nodes[a], "alice", "pause", "");
+    let mut bob = join(&nodes[b], "bob", "pause", "");
+    bob.presence_until(&["alice", "bob"]);
+    std::thread::sleep(Duration::from_secs(2));
+    signal(&nodes[h], libc::SIGCONT);
+    // Awake, it serves nothing of its old epoch: its member is told to go.
+    assert_eq!(local.closed(), Ended::Closed(1012));
+    // And joins again through it, to the new home, with its name.
+    let mut local = join(&nodes[h], "local", "pause", "");
+    local.until("presence");
+    alice.presence_until(&["alice", "bob", "local"]);
+    local.send(msg("local", &["alice", "bob"], "p1", "back"));
+    assert_eq!(local.until("ack")["delivered"], json!(["alice", "bob"]));
+    assert_eq!(alice.until("msg")["text"], "back");
+    assert_eq!(bob.until("msg")["text"], "back");
+}
+
+#[test]
+fn a_node_cut_off_from_nats_stops_serving_and_the_others_take_over() {
+    let Some(program) = nats_server() else { return };
+    let nats = Nats::start(program);
+    let proxy = cluster::Proxy::start(nats.port);
+    // n3 reaches NATS only through the proxy; rooms are homed on n3 by
+    // joining there first while it is the only node that answers... the
+    // rendezvous decides, so a room whose home is n3 is looked for.
+    let nodes = vec![
+        node(&nats.url(), "n1"),
+        node(&nats.url(), "n2"),
+        node(&proxy.url(), "n3"),
+    ];
+    std::thread::sleep(Duration::from_secs(3)); // every node has seen the others renew
+    let room = (0..200)
+        .map(|i| format!("cut{i}"))
+        .find(|room| {
+            let mut probe = join(&nodes[2], "probe", room, "");
+            probe.until("presence");
+            let homed = nodes[2].metric("nexscope_cluster_rooms_homed") == 1;
+            drop(probe);
+            wait_until(|| {
+                nodes
+                    .iter()
+                    .all(|n| n.metric("nexscope_cluster_rooms_homed") == 0)
+            });
+            homed
+        })
+        .expect("a room homed on n3");
+    let mut carol = join(&nodes[2], "carol", &room, "");
+    let mut dave = join(&nodes[0], "dave", &room, "");
+    dave.presence_until(&["carol", "dave"]);
+    carol.set_timeout(Duration::from_secs(20));
+    dave.set_timeout(Duration::from_secs(20));
+    let cut = Instant::now();
+    proxy.cut();
+    // n3 cannot renew: it stops serving and closes its member; the edge
+    // n1 sees n3 dead and closes dave.
+    assert_eq!(carol.closed(), Ended::Closed(1012));
+    assert!(
+        cut.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        cut.elapsed()
+    );
+    assert_eq!(dave.closed(), Ended::Closed(1012));
+    // dave rejoins through n1; a survivor is the room's home now.
+    let mut dave = join(&nodes[0], "dave", &room, "");
+    dave.until("presence");
+    let mut erin = join(&nodes[1], "erin", &room, "");
+    erin.until("presence");
+    dave.send(msg("dave", &["erin"], "x1", "without n3"));
+    assert_eq!(dave.until("ack")["delivered"], json!(["erin"]));
+    // n3 refuses members while cut off.
+    let mut refused = join(&nodes[2], "frank", &room, "");
+    assert_eq!(refused.closed(), Ended::Closed(1013));
+    // Back on NATS, it serves again, as an edge for this room.
+    proxy.restore();
+    let back = Instant::now();
+    let mut carol = loop {
+        let mut client = join(&nodes[2], "carol", &room, "");
+        if matches!(client.read(), Ok(tungstenite::Message::Text(_))) {
+            break client;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "n3 does not serve again"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    erin.presence_until(&["carol", "dave", "erin"]);
+    carol.send(msg("carol", &["erin"], "x2", "back"));
+    assert_eq!(erin.until("msg")["text"], "back");
+}
+
+fn signal(relay: &Relay, signal: i32) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(relay.pid(), signal) };
+}

@@ -9,8 +9,8 @@
 //! packages), `systemd` (systemd-socket-activate), `tls` (openssl), `docs`
 //! (mandoc), `agents` (the pinned claude and codex, tmux), `v1relay` (the
 //! Node reference relay), `browser` (Debian's chromium and chromedriver, for
-//! the web page), `root` (tests that switch users or check root-only
-//! behaviour).
+//! the web page), `cluster` (Debian's nats-server, for the relay tier),
+//! `root` (tests that switch users or check root-only behaviour).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

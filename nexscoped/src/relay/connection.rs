@@ -565,7 +565,7 @@ impl Member {
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
         let mut missed_pongs = 0u32;
         let shutdown = self.relay.shutdown.clone();
-        let mut fence = self.relay.fence.subscribe();
+        let mut fence = self.room.deposed.subscribe();
         loop {
             let deadline = self.transfer_deadline;
             let ack_due = self.next_ack_due();
@@ -576,7 +576,7 @@ impl Member {
                     Box::pin(close_with(ws, close::GOING_AWAY, "relay_shutdown")).await;
                     return Some(close::GOING_AWAY);
                 }
-                // This node stopped serving in its relay tier: reconnect.
+                // This node is no longer the room's home: reconnect.
                 _ = fence.changed() => {
                     Box::pin(close_with(ws, cluster::home::REHOME, "rehome")).await;
                     return Some(cluster::home::REHOME);

@@ -112,6 +112,9 @@ impl Relay {
     /// Stops serving in the tier: members and pipes close with 1012.
     pub fn fence(&self) {
         self.fence.send_modify(|generation| *generation += 1);
+        for room in self.rooms.all() {
+            room.deposed.send_modify(|generation| *generation += 1);
+        }
         if let Some(cluster) = self.cluster.get() {
             cluster.pipes.close_all();
         }

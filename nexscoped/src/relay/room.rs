@@ -68,6 +68,9 @@ struct State {
 pub struct Room {
     pub id: String,
     state: Mutex<State>,
+    /// Bumped when this relay stops being the room's home (a relay tier):
+    /// its members close with 1012 and reconnect to the new one.
+    pub deposed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Room {
@@ -338,6 +341,11 @@ impl Rooms {
         self.lock().len()
     }
 
+    /// The rooms held now.
+    pub fn all(&self) -> Vec<Arc<Room>> {
+        self.lock().values().cloned().collect()
+    }
+
     /// Adds a member, checking the name and the cap (docs/protocol.md §1.2
     /// steps 4 and 5). The registry stays locked across the room's join so
     /// an emptied room is never removed under a joiner.
@@ -357,6 +365,7 @@ impl Rooms {
                 Arc::new(Room {
                     id: room_id.to_string(),
                     state: Mutex::new(State::default()),
+                    deposed: tokio::sync::watch::channel(0).0,
                 })
             })
             .clone();

@@ -93,6 +93,9 @@ pub struct Cluster {
     seen: Mutex<HashMap<String, (String, Instant)>>,
     /// When our own renewal last succeeded.
     renewed: Mutex<Instant>,
+    /// Since when this node has been connected without a gap: before
+    /// `DEAD_AFTER` of it, it has not seen enough to call others dead.
+    watching_since: Mutex<Instant>,
     fenced: AtomicBool,
     pub metrics: ClusterMetrics,
     /// Sessions this node pipes, either way, by the node at the other end.
@@ -153,6 +156,7 @@ impl Cluster {
             history,
             seen: Mutex::new(HashMap::new()),
             renewed: Mutex::new(Instant::now()),
+            watching_since: Mutex::new(Instant::now()),
             fenced: AtomicBool::new(false),
             metrics: ClusterMetrics::default(),
             pipes: home::Pipes::default(),
@@ -186,17 +190,29 @@ impl Cluster {
         if node == self.node {
             return self.serving() && incarnation.is_none_or(|i| i == self.incarnation);
         }
-        self.lock_seen().get(node).is_some_and(|(inc, at)| {
-            at.elapsed() < DEAD_AFTER && incarnation.is_none_or(|i| i == inc)
+        let judging = self.judging();
+        self.lock_seen().get(node).map_or(!judging, |(inc, at)| {
+            (!judging || at.elapsed() < DEAD_AFTER) && incarnation.is_none_or(|i| i == inc)
         })
+    }
+
+    /// Whether this node has watched the others long enough to call one
+    /// dead: after its start, or an outage of its own, it has not.
+    fn judging(&self) -> bool {
+        self.watching_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+            >= DEAD_AFTER
     }
 
     /// The live nodes, this one included while it serves.
     fn live_nodes(&self) -> Vec<String> {
+        let judging = self.judging();
         let mut nodes: Vec<String> = self
             .lock_seen()
             .iter()
-            .filter(|(_, (_, at))| at.elapsed() < DEAD_AFTER)
+            .filter(|(_, (_, at))| !judging || at.elapsed() < DEAD_AFTER)
             .map(|(n, _)| n.clone())
             .collect();
         if self.serving() && !nodes.contains(&self.node) {
@@ -224,6 +240,12 @@ impl Cluster {
             let gone = renewed.elapsed() >= DEAD_AFTER;
             *renewed = Instant::now();
             drop(renewed);
+            if gone || self.fenced.load(Relaxed) {
+                *self
+                    .watching_since
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            }
             if gone && let Some(relay) = self.relay() {
                 tracing::warn!(node = %self.node, "this node was silent past the fence: closing its members with 1012");
                 relay.fence();
@@ -244,8 +266,29 @@ impl Cluster {
         let mut tick = tokio::time::interval(RENEW);
         loop {
             tokio::select! {
-                _ = tick.tick() => self.renew().await,
+                _ = tick.tick() => {
+                    self.renew().await;
+                    self.verify_homes().await;
+                }
                 _ = shutdown.wait() => return,
+            }
+        }
+    }
+
+    /// Closes the members of every room whose home key no longer names this
+    /// node (another took it while we could not see): one home per room.
+    async fn verify_homes(&self) {
+        let Some(relay) = self.relay() else { return };
+        for room in relay.rooms.all() {
+            let Ok(entry) = self.homes.entry(room_key(&room.id)).await else {
+                continue; // NATS away: the fence handles that
+            };
+            let ours = entry
+                .and_then(|e| serde_json::from_slice::<HomeEntry>(&e.value).ok())
+                .is_some_and(|h| h.node == self.node && h.incarnation == self.incarnation);
+            if !ours {
+                tracing::warn!(room = %room.id, node = %self.node, "no longer this room's home: closing its members with 1012");
+                room.deposed.send_modify(|generation| *generation += 1);
             }
         }
     }

@@ -348,7 +348,7 @@ fn a_node_cut_off_from_nats_stops_serving_and_the_others_take_over() {
     // n3 reaches NATS only through the proxy; rooms are homed on n3 by
     // joining there first while it is the only node that answers... the
     // rendezvous decides, so a room whose home is n3 is looked for.
-    let nodes = vec![
+    let nodes = [
         node(&nats.url(), "n1"),
         node(&nats.url(), "n2"),
         node(&proxy.url(), "n3"),

@@ -71,6 +71,10 @@ impl Nats {
         }
     }
 
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
     /// Kills it (kill -9).
     pub fn down(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -140,7 +140,7 @@ _nexscoped() {
             return 0
             ;;
         nexscoped__subcmd__relay)
-            opts="-h --listen --token-file --users-file --tls-cert --tls-key --max-users --max-payload --max-file --max-connections --max-per-address --max-per-user --heartbeat-ms --transfer-timeout-ms --config --log-level --help hash-token help"
+            opts="-h --listen --token-file --users-file --tls-cert --tls-key --max-users --max-payload --max-file --max-connections --max-per-address --max-per-user --heartbeat-ms --transfer-timeout-ms --cluster --node-id --config --log-level --help hash-token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -195,6 +195,14 @@ _nexscoped() {
                     return 0
                     ;;
                 --transfer-timeout-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

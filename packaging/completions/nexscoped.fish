@@ -51,6 +51,8 @@ complete -c nexscoped -n "__fish_nexscoped_using_subcommand relay; and not __fis
 complete -c nexscoped -n "__fish_nexscoped_using_subcommand relay; and not __fish_seen_subcommand_from hash-token help" -l max-per-user -d 'Connections of one user of the users file, over all rooms (0: no cap); more are closed with too_many_connections and 1013' -r
 complete -c nexscoped -n "__fish_nexscoped_using_subcommand relay; and not __fish_seen_subcommand_from hash-token help" -l heartbeat-ms -d 'WebSocket ping interval in milliseconds; two missed pongs close with 4010' -r
 complete -c nexscoped -n "__fish_nexscoped_using_subcommand relay; and not __fish_seen_subcommand_from hash-token help" -l transfer-timeout-ms -d 'Milliseconds from file-start to file-end before the sender is closed with 4014' -r
+complete -c nexscoped -n "__fish_nexscoped_using_subcommand relay; and not __fish_seen_subcommand_from hash-token help" -l cluster -d 'Join a relay tier: the NATS servers (with JetStream) its nodes share, as nats://HOST:PORT[,nats://…]. Without it the relay is one process' -r
+complete -c nexscoped -n "__fish_nexscoped_using_subcommand relay; and not __fish_seen_subcommand_from hash-token help" -l node-id -d 'This node\'s name in the relay tier (1 to 32 of a-z A-Z 0-9 _ -), unique among its nodes' -r
 complete -c nexscoped -n "__fish_nexscoped_using_subcommand relay; and not __fish_seen_subcommand_from hash-token help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/nexscope/config.toml]' -r -F
 complete -c nexscoped -n "__fish_nexscoped_using_subcommand relay; and not __fish_seen_subcommand_from hash-token help" -l log-level -d 'Log level [default: the config\'s log_level, else info]' -r -f -a "error\t''
 warn\t''

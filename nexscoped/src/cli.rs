@@ -116,27 +116,16 @@ pub struct RelayArgs {
     pub transfer_timeout_ms: u64,
     /// Join a relay tier: the NATS servers (with JetStream) its nodes share,
     /// as nats://HOST:PORT[,nats://…]. Without it the relay is one process.
-    #[arg(
-        long,
-        env = "NEXSCOPE_CLUSTER",
-        value_name = "URLS",
-        requires = "node_id"
-    )]
+    /// [default: [relay] cluster in config.toml]
+    #[arg(long, env = "NEXSCOPE_CLUSTER", value_name = "URLS", value_parser = nexscope_proto::config::check_cluster)]
     pub cluster: Option<String>,
     /// This node's name in the relay tier (1 to 32 of a-z A-Z 0-9 _ -),
     /// unique among its nodes.
-    #[arg(long, env = "NEXSCOPE_NODE_ID", value_name = "ID", requires = "cluster", value_parser = parse_node_id)]
+    /// [default: [relay] node_id in config.toml]
+    #[arg(long, env = "NEXSCOPE_NODE_ID", value_name = "ID", value_parser = nexscope_proto::config::check_node_id)]
     pub node_id: Option<String>,
     #[command(subcommand)]
     pub action: Option<RelayAction>,
-}
-
-fn parse_node_id(text: &str) -> Result<String, String> {
-    if nexscope_proto::rules::valid_name(text) {
-        Ok(text.to_string())
-    } else {
-        Err("use 1 to 32 of a-z, A-Z, 0-9, _ and -".into())
-    }
 }
 
 #[derive(Subcommand, Debug)]

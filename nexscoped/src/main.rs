@@ -126,6 +126,10 @@ fn relay_main(cli: &Cli, args: &RelayArgs) -> ExitCode {
         };
     }
     init_logging(cli, None);
+    let tier = match relay_tier(cli, args) {
+        Ok(tier) => tier,
+        Err(error) => return fail(EX_CONFIG, &error),
+    };
     let settings = match relay_settings(args) {
         Ok(settings) => settings,
         Err(error) => return fail(EX_CONFIG, &error),
@@ -139,9 +143,28 @@ fn relay_main(cli: &Cli, args: &RelayArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(1, &error),
     };
-    match runtime.block_on(run_relay(args, settings)) {
+    match runtime.block_on(run_relay(args, settings, tier)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(1, &error),
+    }
+}
+
+/// The relay tier this node joins, if any: flags and environment over
+/// `[relay]` in config.toml; both or neither of cluster and node id.
+fn relay_tier(cli: &Cli, args: &RelayArgs) -> Result<Option<(String, String)>, String> {
+    let file = match cli.config.clone() {
+        Some(file) => file,
+        None => paths::config_file().map_err(|e| e.to_string())?,
+    };
+    let from_file =
+        nexscope_proto::config::RelaySettings::load(&file).map_err(|e| e.to_string())?;
+    let cluster = args.cluster.clone().or(from_file.cluster);
+    let node = args.node_id.clone().or(from_file.node_id);
+    match (cluster, node) {
+        (Some(cluster), Some(node)) => Ok(Some((cluster, node))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err("a relay tier needs this node's id: --node-id, NEXSCOPE_NODE_ID or [relay] node_id".into()),
+        (None, Some(_)) => Err("--node-id needs the tier's NATS servers: --cluster, NEXSCOPE_CLUSTER or [relay] cluster".into()),
     }
 }
 
@@ -190,8 +213,29 @@ fn relay_settings(args: &RelayArgs) -> Result<(relay::Settings, Auth), String> {
 
 async fn run_relay(
     args: &RelayArgs,
-    (settings, auth): (relay::Settings, Auth),
+    (mut settings, auth): (relay::Settings, Auth),
+    tier: Option<(String, String)>,
 ) -> std::io::Result<()> {
+    use relay::cluster::Cluster;
+    // In a relay tier every frame is also a NATS message: the frame limit
+    // is NATS's, when that is lower.
+    let nats = match &tier {
+        Some((urls, node)) => {
+            let client = Cluster::connect(urls, node)
+                .await
+                .map_err(std::io::Error::other)?;
+            let fits = Cluster::max_frame(&client);
+            if settings.max_payload > fits {
+                tracing::warn!(
+                    max_payload = fits,
+                    "frames are limited to what NATS carries (its max_payload, less headers)"
+                );
+                settings.max_payload = fits;
+            }
+            Some((client, node.clone()))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {
@@ -202,9 +246,8 @@ async fn run_relay(
     let handlers = nexscope::signals::install()?;
     let (stop_tx, stop_rx) = nexscope::shutdown::channel();
     let relay = relay::Relay::new(settings, auth, stop_rx.clone());
-    if let Some(urls) = &args.cluster {
-        let node = args.node_id.as_deref().unwrap_or_default();
-        let cluster = relay::cluster::Cluster::start(urls, node, &relay, stop_rx)
+    if let Some((client, node)) = nats {
+        let cluster = Cluster::start(client, &node, &relay, stop_rx)
             .await
             .map_err(std::io::Error::other)?;
         let _ = relay.cluster.set(cluster);

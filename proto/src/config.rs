@@ -221,6 +221,76 @@ pub fn parse_web_listen(text: &str) -> Check<Option<SocketAddr>> {
     })
 }
 
+/// What `nexscoped relay` takes from config.toml (`[relay]`): a node's
+/// place in a relay tier. Flags and `NEXSCOPE_CLUSTER`/`NEXSCOPE_NODE_ID`
+/// come first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RelaySettings {
+    pub cluster: Option<String>,
+    pub node_id: Option<String>,
+}
+
+/// NATS URLs, comma-separated: `nats://HOST:PORT[,…]` (or `tls://`).
+pub fn check_cluster(text: &str) -> Check<String> {
+    let ok = !text.is_empty()
+        && text.split(',').all(|url| {
+            let rest = url
+                .trim()
+                .strip_prefix("nats://")
+                .or_else(|| url.trim().strip_prefix("tls://"));
+            rest.is_some_and(|r| !r.is_empty() && !r.contains(char::is_whitespace))
+        });
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err("it must be NATS URLs such as \"nats://127.0.0.1:4222\", comma-separated".into())
+    }
+}
+
+/// A node id: what a member name may be.
+pub fn check_node_id(text: &str) -> Check<String> {
+    if crate::rules::valid_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err("use 1 to 32 of a-z, A-Z, 0-9, _ and -".into())
+    }
+}
+
+impl RelaySettings {
+    /// The `[relay]` table of `file` alone (the daemon's keys and
+    /// environment are not the relay's business); absent file: none.
+    pub fn load(file: &Path) -> Result<RelaySettings, ConfigError> {
+        let (text, mode) = match read_limited(file) {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(RelaySettings::default());
+            }
+            Err(e) => {
+                return Err(ConfigError::Read {
+                    file: file.to_path_buf(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                file: file.to_path_buf(),
+                message: e.to_string().trim_end().to_string(),
+            })?;
+        let top = Section {
+            file,
+            file_mode: mode,
+            prefix: String::new(),
+            table: &table,
+        };
+        match top.table("relay")? {
+            Some(section) => section.relay(),
+            None => Ok(RelaySettings::default()),
+        }
+    }
+}
+
 /// The web page's port on loopback.
 pub const DEFAULT_WEB_PORT: u16 = 43721;
 
@@ -310,7 +380,9 @@ const TOP_KEYS: &[&str] = &[
     "projects",
     "agents",
     "web",
+    "relay",
 ];
+const RELAY_KEYS: &[&str] = &["cluster", "node_id"];
 const WEB_KEYS: &[&str] = &["listen", "tls_cert", "tls_key", "allow_remote", "host"];
 const AGENT_KEYS: &[&str] = &[
     "claude",
@@ -690,6 +762,15 @@ impl<'a> Section<'a> {
         Ok(a)
     }
 
+    /// `[relay]`.
+    fn relay(&self) -> Result<RelaySettings, ConfigError> {
+        self.only_keys(RELAY_KEYS)?;
+        Ok(RelaySettings {
+            cluster: self.string("cluster", check_cluster)?,
+            node_id: self.string("node_id", check_node_id)?,
+        })
+    }
+
     /// `[web]`.
     fn web(&self) -> Result<WebSettings, ConfigError> {
         self.only_keys(WEB_KEYS)?;
@@ -937,6 +1018,11 @@ impl Config {
             Some(section) => section.agents()?,
             None => AgentSettings::default(),
         };
+        // The relay's own section, checked here too so a mistake in it is
+        // found by `nexscoped --check-config`.
+        if let Some(section) = top.table("relay")? {
+            section.relay()?;
+        }
         let web = match top.table("web")? {
             Some(section) => section.web()?,
             None => WebSettings::default(),

@@ -27,7 +27,8 @@ use nexscope_tests::{cpu_time, percentile};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const ROOMS: usize = 40;
 const PER_ROOM: usize = 50;
@@ -36,7 +37,9 @@ const LOAD: Duration = Duration::from_secs(5);
 const ROUND_TRIPS: usize = 1000;
 
 async fn connect(port: u16, name: &str, room: &str, extra: &str) -> Ws {
-    let url = format!("ws://127.0.0.1:{port}/ws?name={name}&token={TOKEN}&v=1&presence=delta&room={room}{extra}");
+    let url = format!(
+        "ws://127.0.0.1:{port}/ws?name={name}&token={TOKEN}&v=1&presence=delta&room={room}{extra}"
+    );
     loop {
         match tokio_tungstenite::connect_async(&url).await {
             Ok((mut ws, _)) => match ws.next().await {
@@ -65,7 +68,11 @@ async fn load(ports: &[u16]) -> u64 {
         for member in 0..PER_ROOM {
             let port = ports[(room * PER_ROOM + member) % ports.len()];
             joins.push(tokio::spawn(async move {
-                (room, member, connect(port, &format!("m{member}"), &format!("load{room}"), "").await)
+                (
+                    room,
+                    member,
+                    connect(port, &format!("m{member}"), &format!("load{room}"), "").await,
+                )
             }));
         }
     }
@@ -86,10 +93,18 @@ async fn load(ports: &[u16]) -> u64 {
             let end = Instant::now() + LOAD;
             let mut n = 0u64;
             if sender {
-                sink.send(mention(&format!("m{member}"), &format!("m{}", (member + 1 + n as usize) % PER_ROOM), &format!("r{room}m{member}n{n}"))).await.ok();
+                sink.send(mention(
+                    &format!("m{member}"),
+                    &format!("m{}", (member + 1 + n as usize) % PER_ROOM),
+                    &format!("r{room}m{member}n{n}"),
+                ))
+                .await
+                .ok();
             }
             while Instant::now() < deadline {
-                let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(Duration::from_millis(200), stream.next()).await else {
+                let Ok(Some(Ok(Message::Text(text)))) =
+                    tokio::time::timeout(Duration::from_millis(200), stream.next()).await
+                else {
                     if Instant::now() > end + Duration::from_secs(2) {
                         break;
                     }
@@ -101,8 +116,18 @@ async fn load(ports: &[u16]) -> u64 {
                 } else if f["type"] == "ack" && sender && Instant::now() < end {
                     n += 1;
                     let to = format!("m{}", (member + 1 + n as usize % (PER_ROOM - 1)) % PER_ROOM);
-                    let to = if to == format!("m{member}") { format!("m{}", (member + 1) % PER_ROOM) } else { to };
-                    sink.send(mention(&format!("m{member}"), &to, &format!("r{room}m{member}n{n}"))).await.ok();
+                    let to = if to == format!("m{member}") {
+                        format!("m{}", (member + 1) % PER_ROOM)
+                    } else {
+                        to
+                    };
+                    sink.send(mention(
+                        &format!("m{member}"),
+                        &to,
+                        &format!("r{room}m{member}n{n}"),
+                    ))
+                    .await
+                    .ok();
                 }
             }
             let _ = sink.close().await;
@@ -133,7 +158,10 @@ async fn round_trips(a: u16, b: u16, room: &str) -> Vec<Duration> {
     let mut rtts = Vec::with_capacity(ROUND_TRIPS);
     for i in 0..ROUND_TRIPS + 50 {
         let started = Instant::now();
-        alice.send(mention("alice", "bob", &format!("q{i}"))).await.ok();
+        alice
+            .send(mention("alice", "bob", &format!("q{i}")))
+            .await
+            .ok();
         while let Some(Ok(Message::Text(text))) = alice.next().await {
             if frame(text.as_str())["type"] == "msg" {
                 break;
@@ -155,7 +183,10 @@ async fn failover(nodes: &mut [Relay], room: &str) -> (Duration, usize, usize) {
     let h = home(nodes);
     let others: Vec<usize> = (0..nodes.len()).filter(|i| *i != h).collect();
     let (a, b) = (nodes[others[0]].port, nodes[others[1]].port);
-    let received = Arc::new(std::sync::Mutex::new((HashSet::<String>::new(), None::<Instant>)));
+    let received = Arc::new(std::sync::Mutex::new((
+        HashSet::<String>::new(),
+        None::<Instant>,
+    )));
     // The index of the first message sent after the kill.
     let after_kill = Arc::new(AtomicU64::new(u64::MAX));
     let next = Arc::new(AtomicU64::new(0));
@@ -164,7 +195,13 @@ async fn failover(nodes: &mut [Relay], room: &str) -> (Duration, usize, usize) {
         tokio::spawn(async move {
             let mut since = "now".to_string();
             loop {
-                let mut ws = connect(b, "receiver", &format!("{room}x"), &format!("&since={since}")).await;
+                let mut ws = connect(
+                    b,
+                    "receiver",
+                    &format!("{room}x"),
+                    &format!("&since={since}"),
+                )
+                .await;
                 while let Some(Ok(Message::Text(text))) = ws.next().await {
                     let f = frame(text.as_str());
                     if f["type"] != "msg" {
@@ -228,7 +265,9 @@ async fn failover(nodes: &mut [Relay], room: &str) -> (Duration, usize, usize) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     receiver.abort();
     let got = received.lock().unwrap();
-    let lost = (0..sent).filter(|i| !got.0.contains(&format!("f{i}"))).count();
+    let lost = (0..sent)
+        .filter(|i| !got.0.contains(&format!("f{i}")))
+        .count();
     let first = got.1.map(|at| at - killed).unwrap_or(Duration::MAX);
     (first, sent, lost)
 }
@@ -250,7 +289,16 @@ fn main() {
     let mut nodes: Vec<Relay> = (1..=3)
         .map(|i| {
             Relay::start_with(
-                &["--cluster", &nats.url(), "--node-id", &format!("n{i}"), "--max-connections", "100000", "--max-per-address", "0"],
+                &[
+                    "--cluster",
+                    &nats.url(),
+                    "--node-id",
+                    &format!("n{i}"),
+                    "--max-connections",
+                    "100000",
+                    "--max-per-address",
+                    "0",
+                ],
                 &[("NEXSCOPE_TOKEN", TOKEN)],
             )
         })
@@ -278,14 +326,22 @@ fn main() {
 
     let per = |cpu: Duration, n: u64| cpu.as_secs_f64() * 1e6 / n.max(1) as f64;
     println!("| figure | single relay | relay tier (3 nodes) |\n|---|---|---|");
-    println!("| messages delivered in {}s ({} clients, {} senders) | {single_delivered} | {tier_delivered} |", LOAD.as_secs(), ROOMS * PER_ROOM, ROOMS * SENDERS_PER_ROOM);
+    println!(
+        "| messages delivered in {}s ({} clients, {} senders) | {single_delivered} | {tier_delivered} |",
+        LOAD.as_secs(),
+        ROOMS * PER_ROOM,
+        ROOMS * SENDERS_PER_ROOM
+    );
     println!(
         "| relay CPU per delivered message (all nodes) | {:.1} µs | {:.1} µs ({:.2}×) |",
         per(single_cpu, single_delivered),
         per(tier_cpu, tier_delivered),
         per(tier_cpu, tier_delivered) / per(single_cpu, single_delivered)
     );
-    println!("| nats-server CPU per delivered message | | {:.1} µs |", per(nats_cpu, tier_delivered));
+    println!(
+        "| nats-server CPU per delivered message | | {:.1} µs |",
+        per(nats_cpu, tier_delivered)
+    );
     println!(
         "| mention round trip p50 / p99 ({ROUND_TRIPS}; tier: both ends on non-home nodes) | {:.2} / {:.2} ms | {:.2} / {:.2} ms |",
         ms(percentile(&single_rtt, 0.5)),
@@ -293,6 +349,11 @@ fn main() {
         ms(percentile(&tier_rtt, 0.5)),
         ms(percentile(&tier_rtt, 0.99))
     );
-    println!("| failover: kill -9 of the home → first message delivered again | | {:.1} s |", first.as_secs_f64());
-    println!("| failover: messages lost (sender retries, receiver catches up), of {sent} | | {lost} |");
+    println!(
+        "| failover: kill -9 of the home → first message delivered again | | {:.1} s |",
+        first.as_secs_f64()
+    );
+    println!(
+        "| failover: messages lost (sender retries, receiver catches up), of {sent} | | {lost} |"
+    );
 }

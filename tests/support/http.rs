@@ -66,7 +66,7 @@ pub fn request(
 
 /// Whether `raw` holds a whole response (by Content-Length, or the last
 /// chunk of a chunked body).
-fn complete(raw: &[u8]) -> bool {
+pub fn complete(raw: &[u8]) -> bool {
     let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
         return false;
     };

@@ -196,22 +196,29 @@ pub enum Ended {
 /// `WAIT`); the others are still waiting for their request head.
 pub fn refusals(streams: &mut [TcpStream], expected: usize) -> Vec<String> {
     use std::io::Read;
-    let mut answers: Vec<Option<String>> = vec![None; streams.len()];
+    // What each has sent so far; an answer counts once it is whole (its
+    // body may come in a later segment than its head).
+    let mut answers: Vec<Vec<u8>> = vec![Vec::new(); streams.len()];
+    let whole = |a: &Vec<u8>| crate::http::complete(a);
     let deadline = Instant::now() + WAIT;
-    while answers.iter().flatten().count() < expected && Instant::now() < deadline {
+    while answers.iter().filter(|a| whole(a)).count() < expected && Instant::now() < deadline {
         for (stream, answer) in streams.iter_mut().zip(&mut answers) {
-            if answer.is_some() {
+            if whole(answer) {
                 continue;
             }
             stream.set_nonblocking(true).unwrap();
             let mut response = [0u8; 1024];
             if let Ok(n) = stream.read(&mut response) {
-                *answer = Some(String::from_utf8_lossy(&response[..n]).into_owned());
+                answer.extend_from_slice(&response[..n]);
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    answers.into_iter().flatten().collect()
+    answers
+        .into_iter()
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(&a).into_owned())
+        .collect()
 }
 
 /// A TCP connection to 127.0.0.1:`port` from the loopback address

@@ -424,7 +424,7 @@ async fn session<S>(
     };
     // In a relay tier, a room homed elsewhere is piped there.
     if let (Some(cluster), Via::Direct) = (relay.cluster.get(), via) {
-        match cluster.home_of(room).await {
+        match Box::pin(cluster.home_of(room)).await {
             Some(cluster::Home::Local(_)) => {}
             Some(cluster::Home::Remote(node, _)) => {
                 let (room, query) = (room.to_string(), query.without("token"));
@@ -457,8 +457,12 @@ async fn session<S>(
     };
     relay.metrics.members.fetch_add(1, Relaxed);
     tracing::info!(event = "connect", name, room, remote = %peer, online = joined.room.members(), "joined");
+    // Watched from the join on: a move of the room during the catch-up
+    // below is not missed.
+    let deposed = joined.room.deposed.subscribe();
     let mut member = Member {
         relay: relay.clone(),
+        deposed,
         room: joined.room,
         name: name.to_string(),
         id,
@@ -478,11 +482,8 @@ async fn session<S>(
     if let (true, Some(Since::Seq(since)), Some(cluster)) =
         (first, wants.since, relay.cluster.get())
     {
-        for (seq, frame) in cluster
-            .history
-            .replay(&member.room.id, since, &member.name)
-            .await
-        {
+        let replay = Box::pin(cluster.history.replay(&member.room.id, since, &member.name)).await;
+        for (seq, frame) in replay {
             if !Box::pin(send_text(
                 relay,
                 ws,
@@ -530,6 +531,8 @@ struct Member {
     receipts: VecDeque<(Instant, Weak<Receipt>)>,
     /// Asked for receipt frames (`receipts=1`); these are not the acks above.
     receipt_frames: bool,
+    /// Bumped when this relay stops being the room's home (a relay tier).
+    deposed: tokio::sync::watch::Receiver<u64>,
 }
 
 /// What handling one frame asks of the loop.
@@ -565,7 +568,8 @@ impl Member {
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
         let mut missed_pongs = 0u32;
         let shutdown = self.relay.shutdown.clone();
-        let mut fence = self.room.deposed.subscribe();
+        let mut fence = self.deposed.clone();
+        let clustered = self.relay.cluster.get().is_some();
         loop {
             let deadline = self.transfer_deadline;
             let ack_due = self.next_ack_due();
@@ -577,7 +581,7 @@ impl Member {
                     return Some(close::GOING_AWAY);
                 }
                 // This node is no longer the room's home: reconnect.
-                _ = fence.changed() => {
+                _ = fence.changed(), if clustered => {
                     Box::pin(close_with(ws, cluster::home::REHOME, "rehome")).await;
                     return Some(cluster::home::REHOME);
                 }
@@ -793,7 +797,11 @@ impl Member {
             // The ack comes through our own queue once the recipients
             // have written the message (see `receipt`).
             Kind::Msg => {
-                let numbered = self.append_history(&incoming, &out).await;
+                // A home that may have been replaced routes nothing.
+                if self.relay.cluster.get().is_some_and(|c| !c.serving()) {
+                    return Next::Violation(cluster::home::REHOME, "rehome");
+                }
+                let numbered = Box::pin(self.append_history(&incoming, &out)).await;
                 if let Some(receipt) = self.room.route(&self.name, &incoming, out, numbered) {
                     let due = Instant::now() + receipt::ACK_DEADLINE;
                     self.receipts.push_back((due, Arc::downgrade(&receipt)));

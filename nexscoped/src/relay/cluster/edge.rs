@@ -54,20 +54,32 @@ where
         query,
         peer: peer.to_string(),
     };
+    let up = format!("nx.s.{sid}.up");
+    // Subscribed before the ask: a fence during it is not missed.
+    let mut fence = relay.fence.subscribe();
     let (home, epoch, incarnation) = match ask(cluster, &open, node).await {
         Ok(opened) => opened,
         Err(Refused::Unavailable) => {
+            // The home may have taken the member all the same (its answer
+            // lost): tell it to let go.
+            home::publish(cluster, &up, "close", None, Bytes::new()).await;
             close_with(ws, close::TRY_AGAIN_LATER, "relay_tier_unavailable").await;
             return Some(close::TRY_AGAIN_LATER);
         }
     };
     let mut closed = cluster.pipes.add(&sid, &home, &incarnation);
-    let up = format!("nx.s.{sid}.up");
+    if fence.has_changed().unwrap_or(true) {
+        cluster.pipes.remove(&sid);
+        home::publish(cluster, &up, "close", None, Bytes::new()).await;
+        close_with(ws, REHOME, "rehome").await;
+        return Some(REHOME);
+    }
     relay.metrics.members.fetch_add(1, Relaxed);
     let period = relay.settings.heartbeat;
     let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
     let mut missed_pongs = 0u32;
-    let mut fence = relay.fence.subscribe();
+    let mut keep = tokio::time::interval(home::PIPE_KEEP);
+    let mut heard = Instant::now();
     let ending = loop {
         tokio::select! {
             biased;
@@ -86,14 +98,24 @@ where
                 close_with(ws, code, "rehome").await;
                 break Some(code);
             }
+            _ = keep.tick() => {
+                if heard.elapsed() > home::PIPE_SILENCE {
+                    // The home went quiet (its close lost, or it is gone).
+                    home::publish(cluster, &up, "close", None, Bytes::new()).await;
+                    close_with(ws, REHOME, "rehome").await;
+                    break Some(REHOME);
+                }
+                home::publish(cluster, &up, "keep", None, Bytes::new()).await;
+            }
             message = down.next() => {
                 let Some(message) = message else {
                     close_with(ws, REHOME, "rehome").await;
                     break Some(REHOME);
                 };
                 if home::epoch_of(&message) != Some(epoch) {
-                    continue; // from another epoch of the room: not ours
+                    continue; // not from the home this pipe was opened with
                 }
+                heard = Instant::now();
                 let frame = match home::kind_of(&message) {
                     Some("text") => match String::from_utf8(message.payload.to_vec()) {
                         Ok(text) => Message::text(text),

@@ -78,13 +78,18 @@ impl History {
         let payload = serde_json::to_vec(&stored).ok()?;
         let mut headers = async_nats::HeaderMap::new();
         if let Some(id) = msg_id {
-            headers.insert("Nats-Msg-Id", id);
+            // Whatever the sender wrote, a header gets a hash of it (and
+            // one sender's id never collides with another's).
+            let key = nexscope_proto::ids::sha256_hex(format!("{room}\n{from}\n{id}").as_bytes());
+            headers.insert("Nats-Msg-Id", key.as_str());
         }
         let subject = format!("nx.hist.{}", room_key(room));
-        let ack = self
+        let publish = self
             .js
-            .publish_with_headers(subject, headers, payload.into())
+            .publish_with_headers(subject, headers, payload.into());
+        let ack = tokio::time::timeout(Duration::from_secs(2), publish)
             .await
+            .ok()?
             .ok()?;
         tokio::time::timeout(Duration::from_secs(2), ack)
             .await

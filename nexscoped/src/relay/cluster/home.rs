@@ -27,6 +27,15 @@ use crate::shutdown::Shutdown;
 const PIPE_BUFFER: usize = 256 * 1024;
 /// Close code for "the relay tier moved this room: reconnect".
 pub const REHOME: u16 = 1012;
+/// Each end of a pipe says it is there this often (a `keep` frame), and
+/// ends the pipe after `PIPE_SILENCE` without a word from the other: a
+/// lost close must not leave a member holding its name.
+pub const PIPE_KEEP: std::time::Duration = std::time::Duration::from_secs(2);
+pub const PIPE_SILENCE: std::time::Duration = std::time::Duration::from_secs(7);
+/// Opens handled at once; more wait their turn.
+const OPENS: usize = 256;
+/// How long one publish may wait for the client's queue.
+const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What an edge asks the home for.
 #[derive(Serialize, Deserialize, Debug)]
@@ -75,11 +84,13 @@ pub async fn publish(
     if let Some(epoch) = epoch {
         headers.insert("Nx-Epoch", epoch.to_string().as_str());
     }
-    cluster
+    let publish = cluster
         .client
-        .publish_with_headers(subject.to_string(), headers, payload)
-        .await
-        .is_ok()
+        .publish_with_headers(subject.to_string(), headers, payload);
+    matches!(
+        tokio::time::timeout(PUBLISH_TIMEOUT, publish).await,
+        Ok(Ok(()))
+    )
 }
 
 /// A close as it travels: `code reason`.
@@ -166,6 +177,7 @@ pub async fn serve_opens(cluster: Arc<Cluster>, shutdown: Shutdown) -> Result<()
                 what: "a subscription",
                 message: e.to_string(),
             })?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(OPENS));
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {
@@ -173,13 +185,24 @@ pub async fn serve_opens(cluster: Arc<Cluster>, shutdown: Shutdown) -> Result<()
                 _ = shutdown.wait() => return,
             };
             let Some(message) = message else { return };
-            tokio::spawn(open(cluster.clone(), message));
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                // The slot covers the open, not the member's life.
+                open(cluster, message, slot).await;
+            });
         }
     });
     Ok(())
 }
 
-async fn open(cluster: Arc<Cluster>, message: async_nats::Message) {
+async fn open(
+    cluster: Arc<Cluster>,
+    message: async_nats::Message,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
     let Some(reply_to) = message.reply.clone() else {
         return;
     };
@@ -216,6 +239,7 @@ async fn open(cluster: Arc<Cluster>, message: async_nats::Message) {
         incarnation: cluster.incarnation.clone(),
     })
     .await;
+    drop(slot);
     serve_member(&cluster, request, epoch, up, closed).await;
 }
 
@@ -256,8 +280,17 @@ async fn bridge(
     mut up: Subscriber,
     mut closed: oneshot::Receiver<u16>,
 ) {
+    let mut keep = tokio::time::interval(PIPE_KEEP);
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            _ = keep.tick() => {
+                if heard.elapsed() > PIPE_SILENCE {
+                    publish(cluster, down, "close", Some(epoch), close_payload(REHOME, "rehome")).await;
+                    return; // the edge is gone: the member leaves
+                }
+                publish(cluster, down, "keep", Some(epoch), Bytes::new()).await;
+            }
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     cluster.metrics.forwarded.fetch_add(1, Relaxed);
@@ -280,6 +313,7 @@ async fn bridge(
             },
             message = up.next() => {
                 let Some(message) = message else { return };
+                heard = tokio::time::Instant::now();
                 let sent = match kind_of(&message) {
                     Some("text") => match String::from_utf8(message.payload.to_vec()) {
                         Ok(text) => ws.send(Message::text(text)).await.is_ok(),

@@ -38,6 +38,10 @@ pub const FENCE_AFTER: Duration = Duration::from_secs(4);
 pub const DEAD_AFTER: Duration = Duration::from_secs(6);
 /// How long a NATS request (open, claim) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Messages a subscription (a pipe's end) holds for a slow reader.
+const SUBSCRIPTION_CAPACITY: usize = 4096;
+/// Bytes of a NATS message kept for our headers and the history's wrapper.
+const HEADER_ROOM: usize = 8 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -97,6 +101,8 @@ pub struct Cluster {
     /// `DEAD_AFTER` of it, it has not seen enough to call others dead.
     watching_since: Mutex<Instant>,
     fenced: AtomicBool,
+    /// The rooms this node is home of, at the epoch it took each at.
+    homed: Mutex<HashMap<String, u64>>,
     pub metrics: ClusterMetrics,
     /// Sessions this node pipes, either way, by the node at the other end.
     pub pipes: home::Pipes,
@@ -112,6 +118,15 @@ pub fn check_node_id(id: &str) -> Result<(), ClusterError> {
     }
 }
 
+/// The room of a key made by `room_key`.
+fn key_room(key: &str) -> String {
+    let hex = key.strip_prefix('r').unwrap_or_default();
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// The KV key and subject token of a room: hex, since room names may hold
 /// characters NATS gives meaning to.
 pub fn room_key(room: &str) -> String {
@@ -119,30 +134,40 @@ pub fn room_key(room: &str) -> String {
 }
 
 impl Cluster {
-    /// Connects, makes the buckets and the stream if they are missing, and
-    /// starts renewing, watching and serving opens.
-    pub async fn start(
-        urls: &str,
-        node: &str,
-        relay: &Arc<Relay>,
-        shutdown: Shutdown,
-    ) -> Result<Arc<Cluster>, ClusterError> {
+    /// Connects to NATS (first, so that the relay's frame limit can be
+    /// fitted to NATS's before the relay starts).
+    pub async fn connect(urls: &str, node: &str) -> Result<async_nats::Client, ClusterError> {
         check_node_id(node)?;
-        let client = async_nats::ConnectOptions::new()
+        async_nats::ConnectOptions::new()
             .name(format!("nexscope-relay {node}"))
             .connection_timeout(Duration::from_secs(5))
             .request_timeout(Some(REQUEST_TIMEOUT))
-            .retry_on_initial_connect()
             .max_reconnects(None)
             .reconnect_delay_callback(|attempt| {
                 Duration::from_millis((100 * attempt as u64).min(1000))
             })
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
             .connect(urls)
             .await
             .map_err(|e| ClusterError::Connect {
                 urls: urls.to_string(),
                 message: e.to_string(),
-            })?;
+            })
+    }
+
+    /// The largest frame NATS carries here, less room for our headers.
+    pub fn max_frame(client: &async_nats::Client) -> usize {
+        client.server_info().max_payload.saturating_sub(HEADER_ROOM)
+    }
+
+    /// Makes the buckets and the stream if they are missing, and starts
+    /// renewing, watching and serving opens.
+    pub async fn start(
+        client: async_nats::Client,
+        node: &str,
+        relay: &Arc<Relay>,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Cluster>, ClusterError> {
         let js = jetstream::new(client.clone());
         let nodes = bucket(&js, "nx_nodes", Duration::from_secs(3600)).await?;
         let homes = bucket(&js, "nx_homes", Duration::ZERO).await?;
@@ -158,12 +183,14 @@ impl Cluster {
             renewed: Mutex::new(Instant::now()),
             watching_since: Mutex::new(Instant::now()),
             fenced: AtomicBool::new(false),
+            homed: Mutex::new(HashMap::new()),
             metrics: ClusterMetrics::default(),
             pipes: home::Pipes::default(),
             relay: Arc::downgrade(relay),
         });
         cluster.renew().await;
         tokio::spawn(cluster.clone().keep_alive(shutdown.clone()));
+        tokio::spawn(cluster.clone().keep_homes(shutdown.clone()));
         tokio::spawn(cluster.clone().watch_nodes(shutdown.clone()));
         tokio::spawn(cluster.clone().reap(shutdown.clone()));
         home::serve_opens(cluster.clone(), shutdown).await?;
@@ -181,7 +208,13 @@ impl Cluster {
 
     /// Whether this node may serve: it renewed its key recently.
     pub fn serving(&self) -> bool {
-        !self.fenced.load(Relaxed)
+        let recent = self
+            .renewed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+            < FENCE_AFTER;
+        recent && !self.fenced.load(Relaxed)
     }
 
     /// Whether `node` (at `incarnation`, when given) is alive as far as
@@ -268,11 +301,38 @@ impl Cluster {
             tokio::select! {
                 _ = tick.tick() => {
                     self.renew().await;
-                    self.verify_homes().await;
+                    // Fenced by the clock, whatever the put is still doing.
+                    let silent = self.renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= FENCE_AFTER;
+                    if silent && !self.fenced.swap(true, Relaxed) {
+                        tracing::warn!(node = %self.node, "cannot renew the liveness key: no longer serving; closing members with 1012");
+                        if let Some(relay) = self.relay() {
+                            relay.fence();
+                        }
+                    }
                 }
                 _ = shutdown.wait() => return,
             }
         }
+    }
+
+    /// Checks this node's rooms against their home keys every `RENEW`.
+    async fn keep_homes(self: Arc<Self>, shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(RENEW);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.verify_homes().await,
+                _ = shutdown.wait() => return,
+            }
+        }
+    }
+
+    /// Notes that this node serves `room` at `epoch` (what `verify_homes`
+    /// holds it to).
+    pub fn note_home(&self, room: &str, epoch: u64) {
+        self.homed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(room.to_string(), epoch);
     }
 
     /// Closes the members of every room whose home key no longer names this
@@ -280,13 +340,30 @@ impl Cluster {
     async fn verify_homes(&self) {
         let Some(relay) = self.relay() else { return };
         for room in relay.rooms.all() {
-            let Ok(entry) = self.homes.entry(room_key(&room.id)).await else {
+            let read =
+                tokio::time::timeout(Duration::from_secs(1), self.homes.entry(room_key(&room.id)))
+                    .await;
+            let Ok(Ok(entry)) = read else {
                 continue; // NATS away: the fence handles that
             };
-            let ours = entry
-                .and_then(|e| serde_json::from_slice::<HomeEntry>(&e.value).ok())
-                .is_some_and(|h| h.node == self.node && h.incarnation == self.incarnation);
+            let epoch = self
+                .homed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&room.id)
+                .copied();
+            // Ours at the epoch we took it at (A, then B, then A again is
+            // a new epoch: members of the first are not of the last).
+            let ours = entry.is_some_and(|e| {
+                Some(e.revision) == epoch
+                    && serde_json::from_slice::<HomeEntry>(&e.value)
+                        .is_ok_and(|h| h.node == self.node && h.incarnation == self.incarnation)
+            });
             if !ours {
+                self.homed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&room.id);
                 tracing::warn!(room = %room.id, node = %self.node, "no longer this room's home: closing its members with 1012");
                 room.deposed.send_modify(|generation| *generation += 1);
             }
@@ -306,6 +383,12 @@ impl Cluster {
                     }
                 }
             };
+            // A new watch has seen nothing yet: nobody is called dead
+            // until it has watched a while.
+            *self
+                .watching_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Instant::now();
             let mut watch = Box::pin(watch);
             loop {
                 let entry = tokio::select! {
@@ -351,20 +434,39 @@ impl Cluster {
             && let Ok(home) = serde_json::from_slice::<HomeEntry>(&entry.value)
             && self.alive(&home.node, Some(&home.incarnation))
         {
-            return Some(if home.node == self.node {
-                Home::Local(entry.revision)
-            } else {
-                Home::Remote(home.node, entry.revision)
-            });
+            if home.node == self.node {
+                self.note_home(room, entry.revision);
+                return Some(Home::Local(entry.revision));
+            }
+            return Some(Home::Remote(home.node, entry.revision));
         }
         let winner = rendezvous(&key, &self.live_nodes())?;
         if winner != self.node {
             // The winner claims it when our open reaches it.
             return Some(Home::Remote(winner, 0));
         }
-        self.claim(&key, entry.map(|e| e.revision))
-            .await
-            .map(Home::Local)
+        match self.claim(&key, entry.map(|e| e.revision)).await {
+            Some(epoch) => {
+                self.note_home(room, epoch);
+                Some(Home::Local(epoch))
+            }
+            // Another claim won the race: it is the home.
+            None => self.recorded_home(&key).await,
+        }
+    }
+
+    /// The home the room's key names, if that node is alive.
+    async fn recorded_home(&self, key: &str) -> Option<Home> {
+        let entry = self.homes.entry(key.to_string()).await.ok()??;
+        let home = serde_json::from_slice::<HomeEntry>(&entry.value).ok()?;
+        if !self.alive(&home.node, Some(&home.incarnation)) {
+            return None;
+        }
+        if home.node == self.node {
+            self.note_home(&key_room(key), entry.revision);
+            return Some(Home::Local(entry.revision));
+        }
+        Some(Home::Remote(home.node, entry.revision))
     }
 
     /// Takes the room's home key: created if absent, else updated from the
@@ -408,7 +510,17 @@ impl Cluster {
                 if !dead {
                     return Err(None);
                 }
-                self.claim(&key, seen.map(|e| e.revision)).await.ok_or(None)
+                match self.claim(&key, seen.map(|e| e.revision)).await {
+                    Some(epoch) => {
+                        self.note_home(room, epoch);
+                        Ok(epoch)
+                    }
+                    None => match self.recorded_home(&key).await {
+                        Some(Home::Local(epoch)) => Ok(epoch),
+                        Some(Home::Remote(node, _)) => Err(Some(node)),
+                        None => Err(None),
+                    },
+                }
             }
         }
     }

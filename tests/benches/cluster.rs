@@ -59,8 +59,8 @@ fn mention(from: &str, to: &str, id: &str) -> Message {
     Message::text(json!({"type": "msg", "from": from, "to": [to], "text": "load", "msgId": id, "threadId": "t"}).to_string())
 }
 
-/// 1. Clients over `ports` (round robin), senders closed-loop; messages
-/// delivered.
+/// The load (figure 1): clients over `ports` (round robin), senders
+/// closed-loop; the messages delivered.
 async fn load(ports: &[u16]) -> u64 {
     let delivered = Arc::new(AtomicU64::new(0));
     let mut joins = Vec::new();
@@ -139,7 +139,8 @@ async fn load(ports: &[u16]) -> u64 {
     delivered.load(Ordering::Relaxed)
 }
 
-/// 2. alice on `a`, bob on `b`: alice mentions bob, bob answers at once.
+/// Round trips (figure 2): alice on `a`, bob on `b`; alice mentions bob,
+/// bob answers at once.
 async fn round_trips(a: u16, b: u16, room: &str) -> Vec<Duration> {
     let mut alice = connect(a, "alice", room, "").await;
     let mut bob = connect(b, "bob", room, "").await;
@@ -176,8 +177,8 @@ async fn round_trips(a: u16, b: u16, room: &str) -> Vec<Duration> {
     rtts
 }
 
-/// 3. Kill -9 of the home mid-conversation: (time to the first message
-/// delivered after the kill, messages sent, messages lost).
+/// Failover (figure 3), kill -9 of the home mid-conversation: the time to
+/// the first message delivered after the kill, messages sent, and lost.
 async fn failover(nodes: &mut [Relay], room: &str) -> (Duration, usize, usize) {
     let room = room.to_string();
     let h = home(nodes);

@@ -10,12 +10,25 @@ use nexscope_tests::rooms::Member;
 use nexscope_tests::wait_until;
 use serde_json::json;
 
-/// nats-server and three nodes, or None when the group is skipped.
+/// nats-server and three nodes, or None when the group is skipped. Two
+/// nodes get the tier by flags, the third from `[relay]` in its
+/// config.toml.
 fn tier() -> Option<(Nats, Vec<Relay>)> {
     let nats = Nats::start(nats_server()?);
-    let nodes = (1..=3)
+    let mut nodes: Vec<Relay> = (1..=2)
         .map(|i| node(&nats.url(), &format!("n{i}")))
         .collect();
+    let dir = nexscope_tests::TempDir::new("relayconf");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[relay]\ncluster = \"{}\"\nnode_id = \"n3\"\n", nats.url()),
+    )
+    .unwrap();
+    nodes.push(Relay::start_with(
+        &["--config", config.to_str().unwrap()],
+        &[("NEXSCOPE_TOKEN", nexscope_tests::relay::TOKEN)],
+    ));
     Some((nats, nodes))
 }
 

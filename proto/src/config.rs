@@ -1102,6 +1102,41 @@ mod tests {
     }
 
     #[test]
+    fn the_relay_section_names_a_tier_and_is_checked() {
+        let dir =
+            std::env::temp_dir().join(format!("nexscope-relay-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        std::fs::write(
+            &file,
+            "[relay]\ncluster = \"nats://a:4222,nats://b:4222\"\nnode_id = \"n1\"\n",
+        )
+        .unwrap();
+        let relay = RelaySettings::load(&file).unwrap();
+        assert_eq!(
+            relay.cluster.as_deref(),
+            Some("nats://a:4222,nats://b:4222")
+        );
+        assert_eq!(relay.node_id.as_deref(), Some("n1"));
+        assert_eq!(
+            RelaySettings::load(&dir.join("absent.toml")).unwrap(),
+            RelaySettings::default()
+        );
+        std::fs::write(&file, "[relay]\ncluster = \"http://a\"\n").unwrap();
+        assert!(
+            RelaySettings::load(&file)
+                .unwrap_err()
+                .to_string()
+                .contains("NATS URLs")
+        );
+        std::fs::write(&file, "[relay]\nnode_id = \"a b\"\n").unwrap();
+        assert!(RelaySettings::load(&file).is_err());
+        // The daemon's own check finds a bad [relay] too.
+        assert!(message("[relay]\nclusters = \"x\"\n").contains("clusters"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn project_overrides_merge_over_the_defaults() {
         let config = parse(
             "default_name = \"alice\"\nhop_limit = 5\n[projects.\"/src/api\"]\nmode = \"auto\"\n",

@@ -327,6 +327,14 @@ impl Client {
         }
     }
 
+    /// The next message within `within`: None when none came.
+    pub fn try_read(&mut self, within: Duration) -> Option<Result<Message, Ended>> {
+        self.set_timeout(within);
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read())).ok();
+        self.set_timeout(WAIT);
+        read
+    }
+
     /// The next text frame as JSON; panics on anything else.
     pub fn json(&mut self) -> Value {
         match self.read() {

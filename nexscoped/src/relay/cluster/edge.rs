@@ -80,6 +80,7 @@ where
     let mut missed_pongs = 0u32;
     let mut keep = tokio::time::interval(home::PIPE_KEEP);
     let mut heard = Instant::now();
+    let mut expected = 0u64;
     let ending = loop {
         tokio::select! {
             biased;
@@ -116,6 +117,14 @@ where
                     continue; // not from the home this pipe was opened with
                 }
                 heard = Instant::now();
+                // A frame lost on the way (NATS is at most once): the client
+                // starts over, and asks for what it missed with since.
+                if home::seq_of(&message) != Some(expected) {
+                    home::publish(cluster, &up, "close", None, Bytes::new()).await;
+                    close_with(ws, REHOME, "rehome").await;
+                    break Some(REHOME);
+                }
+                expected += 1;
                 let frame = match home::kind_of(&message) {
                     Some("text") => match String::from_utf8(message.payload.to_vec()) {
                         Ok(text) => Message::text(text),

@@ -71,18 +71,38 @@ pub fn epoch_of(message: &async_nats::Message) -> Option<u64> {
         .ok()
 }
 
-/// Publishes one pipe frame.
+/// Where a frame down a pipe stands: the room's epoch at the home, and its
+/// place in the pipe (the edge ends a pipe with a gap: core NATS may lose a
+/// message, and a lost frame must not go unnoticed).
+#[derive(Clone, Copy)]
+pub struct Stamp {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+pub fn seq_of(message: &async_nats::Message) -> Option<u64> {
+    message
+        .headers
+        .as_ref()?
+        .get("Nx-Seq")?
+        .as_str()
+        .parse()
+        .ok()
+}
+
+/// Publishes one pipe frame (down ones stamped).
 pub async fn publish(
     cluster: &Cluster,
     subject: &str,
     kind: &str,
-    epoch: Option<u64>,
+    stamp: Option<Stamp>,
     payload: Bytes,
 ) -> bool {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nx-Kind", kind);
-    if let Some(epoch) = epoch {
-        headers.insert("Nx-Epoch", epoch.to_string().as_str());
+    if let Some(stamp) = stamp {
+        headers.insert("Nx-Epoch", stamp.epoch.to_string().as_str());
+        headers.insert("Nx-Seq", stamp.seq.to_string().as_str());
     }
     let publish = cluster
         .client
@@ -282,32 +302,40 @@ async fn bridge(
 ) {
     let mut keep = tokio::time::interval(PIPE_KEEP);
     let mut heard = tokio::time::Instant::now();
+    let mut next = 0u64;
+    let mut stamp = move || {
+        next += 1;
+        Some(Stamp {
+            epoch,
+            seq: next - 1,
+        })
+    };
     loop {
         tokio::select! {
             _ = keep.tick() => {
                 if heard.elapsed() > PIPE_SILENCE {
-                    publish(cluster, down, "close", Some(epoch), close_payload(REHOME, "rehome")).await;
+                    publish(cluster, down, "close", stamp(), close_payload(REHOME, "rehome")).await;
                     return; // the edge is gone: the member leaves
                 }
-                publish(cluster, down, "keep", Some(epoch), Bytes::new()).await;
+                publish(cluster, down, "keep", stamp(), Bytes::new()).await;
             }
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     cluster.metrics.forwarded.fetch_add(1, Relaxed);
-                    publish(cluster, down, "text", Some(epoch), Bytes::from(text)).await;
+                    publish(cluster, down, "text", stamp(), Bytes::from(text)).await;
                 }
                 Some(Ok(Message::Binary(bytes))) => {
                     cluster.metrics.forwarded.fetch_add(1, Relaxed);
-                    publish(cluster, down, "binary", Some(epoch), bytes).await;
+                    publish(cluster, down, "binary", stamp(), bytes).await;
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1000, String::new()));
-                    publish(cluster, down, "close", Some(epoch), close_payload(code, &reason)).await;
+                    publish(cluster, down, "close", stamp(), close_payload(code, &reason)).await;
                     return;
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
-                    publish(cluster, down, "close", Some(epoch), close_payload(1011, "relay_error")).await;
+                    publish(cluster, down, "close", stamp(), close_payload(1011, "relay_error")).await;
                     return;
                 }
             },
@@ -332,7 +360,7 @@ async fn bridge(
             }
             code = &mut closed => {
                 let code = code.unwrap_or(REHOME);
-                publish(cluster, down, "close", Some(epoch), close_payload(code, "rehome")).await;
+                publish(cluster, down, "close", stamp(), close_payload(code, "rehome")).await;
                 return;
             }
         }

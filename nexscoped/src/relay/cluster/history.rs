@@ -19,6 +19,8 @@ const PER_ROOM: i64 = 10_000;
 /// Frames one catch-up replays at most; older ones are the client's
 /// history to ask for another way.
 pub const MAX_REPLAY: usize = 1000;
+/// Bytes one catch-up holds at most.
+const MAX_REPLAY_BYTES: usize = 16 * 1024 * 1024;
 /// How long one catch-up may take.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -103,6 +105,7 @@ impl History {
     pub async fn replay(&self, room: &str, since: u64, name: &str) -> Vec<(u64, String)> {
         let subject = format!("nx.hist.{}", room_key(room));
         let mut found = Vec::new();
+        let mut bytes = 0usize;
         let mut next = since.saturating_add(1);
         let started = tokio::time::Instant::now();
         while found.len() < MAX_REPLAY && started.elapsed() < REPLAY_TIMEOUT {
@@ -120,6 +123,10 @@ impl History {
             let for_them = stored.from != name
                 && (stored.to.is_empty() || stored.to.iter().any(|n| n == name));
             if for_them {
+                bytes += stored.frame.len();
+                if bytes > MAX_REPLAY_BYTES {
+                    break;
+                }
                 found.push((message.sequence, stored.frame));
             }
         }

@@ -30,8 +30,10 @@ pub const REHOME: u16 = 1012;
 /// Each end of a pipe says it is there this often (a `keep` frame), and
 /// ends the pipe after `PIPE_SILENCE` without a word from the other: a
 /// lost close must not leave a member holding its name.
-pub const PIPE_KEEP: std::time::Duration = std::time::Duration::from_secs(2);
-pub const PIPE_SILENCE: std::time::Duration = std::time::Duration::from_secs(7);
+/// (Every idle member costs a NATS message each way per period: 5 s keeps
+/// that small beside the traffic, and a ghost lasts 16 s at most.)
+pub const PIPE_KEEP: std::time::Duration = std::time::Duration::from_secs(5);
+pub const PIPE_SILENCE: std::time::Duration = std::time::Duration::from_secs(16);
 /// Opens handled at once; more wait their turn.
 const OPENS: usize = 256;
 /// How long one publish may wait for the client's queue.

@@ -41,6 +41,17 @@ fn join(relay: &Relay, name: &str, room: &str, extra: &str) -> Client {
     )
 }
 
+/// Makes `room` exist (a probe joins and leaves): its home and two other
+/// nodes.
+fn homed(nodes: &[Relay], room: &str) -> (usize, usize, usize) {
+    let mut probe = join(&nodes[0], "probe", room, "");
+    probe.until("presence");
+    let h = home(nodes);
+    drop(probe);
+    let (a, b) = edges(h);
+    (h, a, b)
+}
+
 /// Two nodes other than the room's home.
 fn edges(home: usize) -> (usize, usize) {
     let others: Vec<usize> = (0..3).filter(|i| *i != home).collect();
@@ -151,11 +162,7 @@ fn kill_9_of_the_home_moves_its_rooms_and_members_keep_their_names() {
     let Some((_nats, mut nodes)) = tier() else {
         return;
     };
-    let mut probe = join(&nodes[0], "probe", "fail", "");
-    probe.until("presence");
-    let h = home(&nodes);
-    drop(probe);
-    let (a, b) = edges(h);
+    let (h, a, b) = homed(&nodes, "fail");
     let mut alice = join(&nodes[a], "alice", "fail", "&since=now");
     let mut bob = join(&nodes[b], "bob", "fail", "&since=now");
     bob.presence_until(&["alice", "bob"]);
@@ -218,11 +225,7 @@ fn nats_away_for_2_s_is_ridden_out_and_for_10_s_members_reconnect() {
     let Some((mut nats, nodes)) = tier() else {
         return;
     };
-    let mut probe = join(&nodes[0], "probe", "outage", "");
-    probe.until("presence");
-    let h = home(&nodes);
-    drop(probe);
-    let (a, _) = edges(h);
+    let (h, a, _) = homed(&nodes, "outage");
     let mut alice = join(&nodes[h], "alice", "outage", "");
     let mut bob = join(&nodes[a], "bob", "outage", "");
     alice.presence_until(&["alice", "bob"]);
@@ -331,11 +334,7 @@ fn daemons_talk_through_the_tier_and_a_message_sent_while_one_is_down_arrives() 
 #[test]
 fn a_home_stopped_past_the_fence_is_replaced_and_closes_its_own_members_when_it_wakes() {
     let Some((_nats, nodes)) = tier() else { return };
-    let mut probe = join(&nodes[0], "probe", "pause", "");
-    probe.until("presence");
-    let h = home(&nodes);
-    drop(probe);
-    let (a, b) = edges(h);
+    let (h, a, b) = homed(&nodes, "pause");
     let mut local = join(&nodes[h], "local", "pause", "");
     let mut alice = join(&nodes[a], "alice", "pause", "");
     let mut bob = join(&nodes[b], "bob", "pause", "");

@@ -272,12 +272,7 @@ impl RelaySettings {
                 });
             }
         };
-        let table: Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                file: file.to_path_buf(),
-                message: e.to_string().trim_end().to_string(),
-            })?;
+        let table = parse_table(file, &text)?;
         let top = Section {
             file,
             file_mode: mode,
@@ -977,12 +972,7 @@ impl Config {
     }
 
     fn parse(file: &Path, text: &str, file_mode: u32) -> Result<Config, ConfigError> {
-        let table: Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                file: file.to_path_buf(),
-                message: e.to_string().trim_end().to_string(),
-            })?;
+        let table = parse_table(file, text)?;
         let top = Section {
             file,
             file_mode,
@@ -1037,6 +1027,15 @@ impl Config {
             web,
         })
     }
+}
+
+/// The file's TOML, or the syntax error with its place.
+fn parse_table(file: &Path, text: &str) -> Result<Table, ConfigError> {
+    text.parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
 }
 
 /// The file's text and permission bits.

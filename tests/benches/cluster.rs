@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use nexscope_tests::cluster::{Nats, home, nats_server};
 use nexscope_tests::relay::{Relay, TOKEN};
-use nexscope_tests::{cpu_time, percentile};
+use nexscope_tests::{cpu_time, percentile, rss_kib};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -61,7 +61,9 @@ fn mention(from: &str, to: &str, id: &str) -> Message {
 
 /// The load (figure 1): clients over `ports` (round robin), senders
 /// closed-loop; the messages delivered.
-async fn load(ports: &[u16]) -> u64 {
+async fn load(ports: &[u16], pids: &[i32]) -> (u64, u64) {
+    let rss = || pids.iter().map(|p| rss_kib(*p)).sum::<u64>();
+    let idle = rss();
     let delivered = Arc::new(AtomicU64::new(0));
     let mut joins = Vec::new();
     for room in 0..ROOMS {
@@ -83,6 +85,7 @@ async fn load(ports: &[u16]) -> u64 {
         clients.push(join.await.expect("join"));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let joined = rss().saturating_sub(idle);
     let start = tokio::time::Instant::now() + Duration::from_millis(200);
     for (room, member, ws) in clients {
         let delivered = delivered.clone();
@@ -136,7 +139,7 @@ async fn load(ports: &[u16]) -> u64 {
     for task in tasks {
         let _ = task.await;
     }
-    delivered.load(Ordering::Relaxed)
+    (delivered.load(Ordering::Relaxed), joined)
 }
 
 /// Round trips (figure 2): alice on `a`, bob on `b`; alice mentions bob,
@@ -282,7 +285,7 @@ fn main() {
     // The single relay.
     let single = Relay::start(&["--max-connections", "100000", "--max-per-address", "0"]);
     let before = cpu_time(single.pid());
-    let single_delivered = runtime.block_on(load(&[single.port]));
+    let (single_delivered, single_rss) = runtime.block_on(load(&[single.port], &[single.pid()]));
     let single_cpu = cpu_time(single.pid()) - before;
     let single_rtt = runtime.block_on(round_trips(single.port, single.port, "rtt"));
 
@@ -311,7 +314,7 @@ fn main() {
     let nats_pid = nats.pid().unwrap_or(0);
     let cpu = |pids: &[i32]| pids.iter().map(|p| cpu_time(*p)).sum::<Duration>();
     let (before, nats_before) = (cpu(&pids), cpu_time(nats_pid));
-    let tier_delivered = runtime.block_on(load(&ports));
+    let (tier_delivered, tier_rss) = runtime.block_on(load(&ports, &pids));
     let (tier_cpu, nats_cpu) = (cpu(&pids) - before, cpu_time(nats_pid) - nats_before);
     // Round trips with both ends on nodes that are not the room's home.
     let probe = runtime.block_on(connect(ports[0], "probe", "rtt", ""));
@@ -343,6 +346,13 @@ fn main() {
     println!(
         "| nats-server CPU per delivered message | | {:.1} µs |",
         per(nats_cpu, tier_delivered)
+    );
+    let members = (ROOMS * PER_ROOM) as f64;
+    println!(
+        "| relay memory per member (RSS growth over all nodes / {} members) | {:.1} KiB | {:.1} KiB |",
+        ROOMS * PER_ROOM,
+        single_rss as f64 / members,
+        tier_rss as f64 / members
     );
     println!(
         "| mention round trip p50 / p99 ({ROUND_TRIPS}; tier: both ends on non-home nodes) | {:.2} / {:.2} ms | {:.2} / {:.2} ms |",

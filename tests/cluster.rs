@@ -299,11 +299,24 @@ fn nats_away_for_2_s_is_ridden_out_and_for_10_s_members_reconnect() {
 #[test]
 fn daemons_talk_through_the_tier_and_a_message_sent_while_one_is_down_arrives() {
     let Some((_nats, nodes)) = tier() else { return };
-    let mut alice = Member::new("tiera", &nodes[0].url, "");
-    let mut bob = Member::new("tierb", &nodes[1].url, "");
+    // Both daemons on nodes that are not the home of their room (the
+    // default room, which a probe makes exist).
+    let mut probe = join(&nodes[0], "probe", "", "");
+    probe.until("presence");
+    let (a, b) = edges(home(&nodes));
+    let mut alice = Member::new("tiera", &nodes[a].url, "");
+    let mut bob = Member::new("tierb", &nodes[b].url, "");
     alice.start("alice");
     bob.start("bob");
     alice.wait_line("bob joined");
+    let homed: u64 = nodes
+        .iter()
+        .map(|n| n.metric("nexscope_cluster_rooms_homed"))
+        .sum();
+    assert_eq!(
+        homed, 1,
+        "the daemons are in the probe's room, homed on neither of their nodes"
+    );
     alice.ok(&["say", "@bob", "first"]);
     bob.wait_line("first");
     // bob's daemon is down while alice speaks to him.

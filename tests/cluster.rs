@@ -67,8 +67,8 @@ fn v1_behaviour_holds_through_a_node_that_is_not_the_home() {
     let h = home(&nodes);
     let (a, b) = edges(h);
     let mut alice = join(&nodes[a], "alice", "v1", "");
-    let mut bob = join(&nodes[b], "bob", "v1", "");
     assert_eq!(alice.until("presence")["users"], json!(["alice", "first"]));
+    let mut bob = join(&nodes[b], "bob", "v1", "");
     bob.presence_until(&["alice", "bob", "first"]);
     alice.presence_until(&["alice", "bob", "first"]);
 

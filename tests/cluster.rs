@@ -265,7 +265,9 @@ fn nats_away_for_2_s_is_ridden_out_and_for_10_s_members_reconnect() {
             "delivery did not resume"
         );
     };
-    assert!(arrived < Duration::from_secs(6), "{arrived:?}");
+    // The design's bound: delivery resumes within 2 s of NATS being back
+    // (measured here: about 0.1 s).
+    assert!(arrived < Duration::from_secs(2), "{arrived:?}");
     bob.set_timeout(Duration::from_secs(25));
 
     // 10 s: the nodes stop serving and close their members with 1012.

@@ -2,13 +2,14 @@
 //! `nexscoped relay --cluster` nodes on 127.0.0.1, raw v1 clients and real
 //! daemons. Each run is bounded and stops by itself.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use nexscope_tests::cluster::{self, Nats, home, nats_server, node};
 use nexscope_tests::relay::{Client, Ended, Relay, msg};
 use nexscope_tests::rooms::Member;
 use nexscope_tests::wait_until;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// nats-server and three nodes, or None when the group is skipped. Two
 /// nodes get the tier by flags, the third from `[relay]` in its
@@ -50,6 +51,81 @@ fn homed(nodes: &[Relay], room: &str) -> (usize, usize, usize) {
     drop(probe);
     let (a, b) = edges(h);
     (h, a, b)
+}
+
+/// Every client's log in a test, by the name it joined as (a name's
+/// connections one after the other), and the relay tier's invariants
+/// (../shared/cluster.md) checked over all of them at the end.
+#[derive(Default)]
+struct Ledger(Vec<(String, Vec<Value>)>);
+
+impl Ledger {
+    /// Keeps `client`'s log, after reading what is still on its way.
+    fn keep(&mut self, name: &str, mut client: Client) {
+        while client.log.last().is_none_or(|f| f["type"] != "ended") {
+            match client.try_read(Duration::from_millis(300)) {
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        self.0.push((name.to_string(), client.log));
+    }
+
+    fn frames<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Value> {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .flat_map(|(_, log)| log.iter())
+    }
+
+    /// Each ack's `delivered` names only members that got the message (on
+    /// some connection of theirs, live or replayed); no connection gets a
+    /// message twice live, or its own; nothing arrives after a connection
+    /// ended; a message from a connection that was told to go (1012)
+    /// reaches nobody unless acked.
+    fn check(&self) {
+        for (name, log) in &self.0 {
+            let mut live = HashSet::new();
+            for frame in log.iter().filter(|f| f["type"] == "msg") {
+                assert_ne!(frame["from"], name.as_str(), "{name} got its own message");
+                if frame.get("replay").is_none() {
+                    assert!(
+                        live.insert(frame["msgId"].to_string()),
+                        "{name} got {} twice",
+                        frame["msgId"]
+                    );
+                }
+            }
+            if let Some(end) = log.iter().position(|f| f["type"] == "ended") {
+                assert_eq!(
+                    end + 1,
+                    log.len(),
+                    "{name}: frames after its connection ended: {log:?}"
+                );
+            }
+            for ack in log.iter().filter(|f| f["type"] == "ack") {
+                for recipient in ack["delivered"].as_array().into_iter().flatten() {
+                    let recipient = recipient.as_str().unwrap_or_default();
+                    let got = self
+                        .frames(recipient)
+                        .any(|f| f["type"] == "msg" && f["msgId"] == ack["msgId"]);
+                    assert!(
+                        got,
+                        "{name}'s ack says {recipient} got {} but no log of {recipient} has it",
+                        ack["msgId"]
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whether any log holds a message with this id.
+    fn delivered(&self, msg_id: &str) -> bool {
+        self.0
+            .iter()
+            .flat_map(|(_, log)| log.iter())
+            .any(|f| f["type"] == "msg" && f["msgId"] == msg_id)
+    }
 }
 
 /// Two nodes other than the room's home.
@@ -106,7 +182,8 @@ fn v1_behaviour_holds_through_a_node_that_is_not_the_home() {
     alice.send_text("{not json");
     assert_eq!(alice.until("error")["code"], "bad_json");
     // Leaving is seen by the others.
-    drop(bob);
+    let mut ledger = Ledger::default();
+    ledger.keep("bob", bob);
     alice.presence_until(&["alice", "first"]);
 
     let forwarded: u64 = nodes
@@ -116,6 +193,9 @@ fn v1_behaviour_holds_through_a_node_that_is_not_the_home() {
     assert!(forwarded > 0);
     assert_eq!(nodes[h].metric("nexscope_cluster_nodes_live"), 3);
     assert!(nodes[h].metric("nexscope_cluster_history_appends_total") >= 2);
+    ledger.keep("alice", alice);
+    ledger.keep("first", first);
+    ledger.check();
 }
 
 #[test]
@@ -175,6 +255,9 @@ fn kill_9_of_the_home_moves_its_rooms_and_members_keep_their_names() {
     assert_eq!(bob.closed(), Ended::Closed(1012));
     let noticed = killed.elapsed();
     assert!(noticed < Duration::from_secs(10), "{noticed:?}");
+    let mut ledger = Ledger::default();
+    ledger.keep("alice", alice);
+    ledger.keep("bob", bob);
     // They come back with their names; a survivor is the new home.
     let mut alice = join(&nodes[a], "alice", "fail", "&since=now");
     let mut bob = join(&nodes[b], "bob", "fail", "&since=now");
@@ -188,6 +271,9 @@ fn kill_9_of_the_home_moves_its_rooms_and_members_keep_their_names() {
         .sum();
     assert_eq!(rehomes, 1);
     assert!(killed.elapsed() < Duration::from_secs(15));
+    ledger.keep("alice", alice);
+    ledger.keep("bob", bob);
+    ledger.check();
 }
 
 #[test]
@@ -240,6 +326,7 @@ fn nats_away_for_2_s_is_ridden_out_and_for_10_s_members_reconnect() {
     nats.up();
     let back = Instant::now();
     let mut n = 0;
+    let mut ledger = Ledger::default();
     let arrived = loop {
         n += 1;
         alice.send(msg("alice", &["bob"], &format!("o{n}"), "after 2 s"));
@@ -249,7 +336,8 @@ fn nats_away_for_2_s_is_ridden_out_and_for_10_s_members_reconnect() {
                 break back.elapsed();
             }
             Some(Err(Ended::Closed(1012))) => {
-                bob = join(&nodes[a], "bob", "outage", "&since=0");
+                let again = join(&nodes[a], "bob", "outage", "&since=0");
+                ledger.keep("bob", std::mem::replace(&mut bob, again));
                 bob.until("presence");
                 if let Some(Ok(tungstenite::Message::Text(text))) =
                     bob.try_read(Duration::from_millis(500))
@@ -274,6 +362,8 @@ fn nats_away_for_2_s_is_ridden_out_and_for_10_s_members_reconnect() {
     nats.down();
     assert_eq!(alice.closed(), Ended::Closed(1012));
     assert_eq!(bob.closed(), Ended::Closed(1012));
+    ledger.keep("alice", alice);
+    ledger.keep("bob", bob);
     std::thread::sleep(Duration::from_secs(5));
     nats.up();
     // Once NATS is back, they join again and talk.
@@ -296,6 +386,9 @@ fn nats_away_for_2_s_is_ridden_out_and_for_10_s_members_reconnect() {
     bob.send(msg("bob", &["alice"], "o-last", "after 10 s"));
     assert_eq!(alice.until("msg")["text"], "after 10 s");
     let _ = cluster::home(&nodes);
+    ledger.keep("alice", alice);
+    ledger.keep("bob", bob);
+    ledger.check();
 }
 
 #[test]
@@ -359,6 +452,9 @@ fn a_home_stopped_past_the_fence_is_replaced_and_closes_its_own_members_when_it_
     signal(&nodes[h], libc::SIGSTOP);
     assert_eq!(alice.closed(), Ended::Closed(1012));
     assert_eq!(bob.closed(), Ended::Closed(1012));
+    let mut ledger = Ledger::default();
+    ledger.keep("alice", alice);
+    ledger.keep("bob", bob);
     // A survivor takes the room (epoch + 1) while the old home sleeps.
     let mut alice = join(&nodes[a], "alice", "pause", "");
     let mut bob = join(&nodes[b], "bob", "pause", "");
@@ -374,6 +470,7 @@ fn a_home_stopped_past_the_fence_is_replaced_and_closes_its_own_members_when_it_
         "from the old epoch",
     ));
     assert_eq!(local.closed(), Ended::Closed(1012));
+    ledger.keep("local", local);
     let rehomes: u64 = [a, b]
         .iter()
         .map(|i| nodes[*i].metric("nexscope_cluster_rehomes_total"))
@@ -387,6 +484,14 @@ fn a_home_stopped_past_the_fence_is_replaced_and_closes_its_own_members_when_it_
     assert_eq!(local.until("ack")["delivered"], json!(["alice", "bob"]));
     assert_eq!(alice.until("msg")["text"], "back", "and not the stale one");
     assert_eq!(bob.until("msg")["text"], "back");
+    ledger.keep("alice", alice);
+    ledger.keep("bob", bob);
+    ledger.keep("local", local);
+    ledger.check();
+    assert!(
+        !ledger.delivered("stale"),
+        "a frame of the old epoch reached someone"
+    );
 }
 
 #[test]
@@ -466,4 +571,36 @@ fn a_node_cut_off_from_nats_stops_serving_and_the_others_take_over() {
 fn signal(relay: &Relay, signal: i32) {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(relay.pid(), signal) };
+}
+
+#[test]
+fn the_ledger_catches_a_false_ack_a_duplicate_and_a_frame_after_the_end() {
+    let ledger = |logs: Vec<(&str, Vec<Value>)>| {
+        Ledger(logs.into_iter().map(|(n, l)| (n.to_string(), l)).collect())
+    };
+    let ack = json!({"type": "ack", "msgId": "m1", "delivered": ["bob"]});
+    let got = json!({"type": "msg", "from": "alice", "msgId": "m1"});
+    ledger(vec![
+        ("alice", vec![ack.clone()]),
+        ("bob", vec![got.clone()]),
+    ])
+    .check();
+    let fails =
+        |l: Ledger| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l.check())).is_err();
+    assert!(
+        fails(ledger(vec![("alice", vec![ack.clone()]), ("bob", vec![])])),
+        "a false ack"
+    );
+    assert!(
+        fails(ledger(vec![("bob", vec![got.clone(), got.clone()])])),
+        "twice live"
+    );
+    let ended = json!({"type": "ended", "code": 1012});
+    assert!(
+        fails(ledger(vec![("bob", vec![ended, got.clone()])])),
+        "after the end"
+    );
+    // A replay of what came live before is no duplicate.
+    let replayed = json!({"type": "msg", "from": "alice", "msgId": "m1", "replay": true});
+    ledger(vec![("bob", vec![got, replayed])]).check();
 }

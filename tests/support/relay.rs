@@ -181,6 +181,10 @@ impl Drop for Relay {
 /// A raw v1 client.
 pub struct Client {
     pub ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    /// Every text frame it read (as JSON), and how it ended
+    /// (`{"type":"ended","code":…}`): what the relay tier's invariants are
+    /// checked over.
+    pub log: Vec<Value>,
 }
 
 /// How a connection ended.
@@ -278,7 +282,10 @@ impl Client {
                 }
             },
         )?;
-        Ok(Client { ws })
+        Ok(Client {
+            ws,
+            log: Vec::new(),
+        })
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) {
@@ -303,6 +310,21 @@ impl Client {
 
     /// The next message (pings answered along the way), or how it ended.
     pub fn read(&mut self) -> Result<Message, Ended> {
+        let read = self.read_unlogged();
+        match &read {
+            Ok(Message::Text(text)) => self
+                .log
+                .push(serde_json::from_str(text.as_str()).unwrap_or(Value::Null)),
+            Err(Ended::Closed(code)) => self
+                .log
+                .push(serde_json::json!({"type": "ended", "code": code})),
+            Err(Ended::Dropped) => self.log.push(serde_json::json!({"type": "ended"})),
+            Ok(_) => {}
+        }
+        read
+    }
+
+    fn read_unlogged(&mut self) -> Result<Message, Ended> {
         loop {
             match self.ws.read() {
                 Ok(Message::Ping(_)) | Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => continue,

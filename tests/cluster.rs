@@ -414,6 +414,23 @@ fn daemons_talk_through_the_tier_and_a_message_sent_while_one_is_down_arrives() 
     );
     alice.ok(&["say", "@bob", "first"]);
     bob.wait_line("first");
+    // A file of many chunks crosses two nodes and the home, intact.
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+        .map(|i: usize| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    let path = alice.env.root.path().join("dump.bin");
+    std::fs::write(&path, &data).unwrap();
+    let said = alice.ok(&["say", "--file", path.to_str().unwrap(), "@bob", "the dump"]);
+    assert!(said.contains("delivered: [bob]"), "{said}");
+    bob.wait_line("(file received) dump.bin");
+    let files = bob.chat("Files", json!({}));
+    let file = &files["parameters"]["files"][0];
+    assert_eq!(
+        file["sha256"],
+        nexscope_proto::ids::sha256_hex(&data),
+        "{files}"
+    );
+    assert_eq!(std::fs::read(file["path"].as_str().unwrap()).unwrap(), data);
     // bob's daemon is down while alice speaks to him.
     bob.kill9();
     alice.wait_line("bob left");

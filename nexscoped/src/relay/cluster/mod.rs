@@ -34,6 +34,8 @@ use crate::shutdown::Shutdown;
 pub const RENEW: Duration = Duration::from_secs(2);
 /// A node that could not renew for this long stops serving.
 pub const FENCE_AFTER: Duration = Duration::from_secs(4);
+/// How often a due or failed renewal is tried.
+const RETRY: Duration = Duration::from_millis(250);
 /// A node not seen renewing for this long is dead to the others.
 pub const DEAD_AFTER: Duration = Duration::from_secs(6);
 /// How long a NATS request (open, claim) may take.
@@ -144,7 +146,7 @@ impl Cluster {
             .request_timeout(Some(REQUEST_TIMEOUT))
             .max_reconnects(None)
             .reconnect_delay_callback(|attempt| {
-                Duration::from_millis((100 * attempt as u64).min(1000))
+                Duration::from_millis((100 * attempt as u64).min(500))
             })
             .subscription_capacity(SUBSCRIPTION_CAPACITY)
             .connect(urls)
@@ -296,11 +298,17 @@ impl Cluster {
     }
 
     async fn keep_alive(self: Arc<Self>, shutdown: Shutdown) {
-        let mut tick = tokio::time::interval(RENEW);
+        // Looked at often, renewed every RENEW: a renewal that failed is
+        // tried again at once when NATS is back, so a short outage does
+        // not grow into a fence.
+        let mut tick = tokio::time::interval(RETRY);
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    self.renew().await;
+                    let due = self.renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= RENEW;
+                    if due {
+                        self.renew().await;
+                    }
                     // Fenced by the clock, whatever the put is still doing.
                     let silent = self.renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= FENCE_AFTER;
                     if silent && !self.fenced.swap(true, Relaxed) {
@@ -390,19 +398,27 @@ impl Cluster {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Instant::now();
             let mut watch = Box::pin(watch);
+            // The newest entry time seen, by the NATS server's clock: old
+            // entries replayed at the start of a watch are judged against
+            // it, never against this machine's clock (which may be off).
+            let mut newest: Option<time::OffsetDateTime> = None;
             loop {
                 let entry = tokio::select! {
                     entry = watch.next() => entry,
                     _ = shutdown.wait() => return,
                 };
                 let Some(Ok(entry)) = entry else { break };
-                if entry.operation != kv::Operation::Put || entry.key == self.node {
+                if entry.operation != kv::Operation::Put {
                     continue;
                 }
-                // Old entries replayed at the start of a watch are not
-                // renewals seen now.
-                let age = time::OffsetDateTime::now_utc() - entry.created;
-                if age > time::Duration::seconds(DEAD_AFTER.as_secs() as i64) {
+                let now = newest.map_or(entry.created, |n| n.max(entry.created));
+                newest = Some(now);
+                if entry.key == self.node {
+                    continue;
+                }
+                // A replayed entry much older than the newest one is not a
+                // renewal seen now.
+                if now - entry.created > time::Duration::seconds(DEAD_AFTER.as_secs() as i64) {
                     continue;
                 }
                 if let Ok(node) = serde_json::from_slice::<NodeEntry>(&entry.value) {

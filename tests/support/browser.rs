@@ -188,18 +188,33 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element matching `css`.
     pub fn click(&self, css: &str) {
-        let element = self.find(css);
-        self.session_post(&format!("/element/{element}/click"), json!({}));
+        self.act(css, "click", json!({}));
     }
 
     /// Types `text` into the element as keystrokes.
     pub fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css);
-        self.session_post(
-            &format!("/element/{element}/value"),
-            json!({ "text": text }),
-        );
+        self.act(css, "value", json!({ "text": text }));
+    }
+
+    /// Runs an element command on the first element matching `css`. The
+    /// page redraws lists as they change (the sessions table every few
+    /// seconds): an element gone between finding and acting is found again.
+    fn act(&self, css: &str, command: &str, body: Value) {
+        for _ in 0..10 {
+            let element = self.find(css);
+            let path = format!("/session/{}/element/{element}/{command}", self.session);
+            let (status, answer) = self.exchange("POST", &path, Some(body.clone()));
+            if status == 200 {
+                return;
+            }
+            assert!(
+                answer["value"]["error"] == "stale element reference",
+                "{command} on {css} failed ({status}): {answer}"
+            );
+        }
+        panic!("{css} kept being redrawn before it could be used");
     }
 
     /// Empties an input, then types `text` into it.

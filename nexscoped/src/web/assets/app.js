@@ -533,6 +533,14 @@ async function refreshInbox() {
     $('#inbox-count').textContent = pending ? String(pending) : '';
     const open = $('#inbox');
     const done = $('#inbox-done');
+    // What the person is typing survives the redraw.
+    const typed = new Map();
+    let focused = null;
+    for (const input of open.querySelectorAll('.extra')) {
+      const thread = input.closest('[data-thread]').dataset.thread;
+      typed.set(thread, input.value);
+      if (document.activeElement === input) focused = thread;
+    }
     open.replaceChildren();
     done.replaceChildren();
     const threads = new Set();
@@ -553,6 +561,11 @@ async function refreshInbox() {
       }
     }
     if (!open.children.length) open.append(el('li', { class: 'muted', text: 'Nothing waits for you.' }));
+    for (const input of open.querySelectorAll('.extra')) {
+      const thread = input.closest('[data-thread]').dataset.thread;
+      if (typed.has(thread)) input.value = typed.get(thread);
+      if (thread === focused) input.focus();
+    }
   } catch (e) { /* not joined: the room's state says so */ }
 }
 

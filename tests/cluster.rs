@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nexscope_tests::cluster::{self, Nats, home, nats_server, node};
 use nexscope_tests::relay::{Client, Ended, Relay, msg};
 use nexscope_tests::rooms::Member;
-use nexscope_tests::wait_until;
+use nexscope_tests::{bin, wait_until};
 use serde_json::{Value, json};
 
 /// nats-server and three nodes, or None when the group is skipped. Two
@@ -630,4 +630,50 @@ fn the_ledger_catches_a_false_ack_a_duplicate_and_a_frame_after_the_end() {
     // A replay of what came live before is no duplicate.
     let replayed = json!({"type": "msg", "from": "alice", "msgId": "m1", "replay": true});
     ledger(vec![("bob", vec![got, replayed])]).check();
+}
+
+#[test]
+fn a_half_given_or_bad_tier_is_refused_with_what_is_missing() {
+    let relay = |args: &[&str]| {
+        std::process::Command::new(bin("nexscoped"))
+            .arg("relay")
+            .args(args)
+            .env_remove("NEXSCOPE_CLUSTER")
+            .env_remove("NEXSCOPE_NODE_ID")
+            .env("NEXSCOPE_CONFIG", "/nonexistent/config.toml")
+            .env("NEXSCOPE_TOKEN", nexscope_tests::relay::TOKEN)
+            .output()
+            .unwrap()
+    };
+    let half = relay(&["--listen", "127.0.0.1:0", "--cluster", "nats://127.0.0.1:1"]);
+    assert_eq!(half.status.code(), Some(78));
+    assert!(
+        String::from_utf8_lossy(&half.stderr).contains("needs this node's id"),
+        "{half:?}"
+    );
+    let bad = relay(&["--cluster", "nats://127.0.0.1:1", "--node-id", "two words"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("1 to 32"),
+        "{bad:?}"
+    );
+    let url = relay(&["--cluster", "http://127.0.0.1:1", "--node-id", "n1"]);
+    assert!(
+        String::from_utf8_lossy(&url.stderr).contains("NATS URLs"),
+        "{url:?}"
+    );
+    // No NATS to reach: said, not hung.
+    let away = relay(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--cluster",
+        "nats://127.0.0.1:1",
+        "--node-id",
+        "n1",
+    ]);
+    assert_eq!(away.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&away.stderr).contains("cannot reach NATS"),
+        "{away:?}"
+    );
 }

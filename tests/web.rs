@@ -11,7 +11,9 @@ use nexscope_tests::browser::{self, Browser};
 use nexscope_tests::http;
 use nexscope_tests::relay::Relay;
 use nexscope_tests::rooms::Member;
-use nexscope_tests::web::{self, Login, bridge, bridge_call, get, login, login_url, split};
+use nexscope_tests::web::{
+    self, Login, bridge, bridge_call, get, login, login_url, login_with, send_url, split,
+};
 use nexscope_tests::{bin, wait_until};
 use serde_json::{Value, json};
 
@@ -546,39 +548,6 @@ fn stale_links_foreign_hosts_and_origins_and_missing_cookies_are_refused() {
         Err(_) => Some(None),
     });
     assert_eq!(closed, Some(Some(1008)), "the open page is closed");
-}
-
-/// A request for the login URL itself with this method.
-fn send_url(url: &str, method: &str) -> http::Response {
-    let (addr, host, path) = split(url);
-    http::request(
-        addr,
-        method,
-        &path,
-        &[("Host", &host)],
-        b"",
-        Duration::from_secs(10),
-    )
-    .expect("the page answers")
-}
-
-/// Logs in with `url` as a browser does.
-fn login_with(url: &str) -> Login {
-    let response = send_url(url, "GET");
-    assert_eq!(response.status, 303, "{}", response.text());
-    Login {
-        url: url.to_string(),
-        cookie: response
-            .header("set-cookie")
-            .and_then(|c| c.split(';').next())
-            .unwrap()
-            .to_string(),
-        key: response
-            .header("location")
-            .and_then(|l| l.strip_prefix("/#key="))
-            .unwrap()
-            .to_string(),
-    }
 }
 
 #[test]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 #[derive(Debug)]
 pub struct Response {
+    /// `HTTP/1.1 404 Not Found`
+    pub status_line: String,
     pub status: u16,
     /// Header lines as sent, names lowercased.
     pub headers: Vec<(String, String)>,
@@ -93,9 +95,10 @@ fn parse(raw: &[u8]) -> std::io::Result<Response> {
         .ok_or_else(bad)?;
     let head = String::from_utf8_lossy(&raw[..split]);
     let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
+    let status_line = lines.next().unwrap_or_default().to_string();
+    let status = status_line
+        .split(' ')
+        .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(bad)?;
     let headers: Vec<(String, String)> = lines
@@ -112,6 +115,7 @@ fn parse(raw: &[u8]) -> std::io::Result<Response> {
         rest.to_vec()
     };
     Ok(Response {
+        status_line,
         status,
         headers,
         body,

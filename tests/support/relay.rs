@@ -144,21 +144,10 @@ impl Relay {
 
     /// An HTTP GET on the relay's port: (status line, body).
     pub fn get(&self, path: &str) -> (String, String) {
-        use std::io::{Read, Write};
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        (
-            head.lines().next().unwrap_or("").to_string(),
-            body.to_string(),
-        )
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let response = crate::http::request(addr, "GET", path, &[("Host", "x")], b"", WAIT)
+            .expect("the relay answers");
+        (response.status_line.clone(), response.text())
     }
 
     /// The value of one Prometheus line (`name{labels}` as written).
@@ -310,7 +299,13 @@ impl Client {
 
     /// The next message (pings answered along the way), or how it ended.
     pub fn read(&mut self) -> Result<Message, Ended> {
-        let read = self.read_unlogged();
+        self.read_logged()
+            .unwrap_or_else(|| panic!("no frame within the read timeout"))
+    }
+
+    /// `read`, None when nothing came within the read timeout.
+    fn read_logged(&mut self) -> Option<Result<Message, Ended>> {
+        let read = self.read_unlogged()?;
         match &read {
             Ok(Message::Text(text)) => self
                 .log
@@ -321,38 +316,33 @@ impl Client {
             Err(Ended::Dropped) => self.log.push(serde_json::json!({"type": "ended"})),
             Ok(_) => {}
         }
-        read
+        Some(read)
     }
 
-    fn read_unlogged(&mut self) -> Result<Message, Ended> {
+    /// The next message or how it ended; None when the read timed out.
+    fn read_unlogged(&mut self) -> Option<Result<Message, Ended>> {
         loop {
-            match self.ws.read() {
+            return Some(match self.ws.read() {
                 Ok(Message::Ping(_)) | Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => continue,
-                Ok(Message::Close(frame)) => {
-                    return Err(Ended::Closed(
-                        frame.map(|f: CloseFrame| u16::from(f.code)).unwrap_or(1005),
-                    ));
-                }
-                Ok(message) => return Ok(message),
-                Err(tungstenite::Error::ConnectionClosed)
-                | Err(tungstenite::Error::AlreadyClosed) => {
-                    return Err(Ended::Dropped);
-                }
+                Ok(Message::Close(frame)) => Err(Ended::Closed(
+                    frame.map(|f: CloseFrame| u16::from(f.code)).unwrap_or(1005),
+                )),
+                Ok(message) => Ok(message),
                 Err(tungstenite::Error::Io(e))
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         || e.kind() == std::io::ErrorKind::TimedOut =>
                 {
-                    panic!("no frame within the read timeout");
+                    return None;
                 }
-                Err(_) => return Err(Ended::Dropped),
-            }
+                Err(_) => Err(Ended::Dropped),
+            });
         }
     }
 
     /// The next message within `within`: None when none came.
     pub fn try_read(&mut self, within: Duration) -> Option<Result<Message, Ended>> {
         self.set_timeout(within);
-        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read())).ok();
+        let read = self.read_logged();
         self.set_timeout(WAIT);
         read
     }

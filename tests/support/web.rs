@@ -59,9 +59,13 @@ pub struct Login {
 
 /// Logs in with a fresh link, as a browser does.
 pub fn login(env: &Env) -> Login {
-    let url = login_url(env);
-    let (_, _, path) = split(&url);
-    let response = get(&url, &path, &[]);
+    login_with(&login_url(env))
+}
+
+/// Logs in with `url` (a login link) as a browser does.
+pub fn login_with(url: &str) -> Login {
+    let (_, _, path) = split(url);
+    let response = get(url, &path, &[]);
     assert_eq!(response.status, 303, "login: {}", response.text());
     let cookie = response
         .header("set-cookie")
@@ -73,7 +77,25 @@ pub fn login(env: &Env) -> Login {
         .and_then(|l| l.strip_prefix("/#key="))
         .expect("the page key in the redirect's fragment")
         .to_string();
-    Login { url, cookie, key }
+    Login {
+        url: url.to_string(),
+        cookie,
+        key,
+    }
+}
+
+/// A request for a login link itself with this method (HEAD, say).
+pub fn send_url(url: &str, method: &str) -> Response {
+    let (addr, host, path) = split(url);
+    http::request(
+        addr,
+        method,
+        &path,
+        &[("Host", &host)],
+        b"",
+        Duration::from_secs(10),
+    )
+    .expect("the page answers")
 }
 
 /// The page's WebSocket with these headers, or the handshake's HTTP status

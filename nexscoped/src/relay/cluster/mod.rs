@@ -51,8 +51,8 @@ pub enum ClusterError {
     Connect { urls: String, message: String },
     #[error("NATS JetStream refused {what}: {message} (is nats-server running with -js?)")]
     JetStream { what: &'static str, message: String },
-    #[error("--node-id {0:?} is not allowed; use 1 to 32 of a-z, A-Z, 0-9, _ and -")]
-    NodeId(String),
+    #[error("node id {id:?} is not allowed; {allowed}")]
+    NodeId { id: String, allowed: String },
 }
 
 /// What a node's liveness key holds.
@@ -111,15 +111,6 @@ pub struct Cluster {
     relay: Weak<Relay>,
 }
 
-/// A node id: what `--node-id` may be.
-pub fn check_node_id(id: &str) -> Result<(), ClusterError> {
-    if nexscope_proto::rules::valid_name(id) {
-        Ok(())
-    } else {
-        Err(ClusterError::NodeId(id.to_string()))
-    }
-}
-
 /// The room of a key made by `room_key`.
 fn key_room(key: &str) -> String {
     let hex = key.strip_prefix('r').unwrap_or_default();
@@ -139,7 +130,10 @@ impl Cluster {
     /// Connects to NATS (first, so that the relay's frame limit can be
     /// fitted to NATS's before the relay starts).
     pub async fn connect(urls: &str, node: &str) -> Result<async_nats::Client, ClusterError> {
-        check_node_id(node)?;
+        nexscope_proto::config::check_node_id(node).map_err(|allowed| ClusterError::NodeId {
+            id: node.to_string(),
+            allowed,
+        })?;
         async_nats::ConnectOptions::new()
             .name(format!("nexscope-relay {node}"))
             .connection_timeout(Duration::from_secs(5))

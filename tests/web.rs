@@ -662,3 +662,65 @@ fn over_tls_the_login_is_the_same_and_the_cookie_is_secure() {
     let plain = curl(&url.replace("https://", "http://"));
     assert!(!plain.contains("HTTP/"), "{plain}");
 }
+
+#[test]
+fn nexscopectl_web_opens_the_browser_without_the_link_on_a_command_line() {
+    let env = nexscope_tests::Env::new("webopen");
+    let _daemon = env.daemon_with(&web::daemon_env());
+    // A stand-in xdg-open that writes down what it was given.
+    let bin_dir = env.root.path().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let seen = env.root.path().join("opened");
+    let opener = bin_dir.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\necho \"$@\" > {}\n", seen.display()),
+    )
+    .unwrap();
+    nexscope_tests::set_mode(&opener, 0o755);
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = env
+        .command(bin("nexscopectl"))
+        .args(["--json", "web"])
+        .env("PATH", path)
+        .env("DISPLAY", ":0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["opened"], true, "{said}");
+    let url = said["url"].as_str().unwrap();
+    wait_until(|| {
+        seen.exists()
+            && !std::fs::read_to_string(&seen)
+                .unwrap_or_default()
+                .is_empty()
+    });
+    let argument = std::fs::read_to_string(&seen).unwrap();
+    let page = argument
+        .trim()
+        .strip_prefix("file://")
+        .expect("a file, not the link");
+    assert!(
+        !argument.contains("token="),
+        "the token is not on the command line: {argument}"
+    );
+    assert_eq!(
+        nexscope_tests::mode_of(std::path::Path::new(page)) & 0o777,
+        0o600
+    );
+    assert!(
+        std::fs::read_to_string(page).unwrap().contains(url),
+        "the file sends the browser on"
+    );
+    // And the link in it logs in.
+    assert_eq!(login_with(url).url, url);
+}
